@@ -1,0 +1,62 @@
+"""ampkit — work with Amplitude from code.
+
+One client for sending events (HTTP V2 and Batch APIs, Identify, Group Identify) with a
+background sender that loses nothing, plus a local Amplitude-compatible server
+(``ampkit serve``) to run everything offline.
+"""
+
+from ampkit.client import Amplitude, AsyncAmplitude
+from ampkit.config import Settings
+from ampkit.core.policy import RetryPolicy
+from ampkit.errors import (
+    AmplitudeError,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthError,
+    ClosedError,
+    ConfigError,
+    InvalidEventError,
+    InvalidRequest,
+    NoData,
+    PayloadTooLarge,
+    QueueFullError,
+    RateLimited,
+    ServerError,
+)
+from ampkit.ingest.batching import DeliveryReport
+from ampkit.ingest.identify import Identify
+from ampkit.ingest.normalize import EventDefaults, NormalizeOptions
+from ampkit.ingest.sender import SenderOptions
+from ampkit.models import Event, ExportEvent
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Amplitude",
+    "AmplitudeError",
+    "AsyncAmplitude",
+    "AuthError",
+    "ClosedError",
+    "ConfigError",
+    "DeliveryReport",
+    "Event",
+    "EventDefaults",
+    "ExportEvent",
+    "Identify",
+    "InvalidEventError",
+    "InvalidRequest",
+    "NoData",
+    "NormalizeOptions",
+    "PayloadTooLarge",
+    "QueueFullError",
+    "RateLimited",
+    "RetryPolicy",
+    "SenderOptions",
+    "ServerError",
+    "Settings",
+    "__version__",
+]

@@ -1,0 +1,116 @@
+"""Settings: key pair (as secrets), region → hosts, per-family base-URL overrides, env vars."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ampkit.errors import ConfigError
+
+Region = Literal["us", "eu"]
+Family = Literal["ingest", "analytics", "profile"]
+
+HOSTS: dict[str, dict[str, str | None]] = {
+    "us": {
+        "ingest": "https://api2.amplitude.com",
+        "analytics": "https://amplitude.com",
+        "profile": "https://profile-api.amplitude.com",
+    },
+    "eu": {
+        "ingest": "https://api.eu.amplitude.com",
+        "analytics": "https://analytics.eu.amplitude.com",
+        "profile": None,  # the User Profile API is not available in the EU
+    },
+}
+
+
+class Settings(BaseSettings):
+    """Where and how to reach Amplitude.
+
+    Read from arguments first, then ``AMPLITUDE_API_KEY``, ``AMPLITUDE_SECRET_KEY``,
+    ``AMPLITUDE_REGION``, ``AMPLITUDE_BASE_URL`` (points every family at one server, e.g. a local
+    ``ampkit serve``) and the per-family ``AMPLITUDE_INGEST_URL``, ``AMPLITUDE_ANALYTICS_URL``,
+    ``AMPLITUDE_PROFILE_URL``.  Keys are :class:`~pydantic.SecretStr`: never printed.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="AMPLITUDE_", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    api_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    region: Region = "us"
+    base_url: str | None = None
+    ingest_url: str | None = None
+    analytics_url: str | None = None
+    profile_url: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _lower_region(cls, value: object) -> object:
+        return value.lower().strip() if isinstance(value, str) else value
+
+    @field_validator("base_url", "ingest_url", "analytics_url", "profile_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def base_for(self, family: Family) -> str:
+        """Base URL of an API family, honouring the overrides."""
+        override = {
+            "ingest": self.ingest_url,
+            "analytics": self.analytics_url,
+            "profile": self.profile_url,
+        }[family]
+        url = override or self.base_url or HOSTS[self.region][family]
+        if url is None:
+            raise ConfigError(f"the {family} API is not available in region {self.region!r}")
+        return url
+
+    def require_api_key(self) -> str:
+        if self.api_key is None or not self.api_key.get_secret_value():
+            raise ConfigError(
+                "no API key: pass api_key=... or set AMPLITUDE_API_KEY "
+                "(Amplitude → Settings → Projects → your project → General)"
+            )
+        return self.api_key.get_secret_value()
+
+    def require_secret_key(self) -> str:
+        if self.secret_key is None or not self.secret_key.get_secret_value():
+            raise ConfigError("no secret key: pass secret_key=... or set AMPLITUDE_SECRET_KEY")
+        return self.secret_key.get_secret_value()
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for redaction."""
+        return tuple(
+            s.get_secret_value()
+            for s in (self.api_key, self.secret_key)
+            if s is not None and s.get_secret_value()
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from env vars, with the given (non-None) arguments taking precedence."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        raise ConfigError(_settings_message(exc)) from None
+
+
+def _settings_message(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for err in errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{loc}: {err.get('msg')}")
+        return "invalid settings — " + "; ".join(parts)
+    return "invalid settings"

@@ -1,0 +1,71 @@
+"""The retry policy — pure: given what happened, wait N seconds and retry, or stop."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in total time.
+
+    Retries only 429, 5xx, timeouts and broken connections.  A ``Retry-After`` from the server
+    is honoured (never waiting less than it asks).  ``RetryPolicy.no_wait()`` keeps every rule
+    but waits zero seconds — what the test suite uses.
+    """
+
+    max_attempts: int = 8
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_total: float = 120.0
+    multiplier: float = 2.0
+    jitter: bool = True
+    retry_statuses: frozenset[int] = RETRYABLE_STATUSES
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0 or self.max_total < 0:
+            raise ValueError("delays must not be negative")
+
+    @classmethod
+    def no_wait(cls, max_attempts: int = 8) -> RetryPolicy:
+        return cls(max_attempts=max_attempts, base_delay=0.0, max_delay=0.0, jitter=False)
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        ceiling = min(self.max_delay, self.base_delay * self.multiplier ** (attempt - 1))
+        return self.rng.uniform(0, ceiling) if self.jitter else ceiling
+
+    def is_retryable_status(self, status: int) -> bool:
+        return status in self.retry_statuses
+
+    def next_delay(
+        self, attempt: int, elapsed: float, retry_after: float | None = None
+    ) -> float | None:
+        """Seconds to wait before trying again, or ``None`` to give up.
+
+        ``attempt`` is the number of attempts made so far; ``elapsed`` the seconds spent.
+        """
+        if attempt >= self.max_attempts:
+            return None
+        delay = self.backoff(attempt)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        if elapsed + delay > self.max_total:
+            return None
+        return delay
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds form; HTTP dates are ignored)."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        return None

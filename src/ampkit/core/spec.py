@@ -1,0 +1,53 @@
+"""What to send and what came back — plain frozen data, no I/O, no secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from ampkit.config import Family
+
+AuthKind = Literal["none", "json_body_key", "form_key", "basic", "api_key_header"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """One HTTP request, described as data.
+
+    Secrets are not part of a spec: ``auth`` says how the transport adds them at send time, so a
+    spec can be logged, compared and tested freely.
+    """
+
+    method: str
+    path: str
+    family: Family
+    endpoint: str
+    params: tuple[tuple[str, str], ...] = ()
+    content: bytes | None = None
+    form: tuple[tuple[str, str], ...] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: AuthKind = "none"
+    limit_class: str = "ingest"
+    handled_statuses: frozenset[int] = field(default_factory=frozenset)
+    """Statuses returned to the caller (a flow) instead of being retried or raised."""
+    timeout: float | None = None
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A complete answer: status, lower-cased headers and the body bytes."""
+
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    elapsed: float = 0.0
+
+    def json(self) -> Any:
+        return orjson.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")

@@ -1,0 +1,263 @@
+"""One exception tree for everything ampkit raises, and the one status → class switch.
+
+No message, ``repr`` or attribute of these exceptions ever holds an API key or secret key:
+:func:`redact` scrubs every known secret and Amplitude's ``Invalid API key: <key>`` echo.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+_API_KEY_ECHO = re.compile(r"(Invalid API key:?\s*)(\S+)", re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove every secret (and Amplitude's echo of the API key) from ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return _API_KEY_ECHO.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class AmplitudeError(Exception):
+    """Base of every ampkit error.  ``retryable`` says whether trying again can help."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.endpoint}]" if self.endpoint else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigError(AmplitudeError):
+    """Settings are missing or wrong (no API key, unknown region…)."""
+
+
+class InvalidEventError(AmplitudeError, ValueError):
+    """An event (or identify object) broke a validation rule before anything was sent."""
+
+    def __init__(self, field: str, rule: str, *, index: int | None = None) -> None:
+        where = f"event[{index}].{field}" if index is not None else field
+        super().__init__(f"{where} {rule}")
+        self.field = field
+        self.rule = rule
+        self.index = index
+
+
+class QueueFullError(AmplitudeError):
+    """The sender's queue is full and the configured policy is to raise."""
+
+
+class ClosedError(AmplitudeError):
+    """The client was closed; nothing more can be sent through it."""
+
+
+class APIConnectionError(AmplitudeError):
+    """The connection failed or broke before a complete answer arrived."""
+
+    retryable = True
+
+
+class APITimeoutError(APIConnectionError):
+    """No complete answer within the timeout."""
+
+
+class APIStatusError(AmplitudeError):
+    """Amplitude answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        endpoint: str | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.status = status
+        self.body: dict[str, Any] = dict(body or {})
+
+
+class AuthError(APIStatusError):
+    """The key pair was refused (401/403, or ``Invalid API key``)."""
+
+
+class InvalidRequest(APIStatusError):
+    """400: the request is wrong.  ``fields`` maps each offending field to the event indexes."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        endpoint: str | None = None,
+        body: Mapping[str, Any] | None = None,
+        field: str | None = None,
+        rule: str | None = None,
+        fields: Mapping[str, list[int]] | None = None,
+    ) -> None:
+        super().__init__(message, status=status, endpoint=endpoint, body=body)
+        self.field = field
+        self.rule = rule
+        self.fields: dict[str, list[int]] = dict(fields or {})
+
+
+class NoData(APIStatusError):
+    """404: nothing in that range (export) or no such object."""
+
+
+class PayloadTooLarge(APIStatusError):
+    """413: the body is too large; split it."""
+
+    retryable = True
+
+
+class RateLimited(APIStatusError):
+    """429: a limit was hit.  ``limit`` names it; ``retry_after`` is in seconds when known."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 429,
+        endpoint: str | None = None,
+        body: Mapping[str, Any] | None = None,
+        limit: str = "unknown",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, endpoint=endpoint, body=body)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: Amplitude failed; trying again is safe with insert_ids."""
+
+    retryable = True
+
+
+def _decode(content: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(content) if content else {}
+    except orjson.JSONDecodeError:
+        text = content[:500].decode("utf-8", "replace").strip()
+        return {"error": text} if text else {}
+    return value if isinstance(value, dict) else {"error": str(value)}
+
+
+def _message(body: Mapping[str, Any]) -> str:
+    err = body.get("error")
+    if isinstance(err, dict):  # Dashboard envelope {"error": {"message": ..., "metadata": ...}}
+        msg = str(err.get("message") or err.get("type") or "")
+        details = (err.get("metadata") or {}).get("details") if isinstance(
+            err.get("metadata"), dict
+        ) else None
+        return f"{msg}: {details}" if details else msg
+    return str(err or body.get("message") or "")
+
+
+def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact(str(k), secrets): _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+def _rate_limit_name(status_body: Mapping[str, Any], endpoint: str) -> str:
+    if status_body.get("exceeded_daily_quota_users") or status_body.get(
+        "exceeded_daily_quota_devices"
+    ):
+        return "daily quota per user/device (500,000 events per rolling 24 h)"
+    if status_body.get("throttled_users") or status_body.get("throttled_devices"):
+        eps = status_body.get("eps_threshold")
+        return f"events per second per user/device ({eps} EPS)" if eps else "EPS per user/device"
+    msg = _message(status_body).lower()
+    if "concurren" in msg:
+        return "concurrent requests"
+    if "cost" in msg:
+        return "query cost budget"
+    return f"rate limit of {endpoint}" if endpoint else "rate limit"
+
+
+def error_for(
+    status: int,
+    content: bytes,
+    *,
+    endpoint: str = "",
+    headers: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+) -> APIStatusError:
+    """The one switch from an HTTP status and body to an ampkit exception."""
+    secret_list = tuple(s for s in secrets if s)
+    body = _scrub(_decode(content), secret_list)
+    message = _message(body) or f"HTTP {status}"
+    hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+    if status in (401, 403) or message.lower().startswith("invalid api key"):
+        hint = "check the API key / secret key pair and the region (US vs EU)"
+        return AuthError(f"{message} — {hint}", status=status, endpoint=endpoint, body=body)
+    if status == 404:
+        return NoData(message, status=status, endpoint=endpoint, body=body)
+    if status == 413:
+        return PayloadTooLarge(
+            f"{message} — split the request", status=status, endpoint=endpoint, body=body
+        )
+    if status == 429:
+        retry_after: float | None = None
+        raw = hdrs.get("retry-after")
+        if raw is not None:
+            try:
+                retry_after = max(0.0, float(raw))
+            except ValueError:
+                retry_after = None
+        limit = _rate_limit_name(body, endpoint)
+        return RateLimited(
+            f"{message} (limit: {limit})",
+            status=status,
+            endpoint=endpoint,
+            body=body,
+            limit=limit,
+            retry_after=retry_after,
+        )
+    if status >= 500:
+        return ServerError(message, status=status, endpoint=endpoint, body=body)
+    fields: dict[str, list[int]] = {}
+    for key in ("events_with_invalid_fields", "events_with_missing_fields"):
+        value = body.get(key)
+        if isinstance(value, dict):
+            for name, idx in value.items():
+                fields.setdefault(str(name), []).extend(
+                    int(i) for i in (idx if isinstance(idx, list) else []) if isinstance(i, int)
+                )
+    missing = body.get("missing_field")
+    field = str(missing) if missing else (next(iter(fields)) if fields else None)
+    detail = message
+    if missing:
+        detail = f"{message}: {missing}"
+    elif fields:
+        detail = f"{message}: " + ", ".join(f"{k} (events {v})" for k, v in fields.items())
+    return InvalidRequest(
+        detail,
+        status=status,
+        endpoint=endpoint,
+        body=body,
+        field=field,
+        rule="missing" if missing else ("invalid value" if fields else None),
+        fields=fields,
+    )

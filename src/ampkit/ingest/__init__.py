@@ -1,0 +1,1 @@
+"""Ingestion: validation, the four endpoints, batching, queues and background senders."""

@@ -1,0 +1,152 @@
+"""Pure batching logic: what goes in a request, and what to do with each answer.
+
+:func:`delivery_flow` is the whole send-a-batch protocol as a generator flow (no I/O):
+
+* 200 → every event delivered;
+* 400 with per-event maps → drop (report) exactly the events named, resend the rest at once;
+* 400 naming a request-level problem (bad key, missing field) → raise: nothing can succeed;
+* 413 → split the batch in halves and send each; a single event still too large is dropped;
+* 429 → events over the daily quota are dropped, throttled users/devices are deferred by
+  ``throttle_delay`` seconds, the others are resent at once.
+
+5xx, timeouts and broken connections never reach the flow: the transport retries them by the
+retry policy, resending the same bytes (so the same insert_ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from ampkit.core.flow import Flow
+from ampkit.core.spec import RawResponse
+from ampkit.errors import error_for
+from ampkit.ingest.endpoints import events_spec, parse_error_body
+
+
+@dataclass(slots=True)
+class QueuedEvent:
+    """One encoded event waiting to be sent."""
+
+    id: int
+    payload: bytes
+    not_before: float = 0.0
+    attempts: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.payload)
+
+    def event(self) -> dict[str, object]:
+        value = orjson.loads(self.payload)
+        return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class Failure:
+    events: list[QueuedEvent]
+    reason: str
+    status: int | None = None
+
+
+@dataclass
+class DeliveryReport:
+    """What became of a batch."""
+
+    delivered: list[QueuedEvent] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    deferred: list[tuple[QueuedEvent, float]] = field(default_factory=list)
+    requests: int = 0
+
+
+def take_batch(
+    ready: Sequence[QueuedEvent], max_count: int, max_bytes: int
+) -> int:
+    """How many of ``ready`` (in order) fit in one request: at least one, if any."""
+    total = 0
+    overhead = 64
+    for n, item in enumerate(ready[:max_count]):
+        total += item.size + 1
+        if n > 0 and total + overhead > max_bytes:
+            return n
+    return min(len(ready), max_count)
+
+
+def _ids_of(event: dict[str, object]) -> tuple[str | None, str | None]:
+    user = event.get("user_id")
+    device = event.get("device_id")
+    return (user if isinstance(user, str) else None, device if isinstance(device, str) else None)
+
+
+def delivery_flow(
+    batch: list[QueuedEvent],
+    *,
+    use_batch: bool = False,
+    min_id_length: int | None = None,
+    throttle_delay: float = 30.0,
+    secrets: Sequence[str] = (),
+) -> Flow[DeliveryReport]:
+    """Send ``batch`` and settle every event in it (see the module docstring)."""
+    report = DeliveryReport()
+    stack: list[list[QueuedEvent]] = [batch] if batch else []
+    endpoint = "/batch" if use_batch else "/2/httpapi"
+    while stack:
+        part = stack.pop()
+        raw: RawResponse = yield events_spec(
+            [e.payload for e in part], use_batch=use_batch, min_id_length=min_id_length
+        )
+        report.requests += 1
+        if raw.status < 300:
+            report.delivered.extend(part)
+            continue
+        if raw.status == 413:
+            if len(part) == 1:
+                report.failed.append(Failure(part, "payload too large even alone", 413))
+            else:
+                half = len(part) // 2
+                stack.extend([part[half:], part[:half]])
+            continue
+        body = parse_error_body(raw)
+        if raw.status == 400:
+            bad = {i for i in body.invalid_indexes() if 0 <= i < len(part)}
+            if body.missing_field or not bad:
+                raise error_for(raw.status, raw.content, endpoint=endpoint, secrets=secrets)
+            for i in sorted(bad):
+                fields = body.fields_of(i)
+                why = (
+                    f"{body.error}: {', '.join(fields)}"
+                    if fields
+                    else f"{body.error or 'rejected'} (device silenced)"
+                )
+                report.failed.append(Failure([part[i]], why, 400))
+            throttled = set(body.throttled_events) - bad
+            for i in sorted(throttled):
+                if 0 <= i < len(part):
+                    report.deferred.append((part[i], throttle_delay))
+            rest = [e for i, e in enumerate(part) if i not in bad and i not in throttled]
+            if rest:
+                stack.append(rest)
+            continue
+        # 429: per user/device throttling or daily quota
+        throttled_idx = {i for i in body.throttled_events if 0 <= i < len(part)}
+        if not throttled_idx:
+            throttled_idx = set(range(len(part)))
+        quota_users = set(body.exceeded_daily_quota_users)
+        quota_devices = set(body.exceeded_daily_quota_devices)
+        resend: list[QueuedEvent] = []
+        for i, item in enumerate(part):
+            if i not in throttled_idx:
+                resend.append(item)
+                continue
+            user, device = _ids_of(item.event())
+            if (user and user in quota_users) or (device and device in quota_devices):
+                report.failed.append(
+                    Failure([item], "exceeded daily quota (500,000 events per 24 h)", 429)
+                )
+            else:
+                report.deferred.append((item, throttle_delay))
+        if resend:
+            stack.append(resend)
+    return report

@@ -1,0 +1,213 @@
+"""Turn what a user passes into a valid wire event, or a typed error naming field and rule.
+
+* keys may be snake_case or camelCase (``userId``, ``product_id``…);
+* client defaults (user_id, device_id, platform…) fill only what the event leaves empty;
+* ``time`` and ``session_id`` accept a ``datetime`` (converted to ms);
+* property values that JSON cannot hold are converted where the meaning is unambiguous
+  (datetime/date/time → ISO 8601, Decimal → float, UUID → str, Enum → its value, tuple/set →
+  list, Path → str) and reported otherwise — never dropped silently;
+* every event gets an ``insert_id`` (a UUID) and a ``time`` so retries never double-count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import PurePath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ampkit.errors import InvalidEventError
+from ampkit.models import Event, GroupIdentification, Identification
+from ampkit.models.rules import (
+    MAX_DEPTH,
+    MAX_STRING_LENGTH,
+    check_event,
+    check_group_identification,
+    check_identification,
+)
+
+LIBRARY = "ampkit-python/0.1.0"
+PROPERTY_FIELDS = ("event_properties", "user_properties", "group_properties", "groups", "plan")
+
+
+class EventDefaults(BaseModel):
+    """Values set once on a client and applied to every event that lacks them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: str | None = None
+    device_id: str | None = None
+    session_id: int | None = None
+    app_version: str | None = None
+    platform: str | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    device_brand: str | None = None
+    device_manufacturer: str | None = None
+    device_model: str | None = None
+    carrier: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    language: str | None = None
+    library: str | None = LIBRARY
+    partner_id: str | None = None
+
+
+class NormalizeOptions(BaseModel):
+    """How strictly events are checked before sending."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_id_length: int = Field(default=5, ge=1)
+    long_strings: Literal["error", "truncate"] = "error"
+    allow_reserved_event_types: bool = False
+
+
+def to_ms(value: dt.datetime | dt.date) -> int:
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return int(value.timestamp() * 1000)
+
+
+def json_safe(value: Any, path: str, options: NormalizeOptions, depth: int = 0) -> Any:
+    """A JSON-safe copy of ``value``, or :class:`InvalidEventError` naming the path."""
+    if depth > MAX_DEPTH:
+        raise InvalidEventError(path, f"nests deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_LENGTH:
+            if options.long_strings == "truncate":
+                return value[:MAX_STRING_LENGTH]
+            raise InvalidEventError(
+                path, f"is longer than {MAX_STRING_LENGTH} characters ({len(value)})"
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidEventError(path, f"must be a finite number, got {value}")
+        return value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, enum.Enum):
+                key = key.value
+            if not isinstance(key, str):
+                raise InvalidEventError(path, f"keys must be strings, got {type(key).__name__}")
+            out[key] = json_safe(item, f"{path}.{key}", options, depth + 1)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [json_safe(v, f"{path}[{i}]", options, depth + 1) for i, v in enumerate(items)]
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InvalidEventError(path, f"must be a finite number, got {value}")
+        return float(value)
+    if isinstance(value, uuid.UUID | PurePath):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return json_safe(value.value, path, options, depth)
+    raise InvalidEventError(
+        path,
+        f"is not JSON-serialisable ({type(value).__name__}); convert it to a string, number, "
+        "bool, list or dict",
+    )
+
+
+def _as_dict(event: Event | Mapping[str, Any] | BaseModel, index: int | None) -> dict[str, Any]:
+    if isinstance(event, Event):
+        return event.wire()
+    if isinstance(event, Mapping):
+        try:
+            return Event.model_validate(dict(event)).wire()
+        except ValidationError as exc:  # pragma: no cover - Event accepts Any values
+            raise InvalidEventError("event", str(exc), index=index) from None
+    if isinstance(event, BaseModel):
+        return _as_dict(event.model_dump(by_alias=True, exclude_none=True), index)
+    raise InvalidEventError("event", f"must be an Event or a dict, got {type(event).__name__}",
+                            index=index)
+
+
+def normalize_event(
+    event: Event | Mapping[str, Any],
+    defaults: EventDefaults | None = None,
+    options: NormalizeOptions | None = None,
+    *,
+    index: int | None = None,
+    now_ms: int | None = None,
+) -> dict[str, Any]:
+    """The wire form of one event; raises :class:`InvalidEventError` on the first broken rule."""
+    options = options or NormalizeOptions()
+    data = _as_dict(event, index)
+    if defaults is not None:
+        for key, value in defaults.model_dump(exclude_none=True).items():
+            if data.get(key) is None:
+                data[key] = value
+    for key in ("time", "session_id"):
+        value = data.get(key)
+        if isinstance(value, dt.datetime | dt.date):
+            data[key] = to_ms(value)
+    if data.get("time") is None:
+        data["time"] = now_ms if now_ms is not None else to_ms(dt.datetime.now(dt.UTC))
+    if data.get("insert_id") is None:
+        data["insert_id"] = str(uuid.uuid4())
+    try:
+        for key in PROPERTY_FIELDS:
+            if data.get(key) is not None:
+                data[key] = json_safe(data[key], key, options)
+        for key, value in list(data.items()):
+            plain = isinstance(value, str | int | float | bool)
+            too_long = isinstance(value, str) and len(value) > MAX_STRING_LENGTH
+            if (key not in PROPERTY_FIELDS and not plain) or too_long:
+                data[key] = json_safe(value, key, options)
+    except InvalidEventError as exc:
+        raise InvalidEventError(exc.field, exc.rule, index=index) from None
+    violations = check_event(
+        data,
+        min_id_length=options.min_id_length,
+        allow_reserved=options.allow_reserved_event_types,
+    )
+    if violations:
+        first = violations[0]
+        raise InvalidEventError(first.field, first.rule, index=index)
+    return data
+
+
+def normalize_identification(
+    ident: Identification | Mapping[str, Any],
+    options: NormalizeOptions | None = None,
+    *,
+    group: bool = False,
+) -> dict[str, Any]:
+    """The wire form of one Identify (or Group Identify) object, validated."""
+    options = options or NormalizeOptions()
+    model: type[Identification] | type[GroupIdentification] = (
+        GroupIdentification if group else Identification
+    )
+    data = (
+        ident.wire()
+        if isinstance(ident, Identification | GroupIdentification)
+        else model.model_validate(dict(ident)).wire()
+    )
+    for key in ("user_properties", "group_properties", "groups"):
+        if data.get(key) is not None:
+            data[key] = json_safe(data[key], key, options)
+    violations = (
+        check_group_identification(data)
+        if group
+        else check_identification(data, min_id_length=options.min_id_length)
+    )
+    if violations:
+        raise InvalidEventError(violations[0].field, violations[0].rule)
+    return data

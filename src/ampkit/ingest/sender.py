@@ -1,0 +1,499 @@
+"""Background senders: a thread for sync code, an asyncio task for async code.
+
+Both share :class:`SenderCore`, which owns the queue and decides *when* to send (count, bytes,
+interval, flush) and *what to do* with each delivery report; the only difference between the
+two is how they wait and how they drive the delivery flow.
+
+Promises kept (each has a test):
+* ``close()`` returns as soon as the queue is drained (no fixed wait, no "cannot schedule new
+  futures after shutdown"); it also runs at interpreter exit;
+* after ``os.fork()`` the child starts its own sender on first use (the parent keeps sending
+  what it queued);
+* a broken connection mid-answer resends the same bytes (same insert_ids): nothing is lost and
+  the server's dedup makes sure nothing counts twice;
+* memory is bounded: a full queue blocks the caller, drops (reporting each drop) or raises;
+* retries follow the retry policy's backoff, not the flush interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from ampkit.core.flow import arun_flow, run_flow
+from ampkit.core.transport import AsyncTransport, SyncTransport
+from ampkit.errors import AmplitudeError, ClosedError, QueueFullError
+from ampkit.ingest.batching import DeliveryReport, Failure, QueuedEvent, delivery_flow
+from ampkit.ingest.endpoints import (
+    BATCH_MAX_BYTES,
+    HTTPAPI_MAX_BYTES,
+    MAX_EVENTS_PER_REQUEST,
+)
+from ampkit.ingest.queue import DurableQueue, MemoryQueue
+
+log = logging.getLogger("ampkit.sender")
+
+DeliveredCallback = Callable[[list[dict[str, Any]]], None]
+FailedCallback = Callable[[list[dict[str, Any]], str, "int | None"], None]
+
+
+class SenderOptions(BaseModel):
+    """How the background sender batches, bounds its memory and retries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_size: int = Field(default=200, ge=1, le=MAX_EVENTS_PER_REQUEST)
+    """Events per request; a batch is sent as soon as this many are queued."""
+    max_batch_bytes: int | None = Field(default=None, ge=1024)
+    """Bytes per request (default: just under the endpoint's limit, 1 MB or 20 MB)."""
+    flush_interval: float = Field(default=10.0, gt=0)
+    """Seconds after which queued events are sent even if the batch is not full."""
+    max_queue_size: int = Field(default=100_000, ge=1)
+    on_full: Literal["block", "drop", "raise"] = "block"
+    """What ``track`` does when the queue is full: wait for room, drop (reported), or raise."""
+    block_timeout: float | None = Field(default=None, ge=0)
+    use_batch: bool = False
+    """Send to the Batch API (``/batch``) instead of HTTP V2."""
+    durable_dir: Path | None = None
+    """Keep the queue on disk in this directory: a crash or kill loses nothing."""
+    fsync: bool = False
+    """With ``durable_dir``: fsync every write (survives power loss, slower)."""
+    workers: int = Field(default=1, ge=1, le=16)
+    """Concurrent requests in flight (1 keeps per-device order)."""
+    throttle_delay: float | None = Field(default=None, ge=0)
+    """Seconds to hold back throttled users/devices after a 429 (default 30; Batch API 15)."""
+    max_delivery_rounds: int = Field(default=3, ge=1)
+    """How many times a batch may exhaust the retry policy before its events are failed."""
+    close_timeout: float = Field(default=30.0, ge=0)
+    """The most ``close()`` (and interpreter exit) waits for the queue to drain."""
+
+    def batch_bytes(self) -> int:
+        limit = BATCH_MAX_BYTES if self.use_batch else HTTPAPI_MAX_BYTES
+        return self.max_batch_bytes or int(limit * 0.95)
+
+    def throttle(self) -> float:
+        if self.throttle_delay is not None:
+            return self.throttle_delay
+        return 15.0 if self.use_batch else 30.0
+
+
+class SenderCore:
+    """Queue, triggers and settlement shared by the thread and the asyncio senders."""
+
+    def __init__(
+        self,
+        options: SenderOptions,
+        *,
+        min_id_length: int | None = None,
+        secrets: Sequence[str] = (),
+        retry_delay: float = 30.0,
+        on_delivered: DeliveredCallback | None = None,
+        on_failed: FailedCallback | None = None,
+    ) -> None:
+        self.options = options
+        self.min_id_length = min_id_length
+        self.secrets = tuple(secrets)
+        self.retry_delay = retry_delay
+        self.on_delivered = on_delivered
+        self.on_failed = on_failed
+        self.queue: MemoryQueue = (
+            DurableQueue(options.durable_dir, options.max_queue_size, options.fsync)
+            if options.durable_dir is not None
+            else MemoryQueue(options.max_queue_size)
+        )
+        self.flush_requested = False
+        self.closing = False
+        self.last_send = time.monotonic()
+        self.delivered_count = 0
+        self.failed_count = 0
+
+    # -- deciding ------------------------------------------------------------------------------
+    def due_batch(self, now: float) -> list[QueuedEvent]:
+        """A batch to send now, or ``[]`` (call with the queue's lock held)."""
+        q = self.queue
+        q.promote(now)
+        if not q.ready_count:
+            return []
+        force = self.flush_requested or self.closing
+        full = q.ready_count >= self.options.batch_size or (
+            q.ready_bytes >= self.options.batch_bytes()
+        )
+        if not (force or full or now - self.last_send >= self.options.flush_interval):
+            return []
+        self.last_send = now
+        return q.take(self.options.batch_size, self.options.batch_bytes(), now)
+
+    def wait_time(self, now: float) -> float | None:
+        waits = []
+        if self.queue.ready_count:
+            waits.append(max(0.0, self.last_send + self.options.flush_interval - now))
+        deferred = self.queue.next_deferred()
+        if deferred is not None:
+            waits.append(max(0.0, deferred - now))
+        return min(waits) if waits else None
+
+    def flow(self, batch: list[QueuedEvent]) -> Any:
+        return delivery_flow(
+            batch,
+            use_batch=self.options.use_batch,
+            min_id_length=self.min_id_length,
+            throttle_delay=self.options.throttle(),
+            secrets=self.secrets,
+        )
+
+    # -- settling ------------------------------------------------------------------------------
+    def settle(self, report: DeliveryReport) -> list[Callable[[], None]]:
+        """Apply a report to the queue (lock held); returns callbacks to run without the lock."""
+        now = time.monotonic()
+        q = self.queue
+        calls: list[Callable[[], None]] = []
+        if report.delivered:
+            q.ack(report.delivered)
+            self.delivered_count += len(report.delivered)
+            if self.on_delivered is not None:
+                calls.append(self._delivered_call(report.delivered))
+        for failure in report.failed:
+            q.bury(failure.events, failure.reason)
+            calls.append(self._failed_call(failure))
+        for item, delay in report.deferred:
+            q.defer([item], delay, now)
+        return calls
+
+    def settle_error(self, batch: list[QueuedEvent], exc: Exception) -> list[Callable[[], None]]:
+        retryable = isinstance(exc, AmplitudeError) and exc.retryable
+        if retryable and all(e.attempts < self.options.max_delivery_rounds for e in batch):
+            log.warning("delivery failed (%s); will retry %d events", exc, len(batch))
+            self.queue.defer(batch, self.retry_delay, time.monotonic())
+            return []
+        status = getattr(exc, "status", None)
+        failure = Failure(batch, str(exc) or type(exc).__name__, status)
+        self.queue.bury(batch, failure.reason)
+        return [self._failed_call(failure)]
+
+    def _delivered_call(self, items: list[QueuedEvent]) -> Callable[[], None]:
+        cb = self.on_delivered
+        self.delivered_count += 0
+        return lambda: cb([i.event() for i in items]) if cb else None
+
+    def _failed_call(self, failure: Failure) -> Callable[[], None]:
+        self.failed_count += len(failure.events)
+        log.warning("%d events failed: %s", len(failure.events), failure.reason)
+        cb = self.on_failed
+        return lambda: cb([i.event() for i in failure.events], failure.reason, failure.status) \
+            if cb else None
+
+    def refuse(self, payloads: Sequence[bytes], reason: str) -> Callable[[], None]:
+        """Events dropped before queuing (queue full with ``on_full='drop'``)."""
+        self.failed_count += len(payloads)
+        cb = self.on_failed
+        events = [orjson.loads(p) for p in payloads]
+        return lambda: cb(events, reason, None) if cb else None
+
+
+def run_callbacks(calls: Sequence[Callable[[], None]]) -> None:
+    for call in calls:
+        try:
+            call()
+        except Exception:
+            log.exception("a delivery callback raised; ignored")
+
+
+_SENDERS: weakref.WeakSet[BackgroundSender] = weakref.WeakSet()
+
+
+class BackgroundSender:
+    """Sends queued events from a background thread (sync code)."""
+
+    def __init__(self, transport: SyncTransport, core: SenderCore) -> None:
+        self.transport = transport
+        self.core = core
+        self._threads: list[threading.Thread] = []
+        self._pid = os.getpid()
+        self._closed = False
+        _SENDERS.add(self)
+
+    def __repr__(self) -> str:
+        return f"BackgroundSender(queued={len(self.core.queue)})"
+
+    @property
+    def cond(self) -> threading.Condition:
+        return self.core.queue.cond
+
+    def _ensure_running(self) -> None:
+        if self._pid != os.getpid():
+            self._after_fork()
+        if not self._threads:
+            for n in range(self.core.options.workers):
+                t = threading.Thread(target=self._run, name=f"ampkit-sender-{n}", daemon=True)
+                self._threads.append(t)
+                t.start()
+
+    def _after_fork(self) -> None:
+        self._pid = os.getpid()
+        self._threads = []
+        self.core.queue.reset_after_fork()
+        self.core.closing = False
+        self.core.flush_requested = False
+
+    def enqueue(self, payloads: Sequence[bytes]) -> int:
+        """Queue encoded events; returns how many were accepted (see ``on_full``)."""
+        if self._closed:
+            raise ClosedError("this client is closed; create a new one to send more events")
+        calls: list[Callable[[], None]] = []
+        accepted = 0
+        with self.cond:
+            self._ensure_running()
+            pending = list(payloads)
+            deadline = (
+                None
+                if self.core.options.block_timeout is None
+                else time.monotonic() + self.core.options.block_timeout
+            )
+            while pending:
+                room = self.core.queue.free_slots()
+                if room > 0:
+                    self.core.queue.put(pending[:room])
+                    accepted += min(room, len(pending))
+                    pending = pending[room:]
+                    continue
+                mode = self.core.options.on_full
+                if mode == "drop":
+                    calls.append(self.core.refuse(pending, "queue full (on_full='drop')"))
+                    break
+                if mode == "raise":
+                    raise QueueFullError(
+                        f"queue full ({self.core.options.max_queue_size} events); "
+                        f"{accepted} of {len(payloads)} accepted"
+                    )
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise QueueFullError(
+                        f"queue still full after {self.core.options.block_timeout}s; "
+                        f"{accepted} of {len(payloads)} accepted"
+                    )
+                self.core.flush_requested = True
+                self.cond.notify_all()
+                self.cond.wait(remaining)
+        run_callbacks(calls)
+        return accepted
+
+    def _run(self) -> None:
+        core = self.core
+        while True:
+            with self.cond:
+                while True:
+                    now = time.monotonic()
+                    batch = core.due_batch(now)
+                    if batch:
+                        break
+                    if not len(core.queue):
+                        core.flush_requested = False
+                        self.cond.notify_all()
+                        if core.closing:
+                            return
+                    self.cond.wait(core.wait_time(now))
+            try:
+                report = run_flow(core.flow(batch), self.transport)
+                with self.cond:
+                    calls = core.settle(report)
+            except Exception as exc:
+                with self.cond:
+                    calls = core.settle_error(batch, exc)
+            run_callbacks(calls)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued now; ``True`` once the queue is empty."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.cond:
+            if not len(self.core.queue):
+                return True
+            self._ensure_running()
+            self.core.flush_requested = True
+            self.cond.notify_all()
+            while len(self.core.queue):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self.cond.wait(remaining)
+            return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Drain the queue (at most ``timeout`` s, default ``close_timeout``) and stop."""
+        if self._closed:
+            return True
+        if self._pid != os.getpid():
+            self._after_fork()
+        self._closed = True
+        limit = self.core.options.close_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        with self.cond:
+            self.core.closing = True
+            if len(self.core.queue):
+                self._ensure_running()
+            self.cond.notify_all()
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        drained = not len(self.core.queue)
+        if not drained:
+            log.warning("closed with %d events not delivered%s", len(self.core.queue),
+                        " (kept on disk)" if self.core.options.durable_dir else "")
+        self.core.queue.close()
+        return drained
+
+
+def _close_all_at_exit() -> None:
+    for sender in list(_SENDERS):
+        try:
+            sender.close()
+        except Exception:  # pragma: no cover - never let exit hooks raise
+            log.exception("closing a sender at exit failed")
+
+
+def _reset_in_child() -> None:
+    for sender in list(_SENDERS):
+        sender._after_fork()
+
+
+atexit.register(_close_all_at_exit)
+os.register_at_fork(after_in_child=_reset_in_child)
+
+
+class AsyncBackgroundSender:
+    """Sends queued events from an asyncio task (async code)."""
+
+    def __init__(self, transport: AsyncTransport, core: SenderCore) -> None:
+        self.transport = transport
+        self.core = core
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake: asyncio.Event | None = None
+        self._changed: asyncio.Event | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"AsyncBackgroundSender(queued={len(self.core.queue)})"
+
+    def _events(self) -> tuple[asyncio.Event, asyncio.Event]:
+        if self._wake is None or self._changed is None:
+            self._wake, self._changed = asyncio.Event(), asyncio.Event()
+        return self._wake, self._changed
+
+    def _ensure_running(self) -> None:
+        self._tasks = [t for t in self._tasks if not t.done()]
+        if not self._tasks:
+            for _ in range(self.core.options.workers):
+                self._tasks.append(asyncio.get_running_loop().create_task(self._run()))
+
+    def _notify(self) -> None:
+        wake, changed = self._events()
+        wake.set()
+        changed.set()
+
+    async def enqueue(self, payloads: Sequence[bytes]) -> int:
+        if self._closed:
+            raise ClosedError("this client is closed; create a new one to send more events")
+        self._ensure_running()
+        core, pending, accepted = self.core, list(payloads), 0
+        started = time.monotonic()
+        while pending:
+            with core.queue.cond:
+                room = core.queue.free_slots()
+                if room > 0:
+                    core.queue.put(pending[:room])
+                    accepted += min(room, len(pending))
+                    pending = pending[room:]
+                    continue
+            if core.options.on_full == "drop":
+                run_callbacks([core.refuse(pending, "queue full (on_full='drop')")])
+                break
+            timeout = core.options.block_timeout
+            if core.options.on_full == "raise" or (
+                timeout is not None and time.monotonic() - started >= timeout
+            ):
+                raise QueueFullError(
+                    f"queue full ({core.options.max_queue_size} events); "
+                    f"{accepted} of {len(payloads)} accepted"
+                )
+            core.flush_requested = True
+            wake, changed = self._events()
+            changed.clear()
+            wake.set()
+            await changed.wait()
+        self._events()[0].set()
+        return accepted
+
+    async def _run(self) -> None:
+        core = self.core
+        wake, changed = self._events()
+        while True:
+            with core.queue.cond:
+                now = time.monotonic()
+                batch = core.due_batch(now)
+                empty = not len(core.queue)
+                if empty:
+                    core.flush_requested = False
+                wait = core.wait_time(now)
+            if not batch:
+                changed.set()
+                if empty and core.closing:
+                    return
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), wait)
+                continue
+            try:
+                report = await arun_flow(core.flow(batch), self.transport)
+                with core.queue.cond:
+                    calls = core.settle(report)
+            except Exception as exc:
+                with core.queue.cond:
+                    calls = core.settle_error(batch, exc)
+            run_callbacks(calls)
+            changed.set()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        if not len(self.core.queue):
+            return True
+        self._ensure_running()
+        self.core.flush_requested = True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        wake, changed = self._events()
+        while len(self.core.queue):
+            changed.clear()
+            wake.set()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    async def close(self, timeout: float | None = None) -> bool:
+        if self._closed:
+            return True
+        self._closed = True
+        self.core.closing = True
+        limit = self.core.options.close_timeout if timeout is None else timeout
+        if len(self.core.queue):
+            self._ensure_running()
+        self._notify()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=limit)
+            for task in pending:
+                task.cancel()
+        drained = not len(self.core.queue)
+        self.core.queue.close()
+        return drained

@@ -1,0 +1,42 @@
+"""The pydantic base shared by every ampkit model (client and server alike)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+def _validation_alias(name: str) -> AliasChoices:
+    camel = to_camel(name)
+    return AliasChoices(name, camel) if camel != name else AliasChoices(name)
+
+
+class AmpModel(BaseModel):
+    """Base model: unknown fields are kept, snake_case and camelCase keys are both accepted.
+
+    Results from Amplitude keep fields we do not know yet (``extra="allow"``) so that drift in
+    Amplitude's answers never breaks a caller; tests parse the real fixtures strictly instead.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+        alias_generator=AliasGenerator(validation_alias=_validation_alias),
+        ser_json_inf_nan="null",
+    )
+
+    def to_json_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+class StrictAmpModel(AmpModel):
+    """Same as :class:`AmpModel` but refuses unknown fields (used for inputs we define)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+JSONValue = Any
+"""A value that can be written as JSON (pydantic validates the shape where it matters)."""

@@ -1,0 +1,133 @@
+"""Client-side validation and conversion, including property-based tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ampkit import EventDefaults, InvalidEventError, NormalizeOptions
+from ampkit.ingest.normalize import normalize_event, normalize_identification
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+def test_camel_case_keys_and_defaults() -> None:
+    out = normalize_event(
+        {"eventType": "Bought", "userId": "user-1", "productId": "sku", "revenueType": "sale",
+         "price": 2.5, "eventProperties": {"a": 1}},
+        EventDefaults(platform="Web", app_version="1.2.3", user_id="other-user"),
+    )
+    assert out["event_type"] == "Bought"
+    assert out["user_id"] == "user-1"  # the event's own value wins over the default
+    assert out["platform"] == "Web" and out["app_version"] == "1.2.3"
+    assert out["productId"] == "sku" and out["revenueType"] == "sale"
+    assert out["event_properties"] == {"a": 1}
+    uuid.UUID(out["insert_id"])  # generated
+    assert isinstance(out["time"], int) and out["time"] > 1_600_000_000_000
+
+
+def test_insert_id_and_time_are_kept_when_given() -> None:
+    out = normalize_event({"event_type": "x", "device_id": "device-1", "insert_id": "abc-1",
+                           "time": dt.datetime(2024, 5, 1, tzinfo=dt.UTC)})
+    assert out["insert_id"] == "abc-1"
+    assert out["time"] == 1714521600000
+
+
+def test_non_json_values_are_converted() -> None:
+    when = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    uid = uuid.uuid4()
+    out = normalize_event({
+        "event_type": "x", "user_id": "user-1",
+        "event_properties": {"when": when, "day": dt.date(2024, 1, 2), "amount": Decimal("1.5"),
+                             "id": uid, "color": Color.RED, "tags": ("a", "b"), "set": {2, 1}},
+    })
+    props = out["event_properties"]
+    assert props == {"when": when.isoformat(), "day": "2024-01-02", "amount": 1.5,
+                     "id": str(uid), "color": "red", "tags": ["a", "b"], "set": [1, 2]}
+    orjson.dumps(out)  # really JSON
+
+
+def test_unconvertible_value_is_reported_with_its_path() -> None:
+    with pytest.raises(InvalidEventError) as err:
+        normalize_event({"event_type": "x", "user_id": "user-1",
+                         "event_properties": {"nested": {"obj": object()}}})
+    assert err.value.field == "event_properties.nested.obj"
+    assert "not JSON-serialisable" in err.value.rule
+
+
+def test_errors_name_field_rule_and_index() -> None:
+    with pytest.raises(InvalidEventError) as err:
+        normalize_event({"event_type": "x", "user_id": "abc"}, index=3)
+    assert err.value.field == "user_id"
+    assert "at least 5" in err.value.rule
+    assert str(err.value).startswith("event[3].user_id")
+    assert isinstance(err.value, ValueError)
+
+
+def test_min_id_length_option() -> None:
+    out = normalize_event({"event_type": "x", "user_id": "abc"}, options=NormalizeOptions(
+        min_id_length=3))
+    assert out["user_id"] == "abc"
+
+
+def test_long_strings_error_or_truncate() -> None:
+    event = {"event_type": "x", "user_id": "user-1", "event_properties": {"s": "a" * 2000}}
+    with pytest.raises(InvalidEventError) as err:
+        normalize_event(event)
+    assert err.value.field == "event_properties.s"
+    out = normalize_event(event, options=NormalizeOptions(long_strings="truncate"))
+    assert len(out["event_properties"]["s"]) == 1024
+
+
+def test_identification_is_validated() -> None:
+    assert normalize_identification({"user_id": "user-1", "user_properties": {"$set": {"a": 1}}})
+    with pytest.raises(InvalidEventError) as err:
+        normalize_identification({"group_type": "org"}, group=True)
+    assert err.value.field == "group_value"
+
+
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20),
+                      st.datetimes(), st.dates(), st.decimals(), st.uuids(), st.binary(max_size=4))
+anything = st.recursive(
+    json_leaf,
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(st.text(max_size=8), children, max_size=4),
+                               st.tuples(children, children)),
+    max_leaves=12,
+)
+keys = st.sampled_from(["event_type", "user_id", "device_id", "time", "event_properties",
+                        "user_properties", "groups", "group_properties", "price", "quantity",
+                        "revenue", "productId", "session_id", "insert_id", "plan", "currency",
+                        "ip", "eventType", "userId", "$skip_user_properties_sync", "location_lat"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(keys, anything, max_size=8))
+def test_any_input_gives_valid_event_or_typed_error(raw: dict[str, Any]) -> None:
+    try:
+        out = normalize_event(raw)
+    except InvalidEventError as exc:
+        assert exc.field and exc.rule
+        return
+    encoded = orjson.dumps(out)  # valid events are JSON
+    assert orjson.loads(encoded)["event_type"]
+    assert out.get("user_id") or out.get("device_id")
+
+
+@settings(max_examples=200, deadline=None)
+@given(anything)
+def test_any_top_level_value_gives_event_or_typed_error(raw: Any) -> None:
+    try:
+        normalize_event(raw)
+    except InvalidEventError:
+        pass
