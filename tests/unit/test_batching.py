@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from ampkit.core.spec import RawResponse, RequestSpec
+from ampkit.errors import AuthError
 from ampkit.ingest.batching import DeliveryReport, QueuedEvent, delivery_flow, take_batch
 from ampkit.ingest.queue import DurableQueue, MemoryQueue
-from ampkit.errors import AuthError
 
 
 def ev(i: int, user: str = "user-1") -> QueuedEvent:
@@ -65,7 +65,7 @@ def test_413_halves_until_it_fits_and_drops_a_lone_giant() -> None:
     def answer(spec: RequestSpec, n: int) -> tuple[int, dict[str, object]]:
         ids = sent_ids(spec)
         return (413, {"code": 413}) if len(ids) > 2 or "7" in ids else (200, {})
-    report, calls = drive(delivery_flow([ev(i) for i in range(8)]), answer)
+    report, _calls = drive(delivery_flow([ev(i) for i in range(8)]), answer)
     assert sorted(i.id for i in report.delivered) == [0, 1, 2, 3, 4, 5, 6]
     assert [i.id for f in report.failed for i in f.events] == [7]
     assert report.failed[0].status == 413

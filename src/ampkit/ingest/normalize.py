@@ -20,7 +20,8 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from ampkit.errors import InvalidEventError
 from ampkit.models import Event, GroupIdentification, Identification
@@ -125,14 +126,36 @@ def json_safe(value: Any, path: str, options: NormalizeOptions, depth: int = 0) 
     )
 
 
+def _wire_aliases() -> dict[str, str]:
+    """Every accepted spelling of an :class:`Event` key → its wire spelling."""
+    out: dict[str, str] = {}
+    for name, info in Event.model_fields.items():
+        wire = info.serialization_alias or name
+        choices = info.validation_alias
+        spellings = {name, wire, to_camel(name)}
+        if isinstance(choices, AliasChoices):
+            spellings.update(c for c in choices.choices if isinstance(c, str))
+        for spelling in spellings:
+            out[spelling] = wire
+    return out
+
+
+_WIRE = _wire_aliases()
+
+
 def _as_dict(event: Event | Mapping[str, Any] | BaseModel, index: int | None) -> dict[str, Any]:
     if isinstance(event, Event):
         return event.wire()
     if isinstance(event, Mapping):
-        try:
-            return Event.model_validate(dict(event)).wire()
-        except ValidationError as exc:  # pragma: no cover - Event accepts Any values
-            raise InvalidEventError("event", str(exc), index=index) from None
+        # fast path (no model building): rename known spellings, keep unknown keys as they are
+        wire = _WIRE
+        out: dict[str, Any] = {}
+        for key, value in event.items():
+            if value is not None:
+                if not isinstance(key, str):
+                    raise InvalidEventError("event", "keys must be strings", index=index)
+                out[wire.get(key, key)] = value
+        return out
     if isinstance(event, BaseModel):
         return _as_dict(event.model_dump(by_alias=True, exclude_none=True), index)
     raise InvalidEventError("event", f"must be an Event or a dict, got {type(event).__name__}",

@@ -73,7 +73,6 @@ class MemoryQueue:
             for item in items:
                 self._ready[item.id] = item
                 self._ready_bytes += item.size
-            self.cond.notify_all()
             return items
 
     def promote(self, now: float) -> None:
@@ -236,9 +235,7 @@ class DurableQueue(MemoryQueue):
 
     def put(self, payloads: Sequence[bytes]) -> list[QueuedEvent]:
         with self.cond:
-            items = self._persist(payloads)
-            self.cond.notify_all()
-            return items
+            return self._persist(payloads)
 
     def _delete(self, items: Sequence[QueuedEvent]) -> None:
         if items:

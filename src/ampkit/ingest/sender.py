@@ -127,13 +127,17 @@ class SenderCore:
         if not q.ready_count:
             return []
         force = self.flush_requested or self.closing
-        full = q.ready_count >= self.options.batch_size or (
-            q.ready_bytes >= self.options.batch_bytes()
-        )
-        if not (force or full or now - self.last_send >= self.options.flush_interval):
+        if not (force or self.batch_ready() or now - self.last_send >= self.options.flush_interval):
             return []
         self.last_send = now
         return q.take(self.options.batch_size, self.options.batch_bytes(), now)
+
+    def batch_ready(self) -> bool:
+        """A full batch is waiting (worth waking the sender for)."""
+        q = self.queue
+        return q.ready_count >= self.options.batch_size or (
+            q.ready_bytes >= self.options.batch_bytes()
+        )
 
     def wait_time(self, now: float) -> float | None:
         waits = []
@@ -264,9 +268,12 @@ class BackgroundSender:
             while pending:
                 room = self.core.queue.free_slots()
                 if room > 0:
+                    was_idle = not self.core.queue.ready_count
                     self.core.queue.put(pending[:room])
                     accepted += min(room, len(pending))
                     pending = pending[room:]
+                    if was_idle or self.core.batch_ready():
+                        self.cond.notify_all()  # start the interval clock, or send a full batch
                     continue
                 mode = self.core.options.on_full
                 if mode == "drop":
@@ -349,7 +356,8 @@ class BackgroundSender:
         if not drained:
             log.warning("closed with %d events not delivered%s", len(self.core.queue),
                         " (kept on disk)" if self.core.options.durable_dir else "")
-        self.core.queue.close()
+        if not any(t.is_alive() for t in self._threads):
+            self.core.queue.close()  # a thread still sending keeps using it until exit
         return drained
 
 
@@ -410,9 +418,12 @@ class AsyncBackgroundSender:
             with core.queue.cond:
                 room = core.queue.free_slots()
                 if room > 0:
+                    was_idle = not core.queue.ready_count
                     core.queue.put(pending[:room])
                     accepted += min(room, len(pending))
                     pending = pending[room:]
+                    if was_idle or core.batch_ready():
+                        self._events()[0].set()
                     continue
             if core.options.on_full == "drop":
                 run_callbacks([core.refuse(pending, "queue full (on_full='drop')")])
@@ -430,7 +441,6 @@ class AsyncBackgroundSender:
             changed.clear()
             wake.set()
             await changed.wait()
-        self._events()[0].set()
         return accepted
 
     async def _run(self) -> None:

@@ -1,0 +1,54 @@
+"""The typer application and the pieces every command shares (one-line errors, console)."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="ampkit",
+    help="Amplitude from code: send events, query, export, replicate, serve agents — and a "
+    "local Amplitude-compatible server to do it all offline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"ampkit {version('ampkit')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """ampkit: Amplitude from code and from the terminal."""
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line to stderr and exit non-zero (no traceback for user mistakes)."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    # commands register themselves on import
+    from ampkit.cli import serve  # noqa: F401
+
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

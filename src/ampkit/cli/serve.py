@@ -1,0 +1,111 @@
+"""``ampkit serve``: run the local Amplitude-compatible server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from ampkit.cli.app import app, console, fail
+from ampkit.server import (
+    DEMO_API_KEY,
+    DEMO_SECRET_KEY,
+    ServerConfig,
+    load_server_config,
+    parse_fault_spec,
+    run_server,
+)
+
+
+def _errors(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    return f"{where}: {first['msg']}"
+
+
+def build_config(
+    *, host: str, port: int, db: Path | None, api_key: str | None, secret_key: str | None,
+    project_id: int | None, config: Path | None, faults: str | None, no_throttle: bool,
+    log_level: str,
+) -> ServerConfig:
+    """Flags over the config file over defaults; raises ``ValueError`` with a clear message."""
+    overrides: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
+    if db is not None:
+        overrides["db"] = db
+    if faults:
+        overrides["faults"] = parse_fault_spec(faults).model_dump()
+    try:
+        base = load_server_config(config, **overrides) if config else ServerConfig(**overrides)
+    except ValidationError as exc:
+        raise ValueError(_errors(exc)) from None
+    data = base.model_dump()
+    if api_key or secret_key or project_id:
+        if config is not None and len(base.projects) > 1:
+            raise ValueError("--api-key/--secret-key/--project-id cannot be combined with a "
+                             "config file holding several projects")
+        if bool(api_key) != bool(secret_key):
+            raise ValueError("--api-key and --secret-key go together")
+        project = data["projects"][0]
+        if api_key and secret_key:
+            project["api_key"], project["secret_key"] = api_key, secret_key
+        if project_id:
+            project["project_id"] = project_id
+        data["projects"] = [project]
+    else:
+        for project in data["projects"]:
+            project["api_key"] = project["api_key"].get_secret_value()
+            project["secret_key"] = project["secret_key"].get_secret_value()
+    if no_throttle:
+        data["throttle"]["enabled"] = False
+    try:
+        return ServerConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(_errors(exc)) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8787,
+    db: Annotated[Path | None, typer.Option(help="DuckDB file to keep data in (default: "
+                                            "in memory).")] = None,
+    api_key: Annotated[str | None, typer.Option(help="Project API key to accept.")] = None,
+    secret_key: Annotated[str | None, typer.Option(help="Project secret key.")] = None,
+    project_id: Annotated[int | None, typer.Option(help="Project id.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="YAML/JSON file: several projects, throttle, limits, faults.")] = None,
+    faults: Annotated[str | None, typer.Option(
+        help="Inject faults, e.g. '429=0.05,500=0.05,reset=0.02,delay=0.02,delay_seconds=2,"
+        "seed=7'.")] = None,
+    no_throttle: Annotated[bool, typer.Option(
+        "--no-throttle", help="Disable the per-user/device EPS throttles.")] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run a local Amplitude-compatible server (ingestion, queries, export, profiles)."""
+    if config is not None and not config.is_file():
+        fail(f"--config: no such file: {config}")
+    try:
+        cfg = build_config(host=host, port=port, db=db, api_key=api_key, secret_key=secret_key,
+                           project_id=project_id, config=config, faults=faults,
+                           no_throttle=no_throttle, log_level=log_level)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    def announce(url: str) -> None:
+        console.print(f"[bold]ampkit serve[/] listening on [cyan]{url}[/]  "
+                      f"(store: {cfg.db or 'in memory'})")
+        for project in cfg.projects:
+            console.print(f"  project {project.project_id}")
+        if cfg.uses_demo_keys:
+            console.print(f"  demo key pair: api key [green]{DEMO_API_KEY}[/], secret key "
+                          f"[green]{DEMO_SECRET_KEY}[/]")
+        console.print(f"  point a client at it: AMPLITUDE_BASE_URL={url}")
+        if cfg.faults.active:
+            console.print(f"  [yellow]injecting faults[/]: {cfg.faults.rates}")
+        console.file.flush()
+
+    try:
+        run_server(cfg, announce)
+    except OSError as exc:
+        fail(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}")

@@ -1,0 +1,191 @@
+"""What a local server is: its projects, limits, throttles and injected faults.
+
+Everything here is plain pydantic so it can come from CLI flags, a YAML/JSON file or Python.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+DEMO_API_KEY = "ampkit-demo-api-key"
+DEMO_SECRET_KEY = "ampkit-demo-secret-key"  # noqa: S105 - a public demo key
+DEMO_PROJECT_ID = 100000
+
+FAULT_KINDS = ("429", "500", "503", "reset", "delay")
+FaultKind = Literal["429", "500", "503", "reset", "delay"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProjectConfig(_Strict):
+    """One Amplitude project: its id, its key pair and a few per-project behaviours."""
+
+    project_id: int = Field(default=DEMO_PROJECT_ID, ge=1)
+    api_key: SecretStr = SecretStr(DEMO_API_KEY)
+    secret_key: SecretStr = SecretStr(DEMO_SECRET_KEY)
+    name: str = "Local project"
+    timezone: str = "UTC"
+    """Project time zone for Dashboard dates (Export hours are UTC)."""
+    silenced_devices: list[str] = Field(default_factory=list)
+    """device_ids answered with the 400 ``Events silenced for device_id`` shape."""
+
+    @field_validator("api_key", "secret_key")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class ThrottleConfig(_Strict):
+    """Amplitude's per-user/device throttles (reference §2.9, §3.1–3.3)."""
+
+    enabled: bool = True
+    httpapi_eps: float = Field(default=30, gt=0)
+    batch_eps: float = Field(default=1000, gt=0)
+    window_seconds: float = Field(default=30, gt=0)
+    """EPS is averaged over this window."""
+    daily_quota: int = Field(default=500_000, ge=1)
+    """Events per user/device per rolling 24 h (hourly buckets)."""
+
+
+class LimitsConfig(_Strict):
+    """Request size limits (413) and other caps."""
+
+    httpapi_max_bytes: int = Field(default=1_000_000, ge=1)
+    batch_max_bytes: int = Field(default=20_000_000, ge=1)
+    max_events_per_request: int = Field(default=2000, ge=1)
+    dedup_window_days: float = Field(default=7, gt=0)
+
+
+class FaultConfig(_Strict):
+    """A share of matching requests answered badly, for resilience tests.
+
+    ``429``/``503``: refused before anything is stored.  ``500``: stored, then an error.
+    ``reset``: stored, then the connection is cut in the middle of the response.
+    ``delay``: stored, then the answer waits ``delay_seconds`` (past a client's timeout).
+    """
+
+    rates: dict[FaultKind, float] = Field(default_factory=dict)
+    delay_seconds: float = Field(default=2.0, ge=0)
+    seed: int | None = None
+    paths: list[str] = Field(default_factory=lambda: ["/2/httpapi", "/batch", "/identify",
+                                                      "/groupidentify", "/api/", "/v1/"])
+    """Path prefixes faults apply to (admin and health routes are never faulted)."""
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: dict[FaultKind, float]) -> dict[FaultKind, float]:
+        for kind, rate in value.items():
+            if not 0 <= rate <= 1:
+                raise ValueError(f"rate for {kind!r} must be between 0 and 1")
+        if sum(value.values()) > 1 + 1e-9:
+            raise ValueError("fault rates must add up to at most 1")
+        return value
+
+    @property
+    def active(self) -> bool:
+        return any(rate > 0 for rate in self.rates.values())
+
+    def applies_to(self, path: str) -> bool:
+        return self.active and any(path.startswith(p) for p in self.paths)
+
+    def pick(self, rng: random.Random) -> FaultKind | None:
+        """Draw the fault for one request (or none)."""
+        x = rng.random()
+        acc = 0.0
+        for kind in FAULT_KINDS:
+            acc += self.rates.get(kind, 0.0)  # type: ignore[call-overload]
+            if x < acc:
+                return kind  # type: ignore[return-value]
+        return None
+
+
+def parse_fault_spec(spec: str) -> FaultConfig:
+    """``"429=0.05,500=0.05,reset=0.02,delay=0.02,delay_seconds=2,seed=7"`` → FaultConfig."""
+    rates: dict[str, float] = {}
+    extra: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"fault spec item {part!r} must look like name=value")
+        key = key.strip()
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"fault spec item {part!r}: value must be a number") from None
+        if key in FAULT_KINDS:
+            rates[key] = number
+        elif key == "delay_seconds":
+            extra[key] = number
+        elif key == "seed":
+            extra[key] = int(number)
+        else:
+            raise ValueError(
+                f"unknown fault {key!r}; known: {', '.join(FAULT_KINDS)}, delay_seconds, seed"
+            )
+    return FaultConfig.model_validate({"rates": rates, **extra})
+
+
+class ServerConfig(_Strict):
+    """A whole local server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    db: Path | None = None
+    """DuckDB file; ``None`` keeps everything in memory."""
+    projects: list[ProjectConfig] = Field(default_factory=lambda: [ProjectConfig()])
+    throttle: ThrottleConfig = Field(default_factory=ThrottleConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    faults: FaultConfig = Field(default_factory=FaultConfig)
+    identify_error_format: Literal["json", "text"] = "json"
+    """Body of Identify/Group Identify 400s (undocumented by Amplitude)."""
+    log_level: str = "warning"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shortcuts(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "throttle_enabled" in data:
+            data = dict(data)
+            enabled = data.pop("throttle_enabled")
+            throttle = data.get("throttle")
+            if isinstance(throttle, ThrottleConfig):
+                throttle = throttle.model_dump()
+            data["throttle"] = {**(throttle or {}), "enabled": enabled}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_projects(self) -> ServerConfig:
+        if not self.projects:
+            raise ValueError("projects: at least one project is required")
+        keys = [p.api_key.get_secret_value() for p in self.projects]
+        ids = [p.project_id for p in self.projects]
+        if len(set(keys)) != len(keys):
+            raise ValueError("projects: two projects share an api_key")
+        if len(set(ids)) != len(ids):
+            raise ValueError("projects: two projects share a project_id")
+        return self
+
+    @property
+    def uses_demo_keys(self) -> bool:
+        return any(p.api_key.get_secret_value() == DEMO_API_KEY for p in self.projects)
+
+
+def load_server_config(path: Path, **overrides: Any) -> ServerConfig:
+    """Read a YAML or JSON config file (``projects:`` list, ``throttle:``, ``limits:``…)."""
+    text = path.read_bytes()
+    data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the top level must be a mapping")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return ServerConfig.model_validate(data)

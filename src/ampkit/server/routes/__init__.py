@@ -1,0 +1,1 @@
+"""HTTP routes of the local server: they parse, call a service function and render."""

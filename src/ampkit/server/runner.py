@@ -1,0 +1,108 @@
+"""Run the server: blocking (``ampkit serve``) or in a background thread (tests, ``demo``)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+import uvicorn
+
+from ampkit.server.app import ServerApp, create_app
+from ampkit.server.config import FaultConfig, ServerConfig
+from ampkit.server.store import Store
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """SIGINT/SIGTERM mean a graceful shutdown and exit status 0 (uvicorn would re-raise the
+    signal after shutting down, so the process would look killed)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def _uvicorn(app: ServerApp, config: ServerConfig) -> uvicorn.Server:
+    return _Server(uvicorn.Config(
+        app.asgi, log_level=config.log_level, access_log=False, lifespan="on",
+        timeout_keep_alive=30,
+    ))
+
+
+@dataclass
+class RunningServer:
+    """A server running in a thread of this process."""
+
+    url: str
+    port: int
+    app: ServerApp
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    @property
+    def store(self) -> Store:
+        return self.app.store
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        self.app.faults.update(faults)
+
+    def stop(self, timeout: float = 30) -> None:
+        """Finish requests in flight, then close the store (nothing acknowledged is lost)."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        self.app.store.close()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve_in_thread(config: ServerConfig, startup_timeout: float = 30) -> RunningServer:
+    """Start a server on ``config.host:config.port`` (``0`` = a free port) in a thread and
+    return once it accepts requests."""
+    sock = _listen(config.host, config.port)
+    port = sock.getsockname()[1]
+    app = create_app(Store(config))
+    server = _uvicorn(app, config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                              name="ampkit-server", daemon=True)
+    thread.start()
+    if not app.ready.wait(startup_timeout):
+        server.should_exit = True
+        raise RuntimeError("the ampkit server did not start")
+    return RunningServer(_url(config.host, port), port, app, server, thread)
+
+
+def run_server(config: ServerConfig, announce: Callable[[str], None] | None = None) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM, then shut down cleanly.
+
+    ``announce`` receives the URL once the port is bound (useful with port 0)."""
+    sock = _listen(config.host, config.port)
+    app = create_app(Store(config))
+    if announce is not None:
+        announce(_url(config.host, sock.getsockname()[1]))
+    try:
+        _uvicorn(app, config).run(sockets=[sock])
+    finally:
+        app.store.close()

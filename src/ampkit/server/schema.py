@@ -1,0 +1,135 @@
+"""The DuckDB tables of the local server, and how a stored row becomes an exported event.
+
+Top-level event fields get typed columns (queries filter and group on them); property maps
+and other objects are JSON text; ingestion keys without a column are kept in ``extra`` so
+nothing sent is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+
+# (column, DuckDB type, how it is passed in: "ms" = epoch ms → TIMESTAMP, "json" = JSON text)
+EVENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("seq", "BIGINT", ""),
+    ("project_id", "INTEGER", ""),
+    ("uuid", "VARCHAR", ""),
+    ("insert_id", "VARCHAR", ""),
+    ("amplitude_id", "BIGINT", ""),
+    ("user_id", "VARCHAR", ""),
+    ("device_id", "VARCHAR", ""),
+    ("event_type", "VARCHAR", ""),
+    ("event_time", "TIMESTAMP", "ms"),
+    ("client_event_time", "TIMESTAMP", "ms"),
+    ("client_upload_time", "TIMESTAMP", "ms"),
+    ("server_received_time", "TIMESTAMP", "ms"),
+    ("server_upload_time", "TIMESTAMP", "ms"),
+    ("processed_time", "TIMESTAMP", "ms"),
+    ("user_creation_time", "TIMESTAMP", "ms"),
+    ("session_id", "BIGINT", ""),
+    ("event_id", "BIGINT", ""),
+    ("version_name", "VARCHAR", ""),
+    ("start_version", "VARCHAR", ""),
+    ("platform", "VARCHAR", ""),
+    ("os_name", "VARCHAR", ""),
+    ("os_version", "VARCHAR", ""),
+    ("device_brand", "VARCHAR", ""),
+    ("device_manufacturer", "VARCHAR", ""),
+    ("device_model", "VARCHAR", ""),
+    ("device_type", "VARCHAR", ""),
+    ("device_family", "VARCHAR", ""),
+    ("device_carrier", "VARCHAR", ""),
+    ("country", "VARCHAR", ""),
+    ("region", "VARCHAR", ""),
+    ("city", "VARCHAR", ""),
+    ("dma", "VARCHAR", ""),
+    ("language", "VARCHAR", ""),
+    ("library", "VARCHAR", ""),
+    ("ip_address", "VARCHAR", ""),
+    ("idfa", "VARCHAR", ""),
+    ("adid", "VARCHAR", ""),
+    ("partner_id", "VARCHAR", ""),
+    ("location_lat", "DOUBLE", ""),
+    ("location_lng", "DOUBLE", ""),
+    ("paying", "BOOLEAN", ""),
+    ("revenue", "DOUBLE", ""),
+    ("event_properties", "VARCHAR", "json"),
+    ("user_properties", "VARCHAR", "json"),
+    ("group_properties", "VARCHAR", "json"),
+    ("groups", "VARCHAR", "json"),
+    ("data", "VARCHAR", "json"),
+    ("plan", "VARCHAR", "json"),
+    ("extra", "VARCHAR", "json"),
+)
+EVENT_COLUMN_NAMES = tuple(c[0] for c in EVENT_COLUMNS)
+
+DDL = (
+    "CREATE TABLE IF NOT EXISTS events ("
+    + ", ".join(f"{name} {kind}" for name, kind, _ in EVENT_COLUMNS)
+    + ")",
+    """CREATE TABLE IF NOT EXISTS users (
+        project_id INTEGER, amplitude_id BIGINT, user_id VARCHAR, device_id VARCHAR,
+        user_properties VARCHAR, fields VARCHAR, first_seen TIMESTAMP, last_seen TIMESTAMP,
+        paying BOOLEAN, PRIMARY KEY (project_id, amplitude_id))""",
+    """CREATE TABLE IF NOT EXISTS identities (
+        project_id INTEGER, kind VARCHAR, key VARCHAR, amplitude_id BIGINT,
+        PRIMARY KEY (project_id, kind, key))""",
+    """CREATE TABLE IF NOT EXISTS groups_state (
+        project_id INTEGER, group_type VARCHAR, group_value VARCHAR, group_properties VARCHAR,
+        PRIMARY KEY (project_id, group_type, group_value))""",
+)
+
+
+def insert_sql() -> str:
+    parts = []
+    for i, (_, kind, how) in enumerate(EVENT_COLUMNS, start=1):
+        if how == "ms":
+            parts.append(f"epoch_ms(UNNEST(${i}::BIGINT[]))")
+        else:
+            parts.append(f"UNNEST(${i}::{kind}[])")
+    return "INSERT INTO events SELECT " + ", ".join(parts)
+
+
+EXPORT_SELECT = ", ".join(EVENT_COLUMN_NAMES)
+
+_TIMESTAMPS = frozenset(n for n, _, how in EVENT_COLUMNS if how == "ms")
+_JSON = frozenset(n for n, _, how in EVENT_COLUMNS if how == "json")
+_HIDDEN = frozenset({"seq", "project_id", "revenue", "extra", "insert_id"})
+
+
+def fmt_ts(value: dt.datetime | None) -> str | None:
+    """Amplitude's export timestamp format: ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC, no zone)."""
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def export_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A stored row (selected with :data:`EXPORT_SELECT`) as an exported event line."""
+    out: dict[str, Any] = {
+        "$insert_id": None, "$insert_key": None, "$schema": None,
+        "amplitude_attribution_ids": None, "amplitude_event_type": None,
+        "data_type": "event", "global_user_properties": {}, "is_attribution_event": False,
+        "sample_rate": None, "source_id": None,
+    }
+    extra: dict[str, Any] = {}
+    for name, value in zip(EVENT_COLUMN_NAMES, row, strict=True):
+        if name in _TIMESTAMPS:
+            out[name] = fmt_ts(value)
+        elif name == "extra":
+            extra = orjson.loads(value) if value else {}
+        elif name in _JSON:
+            out[name] = orjson.loads(value) if value is not None else None
+        elif name == "project_id":
+            out["app"] = value
+        elif name == "insert_id":
+            out["$insert_id"] = value
+        elif name not in _HIDDEN:
+            out[name] = value
+    for key in ("event_properties", "user_properties", "group_properties", "groups", "plan",
+                "data"):
+        if out.get(key) is None:
+            out[key] = {}
+    out.update(extra)
+    return out

@@ -1,0 +1,112 @@
+"""Ingestion requests end to end (minus HTTP): checks, state updates and the write, under the
+store's writer lock so deduplication and identities stay consistent across threads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ampkit.models.ingest import ERR_INVALID_API_KEY, ERR_MISSING_EVENT, ERR_MISSING_FIELD
+from ampkit.models.rules import (
+    DEFAULT_MIN_ID_LENGTH,
+    check_group_identification,
+    check_identification,
+)
+from ampkit.server.ingest import (
+    Api,
+    EventBuilder,
+    Outcome,
+    ParsedRequest,
+    apply_group_identification,
+    apply_identification,
+    check_request,
+    error,
+    invalid_key_message,
+    parse_events_request,
+)
+from ampkit.server.store import Store, now_ms
+
+
+@dataclass
+class TextAnswer:
+    """Identify / Group Identify answers: ``200 success`` as text, errors as configured."""
+
+    status: int
+    text: str | None = None
+    json: dict[str, Any] | None = None
+
+
+def ingest_events(store: Store, api: Api, body: bytes) -> Outcome:
+    """``POST /2/httpapi`` or ``POST /batch`` with a JSON body."""
+    store.counters["requests"] += 1
+    parsed = parse_events_request(body, api, store.config.limits)
+    if isinstance(parsed, Outcome):
+        return parsed
+    project = store.projects_by_key.get(parsed.api_key)
+    if project is None:
+        return error(400, invalid_key_message(parsed.api_key))
+    return _accept(store, project.project_id, parsed, api, len(body))
+
+
+def _accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size: int) -> Outcome:
+    with store.lock:
+        at = now_ms()
+        throttle = store.throttles[(project_id, api)]
+        refused = check_request(parsed, store.projects[project_id], throttle, at)
+        if refused is not None:
+            store.counters["rejected"] += 1
+            return refused
+        builder = EventBuilder(store.states[project_id], store.next_amplitude_id)
+        outcome = builder.build(parsed, api, size, at, store.next_seq())
+        store.write(project_id, outcome.rows)
+        store.next_amplitude_id = builder.next_amplitude_id
+        throttle.record(outcome.accepted_ids, at)
+        store.counters["duplicates"] += outcome.duplicates
+        return outcome
+
+
+def _identify_error(store: Store, message: str, **extra: Any) -> TextAnswer:
+    if store.config.identify_error_format == "text":
+        return TextAnswer(400, text=message)
+    return TextAnswer(400, json={"code": 400, "error": message, **extra})
+
+
+def identify(store: Store, params: Mapping[str, str], group: bool) -> TextAnswer:
+    """``/identify`` or ``/groupidentify``: ``api_key`` and a JSON-string ``identification``
+    from a form body or the query string."""
+    store.counters["requests"] += 1
+    api_key = params.get("api_key")
+    if not api_key:
+        return _identify_error(store, ERR_MISSING_FIELD, missing_field="api_key")
+    project = store.projects_by_key.get(api_key)
+    if project is None:
+        return _identify_error(store, f"{ERR_INVALID_API_KEY}: {api_key}")
+    raw = params.get("identification")
+    try:
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        data = None
+    items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+    if not items:
+        return _identify_error(store, ERR_MISSING_EVENT)
+    for i, item in enumerate(items):
+        violations = (check_group_identification(item) if group
+                      else check_identification(item, min_id_length=DEFAULT_MIN_ID_LENGTH))
+        if violations:
+            v = violations[0]
+            return _identify_error(store, f"{ERR_MISSING_EVENT}: identification[{i}].{v.field} "
+                                   f"{v.rule}")
+    with store.lock:
+        state = store.states[project.project_id]
+        for item in items:
+            if group:
+                apply_group_identification(state, item)
+            else:
+                store.next_amplitude_id = apply_identification(
+                    state, item, store.next_amplitude_id, DEFAULT_MIN_ID_LENGTH
+                )
+        store.write(project.project_id, [])
+    return TextAnswer(200, text="success")

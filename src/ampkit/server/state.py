@@ -1,0 +1,132 @@
+"""In-memory indexes the ingestion path needs on every event, mirrored in DuckDB tables.
+
+- ``insert_id`` deduplication, keyed ``(project, device_id or user_id, insert_id)`` over a
+  rolling window (7 days by default, reference §2.6);
+- Amplitude ID assignment: one id per user, anonymous devices get their own id and are merged
+  into the user's id the first time they show up with a ``user_id`` (the anonymous history
+  keeps its id; later events of that device carry the user's id);
+- user and group property state, to which property operations are applied in arrival order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class UserState:
+    """One Amplitude user of one project."""
+
+    project_id: int
+    amplitude_id: int
+    user_id: str | None = None
+    device_id: str | None = None
+    user_properties: dict[str, Any] = field(default_factory=dict)
+    first_seen_ms: int | None = None
+    """Event time of the first event (``user_creation_time``); ``None`` before any event."""
+    last_seen_ms: int | None = None
+    paying: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)
+    """Device/location fields last set for the user (platform, country, …)."""
+
+
+@dataclass(slots=True)
+class GroupState:
+    project_id: int
+    group_type: str
+    group_value: str
+    group_properties: dict[str, Any] = field(default_factory=dict)
+
+
+class ProjectState:
+    """Identity, dedup and property state of one project."""
+
+    def __init__(self, project_id: int, dedup_window_ms: int) -> None:
+        self.project_id = project_id
+        self.dedup_window_ms = dedup_window_ms
+        self.dedup: dict[tuple[str, str], int] = {}
+        self.by_user: dict[str, int] = {}
+        self.by_device: dict[str, int] = {}
+        self.users: dict[int, UserState] = {}
+        self.groups: dict[tuple[str, str], GroupState] = {}
+        self.touched_users: dict[int, UserState] = {}
+        self.touched_groups: dict[tuple[str, str], GroupState] = {}
+        self._last_prune = 0
+
+    # --- dedup -----------------------------------------------------------------------------
+    def seen(self, id_key: str, insert_id: str, now_ms: int) -> bool:
+        at = self.dedup.get((id_key, insert_id))
+        return at is not None and now_ms - at < self.dedup_window_ms
+
+    def remember(self, id_key: str, insert_id: str, now_ms: int) -> None:
+        self.dedup[(id_key, insert_id)] = now_ms
+        if now_ms - self._last_prune > DAY_MS:
+            self._last_prune = now_ms
+            limit = now_ms - self.dedup_window_ms
+            self.dedup = {k: v for k, v in self.dedup.items() if v >= limit}
+
+    # --- identities ------------------------------------------------------------------------
+    def resolve(
+        self, user_id: str | None, device_id: str | None, next_id: int
+    ) -> tuple[UserState, bool]:
+        """The user an event belongs to; ``True`` when ``next_id`` was used for a new user."""
+        if user_id is not None:
+            amp = self.by_user.get(user_id)
+            if amp is not None:
+                user = self.users[amp]
+                if device_id is not None:
+                    self.by_device.setdefault(device_id, amp)
+                    user.device_id = device_id
+                    self.touch(user)
+                return user, False
+            anon = self.by_device.get(device_id) if device_id is not None else None
+            if anon is not None and self.users[anon].user_id is None:
+                user = self.users[anon]  # the anonymous device becomes this user
+                user.user_id = user_id
+                self.touch(user)
+                self.by_user[user_id] = anon
+                return user, False
+            user = self._new(next_id, user_id, device_id)
+            self.by_user[user_id] = next_id
+            if device_id is not None:
+                self.by_device[device_id] = next_id
+            return user, True
+        assert device_id is not None
+        amp = self.by_device.get(device_id)
+        if amp is not None:
+            return self.users[amp], False
+        user = self._new(next_id, None, device_id)
+        self.by_device[device_id] = next_id
+        return user, True
+
+    def _new(self, amplitude_id: int, user_id: str | None, device_id: str | None) -> UserState:
+        user = UserState(self.project_id, amplitude_id, user_id, device_id)
+        self.users[amplitude_id] = user
+        self.touch(user)
+        return user
+
+    def touch(self, user: UserState) -> None:
+        self.touched_users[user.amplitude_id] = user
+
+    def touch_group(self, group: GroupState) -> None:
+        self.touched_groups[(group.group_type, group.group_value)] = group
+
+    def user_by_id(self, user_id: str) -> UserState | None:
+        amp = self.by_user.get(user_id)
+        return None if amp is None else self.users[amp]
+
+    def group(self, group_type: str, group_value: str) -> GroupState:
+        key = (group_type, group_value)
+        state = self.groups.get(key)
+        if state is None:
+            state = self.groups[key] = GroupState(self.project_id, group_type, group_value)
+        return state
+
+    def take_touched(self) -> tuple[list[UserState], list[GroupState]]:
+        """Users and groups changed since the last call (to write through to DuckDB)."""
+        users, groups = list(self.touched_users.values()), list(self.touched_groups.values())
+        self.touched_users, self.touched_groups = {}, {}
+        return users, groups

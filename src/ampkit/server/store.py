@@ -1,0 +1,254 @@
+"""The server's DuckDB store: events, users, identities and groups, plus the in-memory
+indexes that make ingestion fast.  One writer lock; each request commits in one transaction,
+so an acknowledged request is on disk (with ``--db``) before its 200 is sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from ampkit.server.config import ProjectConfig, ServerConfig
+from ampkit.server.schema import (
+    DDL,
+    EVENT_COLUMN_NAMES,
+    EVENT_COLUMNS,
+    EXPORT_SELECT,
+    export_dict,
+    insert_sql,
+)
+from ampkit.server.state import DAY_MS, GroupState, ProjectState, UserState
+from ampkit.server.throttle import Throttle
+
+FIRST_AMPLITUDE_ID = 100_000_000_001
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _ms(value: dt.datetime | None) -> int | None:
+    return None if value is None else (value - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def _ts(ms: int | None) -> dt.datetime | None:
+    return None if ms is None else _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+class Store:
+    """All stored data of all projects of one server."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.path: Path | None = config.db
+        target = str(config.db) if config.db is not None else ":memory:"
+        if config.db is not None:
+            config.db.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(target)
+        self.lock = threading.RLock()
+        for ddl in DDL:
+            self.con.execute(ddl)
+        self._insert = insert_sql()
+        self.projects_by_key = {p.api_key.get_secret_value(): p for p in config.projects}
+        self.projects = {p.project_id: p for p in config.projects}
+        window_ms = int(config.limits.dedup_window_days * DAY_MS)
+        self.states = {pid: ProjectState(pid, window_ms) for pid in self.projects}
+        self.throttles = {
+            (pid, api): Throttle(
+                config.throttle,
+                config.throttle.httpapi_eps if api == "httpapi" else config.throttle.batch_eps,
+            )
+            for pid in self.projects
+            for api in ("httpapi", "batch")
+        }
+        self.counters: dict[str, int] = {"requests": 0, "duplicates": 0, "faults_injected": 0,
+                                          "rejected": 0}
+        self._seq = 0
+        self.next_amplitude_id = FIRST_AMPLITUDE_ID
+        self._load()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def _load(self) -> None:
+        """Rebuild the in-memory indexes from the tables (a restarted ``--db`` server)."""
+        row = self.con.execute("SELECT max(seq), max(amplitude_id) FROM events").fetchone()
+        urow = self.con.execute("SELECT max(amplitude_id) FROM users").fetchone()
+        self._seq = (row[0] if row and row[0] is not None else 0)
+        top = max(
+            (row[1] if row and row[1] is not None else 0),
+            (urow[0] if urow and urow[0] is not None else 0),
+        )
+        self.next_amplitude_id = max(FIRST_AMPLITUDE_ID, top + 1)
+        for pid, amp, uid, did, props, fields, first, last, paying in self.con.execute(
+            "SELECT * FROM users"
+        ).fetchall():
+            if pid in self.states:
+                self.states[pid].users[amp] = UserState(
+                    pid, amp, uid, did, orjson.loads(props or "{}"), _ms(first), _ms(last),
+                    bool(paying), orjson.loads(fields or "{}"),
+                )
+        for pid, kind, key, amp in self.con.execute("SELECT * FROM identities").fetchall():
+            if pid in self.states:
+                target = self.states[pid].by_user if kind == "u" else self.states[pid].by_device
+                target[key] = amp
+        for pid, gtype, gvalue, props in self.con.execute(
+            "SELECT * FROM groups_state"
+        ).fetchall():
+            if pid in self.states:
+                self.states[pid].groups[(gtype, gvalue)] = GroupState(
+                    pid, gtype, gvalue, orjson.loads(props or "{}")
+                )
+        horizon = _ts(now_ms() - int(self.config.limits.dedup_window_days * DAY_MS))
+        for pid, did, uid, ins, at in self.con.execute(
+            "SELECT project_id, device_id, user_id, insert_id, server_upload_time FROM events "
+            "WHERE insert_id IS NOT NULL AND server_upload_time >= ?", [horizon]
+        ).fetchall():
+            if pid in self.states:
+                key = f"d:{did}" if did is not None else f"u:{uid}"
+                self.states[pid].dedup[(key, ins)] = _ms(at) or 0
+
+    def close(self) -> None:
+        with self.lock:
+            try:
+                if self.path is not None:
+                    self.con.execute("CHECKPOINT")
+            finally:
+                self.con.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for read-only queries, usable from another thread."""
+        return self.con.cursor()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self.con
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+
+    def next_seq(self) -> int:
+        return self._seq + 1
+
+    # --- writes ----------------------------------------------------------------------------
+    def write(self, project_id: int, rows: list[dict[str, Any]]) -> None:
+        """Insert event rows and write through touched users/groups, in one transaction.
+
+        The caller holds :attr:`lock` (state was changed under it)."""
+        state = self.states[project_id]
+        users, groups = state.take_touched()
+        with self.transaction() as con:
+            if rows:
+                columns = [[r.get(name) for r in rows] for name in EVENT_COLUMN_NAMES]
+                con.execute(self._insert, columns)
+                self._seq = max(self._seq, rows[-1]["seq"])
+            if users:
+                self._write_users(con, users)
+            if groups:
+                con.execute(
+                    "INSERT OR REPLACE INTO groups_state SELECT UNNEST($1::INTEGER[]), "
+                    "UNNEST($2::VARCHAR[]), UNNEST($3::VARCHAR[]), UNNEST($4::VARCHAR[])",
+                    [[g.project_id for g in groups], [g.group_type for g in groups],
+                     [g.group_value for g in groups],
+                     [orjson.dumps(g.group_properties).decode() for g in groups]],
+                )
+
+    def _write_users(self, con: duckdb.DuckDBPyConnection, users: list[UserState]) -> None:
+        con.execute(
+            "INSERT OR REPLACE INTO users SELECT UNNEST($1::INTEGER[]), UNNEST($2::BIGINT[]), "
+            "UNNEST($3::VARCHAR[]), UNNEST($4::VARCHAR[]), UNNEST($5::VARCHAR[]), "
+            "UNNEST($6::VARCHAR[]), epoch_ms(UNNEST($7::BIGINT[])), "
+            "epoch_ms(UNNEST($8::BIGINT[])), UNNEST($9::BOOLEAN[])",
+            [[u.project_id for u in users], [u.amplitude_id for u in users],
+             [u.user_id for u in users], [u.device_id for u in users],
+             [orjson.dumps(u.user_properties).decode() for u in users],
+             [orjson.dumps(u.fields).decode() for u in users],
+             [u.first_seen_ms for u in users], [u.last_seen_ms for u in users],
+             [u.paying for u in users]],
+        )
+        ids: list[tuple[str, str, int]] = []
+        for u in users:
+            if u.user_id is not None:
+                ids.append(("u", u.user_id, u.amplitude_id))
+            if u.device_id is not None:
+                ids.append(("d", u.device_id, u.amplitude_id))
+        if ids:
+            con.execute(
+                "INSERT OR IGNORE INTO identities SELECT UNNEST($1::INTEGER[]), "
+                "UNNEST($2::VARCHAR[]), UNNEST($3::VARCHAR[]), UNNEST($4::BIGINT[])",
+                [[users[0].project_id] * len(ids), [i[0] for i in ids], [i[1] for i in ids],
+                 [i[2] for i in ids]],
+            )
+
+    def reset(self, project_id: int) -> None:
+        """Forget everything of one project (admin route, tests)."""
+        with self.transaction() as con:
+            for table in ("events", "users", "identities", "groups_state"):
+                con.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id])
+            state = self.states[project_id]
+            self.states[project_id] = ProjectState(project_id, state.dedup_window_ms)
+            for (pid, _), throttle in self.throttles.items():
+                if pid == project_id:
+                    throttle.reset()
+            for key in self.counters:
+                self.counters[key] = 0
+
+    # --- reads -----------------------------------------------------------------------------
+    def project_for_basic(self, api_key: str, secret_key: str) -> ProjectConfig | None:
+        project = self.projects_by_key.get(api_key)
+        if project is None or project.secret_key.get_secret_value() != secret_key:
+            return None
+        return project
+
+    def project_for_secret(self, secret_key: str) -> ProjectConfig | None:
+        for project in self.projects.values():
+            if project.secret_key.get_secret_value() == secret_key:
+                return project
+        return None
+
+    def events_page(self, project_id: int, limit: int, offset: int) -> list[dict[str, Any]]:
+        rows = self.cursor().execute(
+            f"SELECT {EXPORT_SELECT} FROM events WHERE project_id = ? ORDER BY seq "
+            "LIMIT ? OFFSET ?", [project_id, limit, offset]
+        ).fetchall()
+        return [export_dict(r) for r in rows]
+
+    def count_events(self, project_id: int) -> int:
+        row = self.cursor().execute(
+            "SELECT count(*) FROM events WHERE project_id = ?", [project_id]
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def user_snapshot(self, project_id: int, user_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            user = self.states[project_id].user_by_id(user_id)
+            if user is None:
+                return None
+            return {
+                "amplitude_id": user.amplitude_id, "user_id": user.user_id,
+                "device_id": user.device_id, "user_properties": dict(user.user_properties),
+                "fields": dict(user.fields), "paying": user.paying,
+                "first_seen": _ts(user.first_seen_ms), "last_seen": _ts(user.last_seen_ms),
+            }
+
+    def group_snapshot(self, project_id: int, gtype: str, gvalue: str) -> dict[str, Any] | None:
+        with self.lock:
+            group = self.states[project_id].groups.get((gtype, gvalue))
+            if group is None:
+                return None
+            return {"group_type": gtype, "group_value": gvalue,
+                    "group_properties": dict(group.group_properties)}
+
+
+__all__ = ["EVENT_COLUMNS", "Store", "now_ms"]
