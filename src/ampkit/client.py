@@ -6,7 +6,7 @@ from a background thread, the async one from an asyncio task.
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,7 +26,6 @@ from ampkit.ingest.normalize import (
     NormalizeOptions,
     normalize_event,
     normalize_identification,
-    to_ms,
 )
 from ampkit.ingest.sender import (
     AsyncBackgroundSender,
@@ -99,7 +98,7 @@ class _Base:
     def _encode(self, events: EventLike | Iterable[EventLike]) -> list[bytes]:
         """Validate and encode; raises before anything is queued if any event is invalid."""
         items = [events] if isinstance(events, Event | Mapping) else list(events)
-        now = to_ms(dt.datetime.now(dt.UTC))
+        now = time.time_ns() // 1_000_000
         return [
             orjson.dumps(
                 normalize_event(e, self.defaults, self.validation, index=i, now_ms=now)

@@ -64,6 +64,21 @@ class ClosedError(AmplitudeError):
     """The client was closed; nothing more can be sent through it."""
 
 
+class ExportDecodeError(AmplitudeError):
+    """An export archive could not be read: a corrupt zip or gzip entry, a line that is not a
+    JSON object, or a size cap hit.  ``entry`` and ``line`` say where (when known)."""
+
+    def __init__(self, message: str, *, entry: str | None = None, line: int | None = None) -> None:
+        where = "export archive"
+        if entry is not None:
+            where += f" entry {entry!r}"
+        if line is not None:
+            where += f" line {line}"
+        super().__init__(f"{where}: {message}", endpoint="/api/2/export")
+        self.entry = entry
+        self.line = line
+
+
 class APIConnectionError(AmplitudeError):
     """The connection failed or broke before a complete answer arrived."""
 

@@ -7,8 +7,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
+from typing import IO
 
 import httpx
 
@@ -26,6 +27,19 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     _VERSION = "0"
 USER_AGENT = f"ampkit/{_VERSION}"
+ERROR_BODY_CAP = 1024 * 1024
+"""At most this much of an error body is kept by :meth:`SyncTransport.download`."""
+
+Headers = dict[str, str]
+Body = bytes | None
+_SyncAttempt = Callable[[httpx.Client, str, Headers, Body], RawResponse]
+_AsyncAttempt = Callable[[httpx.AsyncClient, str, Headers, Body], Awaitable[RawResponse]]
+
+
+def _reset(sink: IO[bytes]) -> None:
+    """Empty a download sink before an attempt (a retry must not append to a partial body)."""
+    sink.seek(0)
+    sink.truncate()
 
 
 def _fault(exc: httpx.HTTPError, spec: RequestSpec) -> APIConnectionError:
@@ -120,6 +134,70 @@ class SyncTransport(_Base):
             return self._client
 
     def send(self, spec: RequestSpec) -> RawResponse:
+        """Send ``spec`` with retries; the whole body is read into ``content``."""
+
+        def attempt(client: httpx.Client, url: str, headers: Headers, content: Body) -> RawResponse:
+            t0 = time.monotonic()
+            r = client.request(
+                spec.method,
+                url,
+                params=list(spec.params) or None,
+                content=content,
+                headers=headers,
+                timeout=spec.timeout or self.settings.timeout,
+            )
+            return RawResponse(r.status_code, dict(r.headers), r.content, time.monotonic() - t0)
+
+        return self._run(spec, attempt)
+
+    def download(
+        self,
+        spec: RequestSpec,
+        sink: IO[bytes],
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> RawResponse:
+        """Like :meth:`send`, but a 2xx body streams into ``sink`` (seekable) instead of memory.
+
+        The sink is emptied before every attempt and rewound after a 2xx; the returned
+        ``content`` is then empty.  Any other status leaves the sink empty and carries its (small,
+        capped) error body in ``content``.  ``on_progress`` gets the bytes written so far in the
+        current attempt.  If the last attempt fails, the sink may hold a partial body: discard it.
+        """
+
+        def attempt(client: httpx.Client, url: str, headers: Headers, content: Body) -> RawResponse:
+            _reset(sink)
+            t0 = time.monotonic()
+            with client.stream(
+                spec.method,
+                url,
+                params=list(spec.params) or None,
+                content=content,
+                headers=headers,
+                timeout=spec.timeout or self.settings.timeout,
+            ) as r:
+                if r.status_code >= 300:
+                    body = bytearray()
+                    for chunk in r.iter_bytes():
+                        body += chunk[: ERROR_BODY_CAP - len(body)]
+                        if len(body) >= ERROR_BODY_CAP:
+                            break
+                    return RawResponse(
+                        r.status_code, dict(r.headers), bytes(body), time.monotonic() - t0
+                    )
+                written = 0
+                for chunk in r.iter_bytes():
+                    sink.write(chunk)
+                    written += len(chunk)
+                    if on_progress is not None:
+                        on_progress(written)
+            sink.flush()
+            sink.seek(0)
+            return RawResponse(r.status_code, dict(r.headers), b"", time.monotonic() - t0)
+
+        return self._run(spec, attempt)
+
+    def _run(self, spec: RequestSpec, attempt_once: _SyncAttempt) -> RawResponse:
         headers, content = prepare(spec, self.settings)
         url = self._url(spec)
         started = time.monotonic()
@@ -130,18 +208,7 @@ class SyncTransport(_Base):
             try:
                 with self.limits.sync_slot(spec.limit_class):
                     self.requests_sent += 1
-                    t0 = time.monotonic()
-                    r = client.request(
-                        spec.method,
-                        url,
-                        params=list(spec.params) or None,
-                        content=content,
-                        headers=headers,
-                        timeout=spec.timeout or self.settings.timeout,
-                    )
-                    raw = RawResponse(
-                        r.status_code, dict(r.headers), r.content, time.monotonic() - t0
-                    )
+                    raw = attempt_once(client, url, headers, content)
             except httpx.HTTPError as exc:
                 delay = self._after_fault(spec, _fault(exc, spec), attempt, started)
                 self._sleep(delay)
@@ -183,6 +250,68 @@ class AsyncTransport(_Base):
         return self._client
 
     async def send(self, spec: RequestSpec) -> RawResponse:
+        """Send ``spec`` with retries; the whole body is read into ``content``."""
+
+        async def attempt(
+            client: httpx.AsyncClient, url: str, headers: Headers, content: Body
+        ) -> RawResponse:
+            t0 = time.monotonic()
+            r = await client.request(
+                spec.method,
+                url,
+                params=list(spec.params) or None,
+                content=content,
+                headers=headers,
+                timeout=spec.timeout or self.settings.timeout,
+            )
+            return RawResponse(r.status_code, dict(r.headers), r.content, time.monotonic() - t0)
+
+        return await self._run(spec, attempt)
+
+    async def download(
+        self,
+        spec: RequestSpec,
+        sink: IO[bytes],
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> RawResponse:
+        """The async twin of :meth:`SyncTransport.download` (writes to ``sink`` synchronously)."""
+
+        async def attempt(
+            client: httpx.AsyncClient, url: str, headers: Headers, content: Body
+        ) -> RawResponse:
+            _reset(sink)
+            t0 = time.monotonic()
+            async with client.stream(
+                spec.method,
+                url,
+                params=list(spec.params) or None,
+                content=content,
+                headers=headers,
+                timeout=spec.timeout or self.settings.timeout,
+            ) as r:
+                if r.status_code >= 300:
+                    body = bytearray()
+                    async for chunk in r.aiter_bytes():
+                        body += chunk[: ERROR_BODY_CAP - len(body)]
+                        if len(body) >= ERROR_BODY_CAP:
+                            break
+                    return RawResponse(
+                        r.status_code, dict(r.headers), bytes(body), time.monotonic() - t0
+                    )
+                written = 0
+                async for chunk in r.aiter_bytes():
+                    sink.write(chunk)
+                    written += len(chunk)
+                    if on_progress is not None:
+                        on_progress(written)
+            sink.flush()
+            sink.seek(0)
+            return RawResponse(r.status_code, dict(r.headers), b"", time.monotonic() - t0)
+
+        return await self._run(spec, attempt)
+
+    async def _run(self, spec: RequestSpec, attempt_once: _AsyncAttempt) -> RawResponse:
         headers, content = prepare(spec, self.settings)
         url = self._url(spec)
         started = time.monotonic()
@@ -193,18 +322,7 @@ class AsyncTransport(_Base):
             try:
                 async with self.limits.async_slot(spec.limit_class):
                     self.requests_sent += 1
-                    t0 = time.monotonic()
-                    r = await client.request(
-                        spec.method,
-                        url,
-                        params=list(spec.params) or None,
-                        content=content,
-                        headers=headers,
-                        timeout=spec.timeout or self.settings.timeout,
-                    )
-                    raw = RawResponse(
-                        r.status_code, dict(r.headers), r.content, time.monotonic() - t0
-                    )
+                    raw = await attempt_once(client, url, headers, content)
             except httpx.HTTPError as exc:
                 delay = self._after_fault(spec, _fault(exc, spec), attempt, started)
                 await asyncio.sleep(delay)

@@ -34,10 +34,10 @@ class QueuedEvent:
     payload: bytes
     not_before: float = 0.0
     attempts: int = 0
+    size: int = field(init=False)
 
-    @property
-    def size(self) -> int:
-        return len(self.payload)
+    def __post_init__(self) -> None:
+        self.size = len(self.payload)
 
     def event(self) -> dict[str, object]:
         value = orjson.loads(self.payload)

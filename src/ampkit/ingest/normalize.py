@@ -6,14 +6,19 @@
 * property values that JSON cannot hold are converted where the meaning is unambiguous
   (datetime/date/time → ISO 8601, Decimal → float, UUID → str, Enum → its value, tuple/set →
   list, Path → str) and reported otherwise — never dropped silently;
-* every event gets an ``insert_id`` (a UUID) and a ``time`` so retries never double-count.
+* every event gets an ``insert_id`` and a ``time`` so retries never double-count.  Generated
+  insert ids are UUID-shaped: 80 random bits drawn once per process (again after a fork) and
+  a 48-bit counter — unique like a UUID4, without a system call per event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
+import itertools
 import math
+import os
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
@@ -71,12 +76,45 @@ class NormalizeOptions(BaseModel):
     allow_reserved_event_types: bool = False
 
 
+class _InsertIds:
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        p = os.urandom(10).hex()
+        self.head = f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-"
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return self.head + format(next(self.counter) & 0xFFFFFFFFFFFF, "012x")
+
+
+_INSERT_IDS = _InsertIds()
+new_insert_id = _INSERT_IDS.next
+
+
+@functools.lru_cache(maxsize=64)
+def _defaults_items(defaults: EventDefaults) -> tuple[tuple[str, Any], ...]:
+    return tuple(defaults.model_dump(exclude_none=True).items())
+
+
 def to_ms(value: dt.datetime | dt.date) -> int:
     if not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return int(value.timestamp() * 1000)
+
+
+def _json_safe_item(
+    key: Any, item: Any, path: str, options: NormalizeOptions, depth: int
+) -> tuple[str, Any]:
+    if isinstance(key, enum.Enum):
+        key = key.value
+    if not isinstance(key, str):
+        raise InvalidEventError(path, f"keys must be strings, got {type(key).__name__}")
+    return key, json_safe(item, f"{path}.{key}", options, depth + 1)
 
 
 def json_safe(value: Any, path: str, options: NormalizeOptions, depth: int = 0) -> Any:
@@ -97,14 +135,24 @@ def json_safe(value: Any, path: str, options: NormalizeOptions, depth: int = 0) 
         if not math.isfinite(value):
             raise InvalidEventError(path, f"must be a finite number, got {value}")
         return value
-    if isinstance(value, Mapping):
+    if value.__class__ is dict:  # fast path: plain values are copied without a call
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if isinstance(key, enum.Enum):
-                key = key.value
-            if not isinstance(key, str):
-                raise InvalidEventError(path, f"keys must be strings, got {type(key).__name__}")
-            out[key] = json_safe(item, f"{path}.{key}", options, depth + 1)
+            cls = item.__class__
+            if key.__class__ is str and (
+                (cls is str and len(item) <= MAX_STRING_LENGTH) or cls is int or cls is bool
+                or item is None or (cls is float and math.isfinite(item))
+            ):
+                out[key] = item
+            else:
+                safe_key, out_value = _json_safe_item(key, item, path, options, depth)
+                out[safe_key] = out_value
+        return out
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            safe_key, out_value = _json_safe_item(key, item, path, options, depth)
+            out[safe_key] = out_value
         return out
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
@@ -174,25 +222,26 @@ def normalize_event(
     options = options or NormalizeOptions()
     data = _as_dict(event, index)
     if defaults is not None:
-        for key, value in defaults.model_dump(exclude_none=True).items():
+        for key, value in _defaults_items(defaults):
             if data.get(key) is None:
                 data[key] = value
     for key in ("time", "session_id"):
         value = data.get(key)
-        if isinstance(value, dt.datetime | dt.date):
+        if value is not None and isinstance(value, dt.datetime | dt.date):
             data[key] = to_ms(value)
     if data.get("time") is None:
         data["time"] = now_ms if now_ms is not None else to_ms(dt.datetime.now(dt.UTC))
     if data.get("insert_id") is None:
-        data["insert_id"] = str(uuid.uuid4())
+        data["insert_id"] = new_insert_id()
     try:
-        for key in PROPERTY_FIELDS:
-            if data.get(key) is not None:
-                data[key] = json_safe(data[key], key, options)
-        for key, value in list(data.items()):
-            plain = isinstance(value, str | int | float | bool)
-            too_long = isinstance(value, str) and len(value) > MAX_STRING_LENGTH
-            if (key not in PROPERTY_FIELDS and not plain) or too_long:
+        for key, value in data.items():  # values are replaced in place, no key is added
+            cls = value.__class__
+            if cls is str:
+                if len(value) > MAX_STRING_LENGTH:
+                    data[key] = json_safe(value, key, options)
+            elif cls is int or cls is bool:
+                continue
+            elif cls is not float or not math.isfinite(value):
                 data[key] = json_safe(value, key, options)
     except InvalidEventError as exc:
         raise InvalidEventError(exc.field, exc.rule, index=index) from None
@@ -200,6 +249,7 @@ def normalize_event(
         data,
         min_id_length=options.min_id_length,
         allow_reserved=options.allow_reserved_event_types,
+        json_checked=True,
     )
     if violations:
         first = violations[0]

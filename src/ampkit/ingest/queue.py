@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from ampkit.ingest.batching import QueuedEvent, take_batch
+from ampkit.ingest.batching import QueuedEvent
 
 OnFull = Literal["block", "drop", "raise"]
 _INHERITED: list[object] = []
@@ -94,13 +94,15 @@ class MemoryQueue:
         self._promote(now)
         if not self._ready:
             return []
-        head: list[QueuedEvent] = []
+        batch: list[QueuedEvent] = []
+        total = 64  # the body's own bytes
         for item in self._ready.values():
-            head.append(item)
-            if len(head) >= max_count:
+            total += item.size + 1
+            if batch and total > max_bytes:
                 break
-        n = take_batch(head, max_count, max_bytes)
-        batch = head[:n]
+            batch.append(item)
+            if len(batch) >= max_count:
+                break
         for item in batch:
             del self._ready[item.id]
             self._ready_bytes -= item.size

@@ -269,11 +269,14 @@ class BackgroundSender:
                 room = self.core.queue.free_slots()
                 if room > 0:
                     was_idle = not self.core.queue.ready_count
-                    self.core.queue.put(pending[:room])
+                    was_ready = not was_idle and self.core.batch_ready()
+                    self.core.queue.put(pending[:room] if room < len(pending) else pending)
                     accepted += min(room, len(pending))
                     pending = pending[room:]
-                    if was_idle or self.core.batch_ready():
-                        self.cond.notify_all()  # start the interval clock, or send a full batch
+                    if was_idle or (not was_ready and self.core.batch_ready()):
+                        # start the interval clock, or send a batch that just became full
+                        # (once: the sender keeps taking full batches while there are some)
+                        self.cond.notify_all()
                     continue
                 mode = self.core.options.on_full
                 if mode == "drop":

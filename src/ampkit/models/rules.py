@@ -97,6 +97,10 @@ STRING_FIELDS = (
 INT_FIELDS = ("time", "event_id", "session_id", "quantity")
 NUMBER_FIELDS = ("price", "revenue", "location_lat", "location_lng")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_FIELD_KINDS: dict[str, int] = {
+    **dict.fromkeys(STRING_FIELDS, 1), **dict.fromkeys(INT_FIELDS, 2),
+    **dict.fromkeys(NUMBER_FIELDS, 3),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,19 +164,22 @@ def check_json_value(value: object, path: str, depth: int = 0) -> Violation | No
     return Violation(path, f"is not a JSON value (got {type(value).__name__})")
 
 
-def check_property_map(value: object, field: str) -> Violation | None:
+def check_property_map(value: object, field: str, json_checked: bool = False) -> Violation | None:
     if value is None:
         return None
     if not isinstance(value, dict):
         return Violation(field, "must be an object")
-    return check_json_value(value, field)
+    return None if json_checked else check_json_value(value, field)
 
 
 def check_operations(
-    value: object, field: str, allowed: frozenset[str] = USER_PROPERTY_OPERATIONS
+    value: object,
+    field: str,
+    allowed: frozenset[str] = USER_PROPERTY_OPERATIONS,
+    json_checked: bool = False,
 ) -> Violation | None:
     """Rules for property operations (reference §2.3)."""
-    base = check_property_map(value, field)
+    base = check_property_map(value, field, json_checked)
     if base is not None or not isinstance(value, dict):
         return base
     ops = [k for k in value if k.startswith("$")]
@@ -235,6 +242,7 @@ def check_event(
     min_id_length: int = DEFAULT_MIN_ID_LENGTH,
     allow_reserved: bool = False,
     strip_short_ids: bool = False,
+    json_checked: bool = False,
 ) -> list[Violation]:
     """All violations of one event object (as decoded from JSON), in a stable order.
 
@@ -271,27 +279,30 @@ def check_event(
     if present == 0 and not any(v.field in ("user_id", "device_id") for v in out):
         out.append(Violation("user_id", "user_id or device_id is required", "missing"))
 
-    for field in INT_FIELDS:
-        value = event.get(field)
-        if value is not None and not is_int(value):
-            out.append(Violation(field, "must be an integer" + (
-                " of milliseconds since epoch" if field in ("time", "session_id") else ""
-            )))
-    time = event.get("time")
-    if is_int(time) and isinstance(time, int) and 0 <= time < MIN_PLAUSIBLE_MS:
-        out.append(Violation("time", "must be milliseconds since epoch (this looks like seconds)"))
-    for field in NUMBER_FIELDS:
-        value = event.get(field)
-        if value is not None and not is_number(value):
-            out.append(Violation(field, "must be a finite number"))
-    for field in STRING_FIELDS:
-        value = event.get(field)
-        if value is None:
+    kinds = _FIELD_KINDS
+    for field, value in event.items():
+        kind = kinds.get(field)
+        if kind is None or value is None:
             continue
-        if not isinstance(value, str):
-            out.append(Violation(field, "must be a string"))
-        elif len(value) > MAX_STRING_LENGTH:
-            out.append(Violation(field, f"must be at most {MAX_STRING_LENGTH} characters"))
+        if kind == 1:  # string
+            if value.__class__ is str:
+                if len(value) > MAX_STRING_LENGTH:
+                    out.append(Violation(field, f"must be at most {MAX_STRING_LENGTH} characters"))
+            elif not isinstance(value, str):
+                out.append(Violation(field, "must be a string"))
+            elif len(value) > MAX_STRING_LENGTH:
+                out.append(Violation(field, f"must be at most {MAX_STRING_LENGTH} characters"))
+        elif kind == 2:  # integer
+            if not is_int(value):
+                out.append(Violation(field, "must be an integer" + (
+                    " of milliseconds since epoch" if field in ("time", "session_id") else ""
+                )))
+            elif field == "time" and 0 <= value < MIN_PLAUSIBLE_MS:
+                out.append(Violation(
+                    "time", "must be milliseconds since epoch (this looks like seconds)"
+                ))
+        elif not is_number(value):  # number
+            out.append(Violation(field, "must be a finite number"))
     currency = event.get("currency")
     if currency is not None and not (isinstance(currency, str) and _CURRENCY.match(currency)):
         out.append(Violation("currency", "must be a 3-letter upper-case ISO 4217 code"))
@@ -300,21 +311,26 @@ def check_event(
     ):
         out.append(Violation("revenue", "productId/revenueType need price or revenue", "missing"))
 
-    for field in ("event_properties",):
-        v = check_property_map(event.get(field), field)
+    props = event.get("event_properties")
+    if props is not None:
+        v = check_property_map(props, "event_properties", json_checked)
         if v:
             out.append(v)
-    v = check_operations(event.get("user_properties"), "user_properties")
-    if v:
-        out.append(v)
-    v = check_operations(
-        event.get("group_properties"), "group_properties", GROUP_PROPERTY_OPERATIONS
-    )
-    if v:
-        out.append(v)
-    v = check_groups(event.get("groups"))
-    if v:
-        out.append(v)
+    ops = event.get("user_properties")
+    if ops is not None:
+        v = check_operations(ops, "user_properties", json_checked=json_checked)
+        if v:
+            out.append(v)
+    ops = event.get("group_properties")
+    if ops is not None:
+        v = check_operations(ops, "group_properties", GROUP_PROPERTY_OPERATIONS, json_checked)
+        if v:
+            out.append(v)
+    groups = event.get("groups")
+    if groups is not None:
+        v = check_groups(groups)
+        if v:
+            out.append(v)
     plan = event.get("plan")
     if plan is not None:
         if not isinstance(plan, dict):

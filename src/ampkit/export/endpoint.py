@@ -1,0 +1,233 @@
+"""``GET /api/2/export`` as data: hour windows, the request spec and the splitting flow (no I/O).
+
+Reference §9: ``start``/``end`` are ``YYYYMMDDTHH`` hours in UTC, ``end`` inclusive, at most 365
+days per request.  404 means the window holds no data (empty, not an error); 400 (the export
+would pass 4 GB) and 504 (too much data to answer in time) mean "ask for less": the flow halves
+the window, down to single hours.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from ampkit.core.flow import Flow
+from ampkit.core.spec import RawResponse, RequestSpec
+from ampkit.errors import AmplitudeError, APIStatusError
+
+EXPORT_PATH = "/api/2/export"
+HOUR_FORMAT = "%Y%m%dT%H"
+HOUR_PATTERN = re.compile(r"^\d{8}T\d{2}$")
+MAX_WINDOW_HOURS = 365 * 24
+EXPORT_TIMEOUT = 300.0
+"""Seconds per network operation: Amplitude may think for minutes before the first byte."""
+SPLIT_STATUSES = frozenset({400, 504})
+FLOW_STATUSES = frozenset({400, 404, 504})
+_HOUR = timedelta(hours=1)
+
+HourLike = datetime | str
+Outcome = Literal["archive", "empty", "split"]
+
+
+class ExportWindowError(AmplitudeError, ValueError):
+    """``start``/``end`` are not valid export hours (nothing was sent)."""
+
+
+class ExportWindowTooLarge(APIStatusError):
+    """Amplitude refused a window as too large (400: over 4 GB) or too slow (504), and it can't
+    be split further (a single hour, or ``split=False``)."""
+
+    def __init__(self, window: ExportWindow, status: int, *, split: bool = True) -> None:
+        what = "over Amplitude's 4 GB export cap" if status == 400 else "timed out (HTTP 504)"
+        if window.hours == 1:
+            label = f"hour {format_hour(window.start)}"
+            hint = "use Amplitude's S3 / data-warehouse export for that hour, or retry later"
+        else:
+            label = f"window {window}"
+            hint = "pass split=True to halve it" if not split else "retry later"
+        super().__init__(
+            f"export of {label} {what} — {hint}", status=status, endpoint=EXPORT_PATH
+        )
+        self.window = window
+        self.hour = format_hour(window.start) if window.hours == 1 else None
+
+
+def _utc_hour(moment: datetime) -> datetime:
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def parse_hour(value: HourLike, *, name: str = "hour") -> datetime:
+    """An export hour as an aware UTC datetime on the hour.
+
+    A ``datetime`` is taken as UTC when naive and truncated to its hour; a string must match
+    ``YYYYMMDDTHH`` and be a real date and hour.
+    """
+    if isinstance(value, datetime):
+        return _utc_hour(value)
+    if not isinstance(value, str) or not HOUR_PATTERN.match(value):
+        raise ExportWindowError(
+            f"{name} must be a datetime or a 'YYYYMMDDTHH' string, got {value!r}"
+        )
+    try:
+        return datetime.strptime(value, HOUR_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise ExportWindowError(f"{name} {value!r} is not a real date and hour") from None
+
+
+def format_hour(value: HourLike) -> str:
+    """``YYYYMMDDTHH`` (UTC) for a datetime or an already formatted hour."""
+    return parse_hour(value).strftime(HOUR_FORMAT)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ExportWindow:
+    """The hours ``start``..``end`` (both included, UTC, on the hour)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ExportWindowError(
+                f"end {self.end:%Y%m%dT%H} is before start {self.start:%Y%m%dT%H}"
+            )
+
+    @classmethod
+    def of(cls, start: HourLike, end: HourLike) -> ExportWindow:
+        """A window from two hours (datetimes or ``YYYYMMDDTHH`` strings)."""
+        return cls(parse_hour(start, name="start"), parse_hour(end, name="end"))
+
+    @property
+    def hours(self) -> int:
+        return int((self.end - self.start) / _HOUR) + 1
+
+    def params(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("start", self.start.strftime(HOUR_FORMAT)),
+            ("end", self.end.strftime(HOUR_FORMAT)),
+        )
+
+    def halves(self) -> tuple[ExportWindow, ExportWindow]:
+        """The first ``hours // 2`` hours and the rest; only for windows of two hours or more."""
+        if self.hours < 2:
+            raise ExportWindowError(f"a one-hour window ({self}) cannot be split")
+        middle = self.start + _HOUR * (self.hours // 2 - 1)
+        return ExportWindow(self.start, middle), ExportWindow(middle + _HOUR, self.end)
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y%m%dT%H}..{self.end:%Y%m%dT%H}"
+
+
+def plan_windows(
+    start: HourLike, end: HourLike, *, max_hours: int = MAX_WINDOW_HOURS
+) -> list[ExportWindow]:
+    """``start``..``end`` cut into consecutive windows of at most ``max_hours`` (365 days)."""
+    if max_hours < 1:
+        raise ValueError("max_hours must be at least 1")
+    whole = ExportWindow.of(start, end)
+    windows: list[ExportWindow] = []
+    first = whole.start
+    while first <= whole.end:
+        last = min(whole.end, first + _HOUR * (max_hours - 1))
+        windows.append(ExportWindow(first, last))
+        first = last + _HOUR
+    return windows
+
+
+def export_spec(window: ExportWindow) -> RequestSpec:
+    """``GET /api/2/export?start=…&end=…`` with Basic auth, for a streamed download."""
+    return RequestSpec(
+        method="GET",
+        path=EXPORT_PATH,
+        family="analytics",
+        endpoint=EXPORT_PATH,
+        params=window.params(),
+        auth="basic",
+        limit_class="export",
+        handled_statuses=FLOW_STATUSES,
+        timeout=EXPORT_TIMEOUT,
+        stream=True,
+    )
+
+
+def window_of(spec: RequestSpec) -> ExportWindow:
+    """The window an export spec asks for (read back from its parameters)."""
+    params = dict(spec.params)
+    return ExportWindow.of(params.get("start", ""), params.get("end", ""))
+
+
+def window_outcome(window: ExportWindow, raw: RawResponse, *, split: bool = True) -> Outcome:
+    """What an answer means for a window: an archive, empty, or split; raises when stuck."""
+    if raw.status < 300:
+        return "archive"
+    if raw.status == 404:
+        return "empty"
+    if raw.status in SPLIT_STATUSES:
+        if split and window.hours > 1:
+            return "split"
+        raise ExportWindowTooLarge(window, raw.status, split=split)
+    raise APIStatusError(  # the transport raises every other status before a flow sees it
+        f"unexpected HTTP {raw.status} for export window {window}",
+        status=raw.status,
+        endpoint=EXPORT_PATH,
+    )
+
+
+@dataclass
+class ExportSummary:
+    """What an export flow did: the windows that held archives, the empty ones, the splits."""
+
+    archives: list[ExportWindow] = field(default_factory=list)
+    empty: list[ExportWindow] = field(default_factory=list)
+    splits: int = 0
+    requests: int = 0
+
+
+def export_flow(
+    windows: Sequence[ExportWindow] | ExportWindow, *, split: bool = True
+) -> Flow[ExportSummary]:
+    """Ask for each window in time order; halve a window answered 400 or 504.
+
+    The driver keeps the body of every 2xx answer (one archive per window in
+    ``summary.archives``); 404 windows are empty.  A one-hour window still refused (or any
+    refused window with ``split=False``) raises :class:`ExportWindowTooLarge`.
+    """
+    summary = ExportSummary()
+    pending = [windows] if isinstance(windows, ExportWindow) else list(windows)
+    pending.reverse()
+    while pending:
+        window = pending.pop()
+        raw: RawResponse = yield export_spec(window)
+        summary.requests += 1
+        outcome = window_outcome(window, raw, split=split)
+        if outcome == "archive":
+            summary.archives.append(window)
+        elif outcome == "empty":
+            summary.empty.append(window)
+        else:
+            first, second = window.halves()
+            pending.extend((second, first))
+            summary.splits += 1
+    return summary
+
+
+__all__ = [
+    "EXPORT_PATH",
+    "MAX_WINDOW_HOURS",
+    "ExportSummary",
+    "ExportWindow",
+    "ExportWindowError",
+    "ExportWindowTooLarge",
+    "HourLike",
+    "export_flow",
+    "export_spec",
+    "format_hour",
+    "parse_hour",
+    "plan_windows",
+    "window_of",
+    "window_outcome",
+]
