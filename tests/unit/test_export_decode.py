@@ -136,7 +136,7 @@ def test_only_json_gz_entries_are_read_in_sorted_order() -> None:
         gz=False,
     )
     ids = [r["$insert_id"] for r in iter_records(io.BytesIO(data))]
-    assert ids == ["a", "c", "d"]  # "..._10#0" sorts before "..._9#0": plain name order
+    assert ids == ["c", "d", "a"]  # hour 9 (partitions 0, 1) before hour 10
 
 
 def test_entry_with_several_gzip_members() -> None:
@@ -437,3 +437,18 @@ def test_arrow_batches_keep_memory_bounded_by_batch_size(big_archive: tuple[Path
         tracemalloc.stop()
     assert rows == 50_000
     assert peak < 30_000_000, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_entries_are_read_in_hour_order_not_name_order(tmp_path: Path) -> None:
+    import gzip
+    import zipfile
+
+    from ampkit.export.decode import iter_lines
+
+    path = tmp_path / "hours.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for hour, part in ((10, 0), (9, 1), (9, 0), (2, 0)):
+            name = f"1/1_2024-01-01_{hour}#{part}.json.gz"
+            zf.writestr(name, gzip.compress(f'{{"h": {hour}, "p": {part}}}\n'.encode()))
+    assert list(iter_lines(path)) == [b'{"h": 2, "p": 0}', b'{"h": 9, "p": 0}',
+                                      b'{"h": 9, "p": 1}', b'{"h": 10, "p": 0}']

@@ -1,15 +1,17 @@
 """Streaming decoders for Export API archives (reference §9.2): zip → gzip → lines → records.
 
 An archive is a ZIP whose ``*.json.gz`` entries each hold gzip-compressed JSON lines.  Entries
-are read in sorted name order, one line at a time: neither an entry nor the archive is ever held
-in memory whole, so memory stays flat however large the archive is.  Anything unreadable raises
-:class:`~ampkit.errors.ExportDecodeError` naming the entry (and the line, when known).
+are read in (date, hour, partition) order, a line at a time: neither an entry nor the archive
+is ever held in memory whole, so memory stays flat however large the archive is.  Anything
+unreadable raises :class:`~ampkit.errors.ExportDecodeError` naming the entry (and the line,
+when known).
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -134,11 +136,23 @@ def iter_entry_lines(
             return
         infos = sorted(
             (i for i in zf.infolist() if i.filename.endswith(ENTRY_SUFFIX) and not i.is_dir()),
-            key=lambda i: i.filename,
+            key=lambda i: entry_order(i.filename),
         )
         for info in infos:
             for number, line in _entry_lines(zf, info, max_line_bytes, budget):
                 yield info.filename, number, line
+
+
+_ENTRY_NAME = re.compile(r"_(\d{4}-\d{2}-\d{2})_(\d{1,2})#(\d+)\.json\.gz$")
+
+
+def entry_order(name: str) -> tuple[str, int, int, str]:
+    """Sort key of a zip entry: (date, hour, partition) — hours are not zero-padded, so a
+    plain name sort would put ``_10#0`` before ``_9#0``."""
+    match = _ENTRY_NAME.search(name)
+    if match is None:
+        return ("", -1, -1, name)
+    return (match.group(1), int(match.group(2)), int(match.group(3)), name)
 
 
 def iter_lines(

@@ -29,7 +29,7 @@ FLOW_STATUSES = frozenset({400, 404, 504})
 _HOUR = timedelta(hours=1)
 
 HourLike = datetime | str
-Outcome = Literal["archive", "empty", "split"]
+Outcome = Literal["archive", "empty", "split", "retry"]
 
 
 class ExportWindowError(AmplitudeError, ValueError):
@@ -160,8 +160,16 @@ def window_of(spec: RequestSpec) -> ExportWindow:
     return ExportWindow.of(params.get("start", ""), params.get("end", ""))
 
 
-def window_outcome(window: ExportWindow, raw: RawResponse, *, split: bool = True) -> Outcome:
-    """What an answer means for a window: an archive, empty, or split; raises when stuck."""
+ONE_HOUR_504_ATTEMPTS = 3
+"""A one-hour window answered 504 is asked again this many times in all (a 504 can be a
+passing timeout; a 400 at one hour cannot get better)."""
+
+
+def window_outcome(
+    window: ExportWindow, raw: RawResponse, *, split: bool = True, attempt: int = 1
+) -> Outcome:
+    """What an answer means for a window: an archive, empty, split or retry; raises when
+    stuck."""
     if raw.status < 300:
         return "archive"
     if raw.status == 404:
@@ -169,6 +177,8 @@ def window_outcome(window: ExportWindow, raw: RawResponse, *, split: bool = True
     if raw.status in SPLIT_STATUSES:
         if split and window.hours > 1:
             return "split"
+        if raw.status == 504 and attempt < ONE_HOUR_504_ATTEMPTS:
+            return "retry"
         raise ExportWindowTooLarge(window, raw.status, split=split)
     raise APIStatusError(  # the transport raises every other status before a flow sees it
         f"unexpected HTTP {raw.status} for export window {window}",
@@ -199,15 +209,19 @@ def export_flow(
     summary = ExportSummary()
     pending = [windows] if isinstance(windows, ExportWindow) else list(windows)
     pending.reverse()
+    attempts: dict[ExportWindow, int] = {}
     while pending:
         window = pending.pop()
         raw: RawResponse = yield export_spec(window)
         summary.requests += 1
-        outcome = window_outcome(window, raw, split=split)
+        attempts[window] = attempts.get(window, 0) + 1
+        outcome = window_outcome(window, raw, split=split, attempt=attempts[window])
         if outcome == "archive":
             summary.archives.append(window)
         elif outcome == "empty":
             summary.empty.append(window)
+        elif outcome == "retry":
+            pending.append(window)
         else:
             first, second = window.halves()
             pending.extend((second, first))

@@ -12,8 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ampkit.server import catalog
 from ampkit.server.faults import FaultMiddleware, Faults
-from ampkit.server.routes import admin, ingest
+from ampkit.server.routes import admin, cohorts, export, ingest, profile, taxonomy
+from ampkit.server.routes import annotations as annotation_routes
 from ampkit.server.store import Store
 
 
@@ -22,6 +24,7 @@ class ServerApp:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        catalog.install(store)
         self.ready = threading.Event()
         self.faults = Faults(store.config.faults, self._count_fault)
 
@@ -35,7 +38,10 @@ class ServerApp:
 
         self.asgi = Starlette(
             routes=[Route("/health", health, methods=["GET"]),
-                    *ingest.routes(store), *admin.routes(store, self.faults)],
+                    *ingest.routes(store), *admin.routes(store, self.faults),
+                    *export.routes(store), *profile.routes(store),
+                    *annotation_routes.routes(store), *cohorts.routes(store),
+                    *taxonomy.routes(store)],
             middleware=[Middleware(FaultMiddleware, faults=self.faults)],
             lifespan=lifespan,
         )

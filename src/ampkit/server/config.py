@@ -17,8 +17,8 @@ DEMO_API_KEY = "ampkit-demo-api-key"
 DEMO_SECRET_KEY = "ampkit-demo-secret-key"  # noqa: S105 - a public demo key
 DEMO_PROJECT_ID = 100000
 
-FAULT_KINDS = ("429", "500", "503", "reset", "delay")
-FaultKind = Literal["429", "500", "503", "reset", "delay"]
+FAULT_KINDS = ("429", "500", "503", "504", "reset", "delay")
+FaultKind = Literal["429", "500", "503", "504", "reset", "delay"]
 
 
 class _Strict(BaseModel):
@@ -69,7 +69,8 @@ class LimitsConfig(_Strict):
 class FaultConfig(_Strict):
     """A share of matching requests answered badly, for resilience tests.
 
-    ``429``/``503``: refused before anything is stored.  ``500``: stored, then an error.
+    ``429``/``503``/``504``: refused before anything is stored (504 is what a too-large
+    export answers).  ``500``: stored, then an error.
     ``reset``: stored, then the connection is cut in the middle of the response.
     ``delay``: stored, then the answer waits ``delay_seconds`` (past a client's timeout).
     """
@@ -135,6 +136,20 @@ def parse_fault_spec(spec: str) -> FaultConfig:
     return FaultConfig.model_validate({"rates": rates, **extra})
 
 
+class ExportConfig(_Strict):
+    """The Export API's behaviour (reference §9)."""
+
+    delay_hours: float = Field(default=0, ge=0)
+    """Amplitude makes an hour exportable ~2 h after it closes; 0 (default) = at once."""
+    max_bytes: int = Field(default=4_000_000_000, ge=1)
+    """Uncompressed size above which an export answers 400 (Amplitude: 4 GB)."""
+    max_days: int = Field(default=365, ge=1)
+    partition_events: int = Field(default=100_000, ge=1)
+    """Events per ``#n`` file of one hour."""
+    timezone: str = "UTC"
+    """Time zone of the ``start``/``end`` hours (UTC assumed; reference §9.1)."""
+
+
 class ServerConfig(_Strict):
     """A whole local server."""
 
@@ -146,6 +161,7 @@ class ServerConfig(_Strict):
     throttle: ThrottleConfig = Field(default_factory=ThrottleConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     faults: FaultConfig = Field(default_factory=FaultConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
     identify_error_format: Literal["json", "text"] = "json"
     """Body of Identify/Group Identify 400s (undocumented by Amplitude)."""
     log_level: str = "warning"

@@ -85,9 +85,10 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         self.faults.on_fault(kind)
-        if kind in ("429", "503"):
+        if kind in ("429", "503", "504"):
             payload = ({"code": 429, "error": ERR_TOO_MANY, "throttled_events": []}
-                    if kind == "429" else {"code": 503, "error": "Service Unavailable"})
+                       if kind == "429" else {"code": int(kind), "error": "Service Unavailable"
+                                              if kind == "503" else "Gateway Timeout"})
             for message in _json(int(kind), payload):
                 await send(message)
             return

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ampkit.server import catalog
 from ampkit.server.config import FaultConfig, ProjectConfig
 from ampkit.server.faults import Faults
 from ampkit.server.store import Store
@@ -100,6 +101,7 @@ def routes(store: Store, faults: Faults) -> list[BaseRoute]:
         if project is None:
             return unauthorized()
         await run_in_threadpool(store.reset, project.project_id)
+        await run_in_threadpool(catalog.clear, store, project.project_id)
         return JSONResponse({"reset": project.project_id})
 
     return [

@@ -1,0 +1,54 @@
+"""Server-side objects that are not events: annotations (v2 and v3), their categories,
+cohorts and their members, cohort download requests, taxonomy categories.  Kept in DuckDB
+next to the events (so a ``--db`` server keeps them), created on first start."""
+
+from __future__ import annotations
+
+import threading
+
+from ampkit.server.store import Store
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS annotation_categories (
+        project_id INTEGER, id BIGINT, name VARCHAR, PRIMARY KEY (project_id, id))""",
+    """CREATE TABLE IF NOT EXISTS annotations (
+        project_id INTEGER, id BIGINT, start_ts VARCHAR, end_ts VARCHAR, label VARCHAR,
+        details VARCHAR, category_id BIGINT, chart_id VARCHAR, PRIMARY KEY (project_id, id))""",
+    """CREATE TABLE IF NOT EXISTS cohorts (
+        project_id INTEGER, id VARCHAR, name VARCHAR, description VARCHAR, owner VARCHAR,
+        published BOOLEAN, count_group VARCHAR, created_at BIGINT, last_mod BIGINT,
+        archived BOOLEAN, PRIMARY KEY (project_id, id))""",
+    """CREATE TABLE IF NOT EXISTS cohort_members (
+        project_id INTEGER, cohort_id VARCHAR, amplitude_id BIGINT,
+        PRIMARY KEY (project_id, cohort_id, amplitude_id))""",
+    """CREATE TABLE IF NOT EXISTS cohort_requests (
+        project_id INTEGER, request_id VARCHAR, cohort_id VARCHAR, props BOOLEAN,
+        prop_keys VARCHAR, polls INTEGER, PRIMARY KEY (project_id, request_id))""",
+    """CREATE TABLE IF NOT EXISTS taxonomy_categories (
+        project_id INTEGER, id BIGINT, name VARCHAR, PRIMARY KEY (project_id, id))""",
+)
+
+_ids = threading.Lock()
+
+
+def install(store: Store) -> None:
+    with store.lock:
+        for ddl in DDL:
+            store.con.execute(ddl)
+
+
+def next_id(store: Store, table: str, project_id: int, start: int = 1) -> int:
+    """The next integer id of ``table`` (call with ``store.lock`` held)."""
+    with _ids:
+        row = store.con.execute(
+            f"SELECT max(id) FROM {table} WHERE project_id = ?", [project_id]
+        ).fetchone()
+    return max(start, (row[0] or 0) + 1) if row else start
+
+
+def clear(store: Store, project_id: int) -> None:
+    """Forget a project's annotations, cohorts and categories (admin reset)."""
+    with store.transaction() as con:
+        for ddl in DDL:
+            table = ddl.split("EXISTS", 1)[1].split("(", 1)[0].strip()
+            con.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id])
