@@ -6,6 +6,7 @@ import sys
 from typing import NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 app = typer.Typer(
@@ -38,6 +39,13 @@ def root(
 err_console = Console(stderr=True, highlight=False)
 
 
+def validation_message(exc: ValidationError) -> str:
+    """``field: rule`` of a pydantic error, for a one-line CLI message."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "input"
+    return f"{where}: {first['msg']}"
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line to stderr and exit non-zero (no traceback for user mistakes)."""
     err_console.print(f"[bold red]error:[/] {message}")
@@ -46,7 +54,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def main() -> None:
     # commands register themselves on import
-    from ampkit.cli import serve  # noqa: F401
+    from ampkit.cli import seed, serve  # noqa: F401
 
     try:
         app()

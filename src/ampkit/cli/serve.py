@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from ampkit.cli.app import app, console, fail
+from ampkit.cli.app import app, console, fail, validation_message
 from ampkit.server import (
     DEMO_API_KEY,
     DEMO_SECRET_KEY,
@@ -17,12 +17,6 @@ from ampkit.server import (
     parse_fault_spec,
     run_server,
 )
-
-
-def _errors(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "config"
-    return f"{where}: {first['msg']}"
 
 
 def build_config(
@@ -39,7 +33,7 @@ def build_config(
     try:
         base = load_server_config(config, **overrides) if config else ServerConfig(**overrides)
     except ValidationError as exc:
-        raise ValueError(_errors(exc)) from None
+        raise ValueError(validation_message(exc)) from None
     data = base.model_dump()
     if api_key or secret_key or project_id:
         if config is not None and len(base.projects) > 1:
@@ -62,7 +56,7 @@ def build_config(
     try:
         return ServerConfig.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(_errors(exc)) from None
+        raise ValueError(validation_message(exc)) from None
 
 
 @app.command()
