@@ -1,0 +1,157 @@
+"""Export reader benchmark: a 1,000,000-event archive into a DuckDB table through ampkit's
+reader (zip → gzip → lines → typed Arrow batches → DuckDB), against the floor measured in the
+same run: unzip + gunzip + orjson parse of the same archive, nothing else.
+
+The archive is built from the real export lines in ``../shared/fixtures/export/`` (new uuid,
+insert id and times per line), laid out as Amplitude does (per-hour ``.json.gz`` entries).
+Each reader runs in a fresh process so its peak RSS is its own.  Prints events/s for both, the
+ratio, and ampkit's peak RSS.  Targets: >= 50% of the floor, peak RSS under 300 MB.
+
+    .venv/bin/python bench/export.py [--events 1000000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = (ROOT.parent / "shared" / "fixtures" / "export"
+           / "export_lines__project636686__2025-07-01.jsonl")
+PER_HOUR = 100_000
+
+PEAK = """
+def peak_rss_mb():
+    # VmHWM is this process's own high-water mark (ru_maxrss survives exec on Linux and
+    # would report the parent's peak)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+"""
+
+FLOOR = PEAK + """
+import gzip, sys, time, zipfile
+import orjson
+path = sys.argv[1]
+t0 = time.perf_counter()
+n = 0
+with zipfile.ZipFile(path) as zf:
+    for name in sorted(zf.namelist()):
+        if not name.endswith(".json.gz"):
+            continue
+        with zf.open(name) as raw, gzip.open(raw) as fh:
+            for line in fh:
+                if line.strip():
+                    orjson.loads(line)
+                    n += 1
+dt = time.perf_counter() - t0
+print(n, dt, peak_rss_mb())
+"""
+
+AMPKIT = PEAK + """
+import sys, time
+import duckdb
+from ampkit.export import iter_arrow_batches
+path, db = sys.argv[1], sys.argv[2]
+con = duckdb.connect(db)
+t0 = time.perf_counter()
+n = 0
+created = False
+for batch in iter_arrow_batches(path, batch_size=50_000):
+    if not created:
+        con.execute("CREATE TABLE events AS SELECT * FROM batch")
+        created = True
+    else:
+        con.execute("INSERT INTO events SELECT * FROM batch")
+    n += batch.num_rows
+count = con.execute("SELECT count(*) FROM events").fetchone()[0]
+dt = time.perf_counter() - t0
+assert count == n, (count, n)
+print(n, dt, peak_rss_mb())
+"""
+
+
+def build_archive(path: Path, events: int) -> None:
+    templates = [orjson.loads(line) for line in FIXTURE.read_bytes().splitlines() if line.strip()]
+    base = 1_751_389_200_000  # 2025-07-01 17:00 UTC
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        hour = 0
+        done = 0
+        while done < events:
+            count = min(PER_HOUR, events - done)
+            start = base + hour * 3_600_000
+            stamp = time.strftime("%Y-%m-%d", time.gmtime(start / 1000))
+            h = time.gmtime(start / 1000).tm_hour
+            name = f"636686/636686_{stamp}_{h}#0.json.gz"
+            with zf.open(name, "w", force_zip64=True) as raw, gzip.GzipFile(
+                fileobj=raw, mode="wb", mtime=0, compresslevel=6
+            ) as gz:
+                lines: list[bytes] = []
+                for i in range(count):
+                    if len(lines) >= 10_000:
+                        gz.write(b"\n".join(lines) + b"\n")
+                        lines = []
+                    line = dict(templates[(done + i) % len(templates)])
+                    ts = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(
+                        (start + i * 30) / 1000)) + f".{(i * 30) % 1000:03d}000"
+                    line["uuid"] = str(uuid.UUID(int=done + i + 1))
+                    line["$insert_id"] = f"bench-{done + i}"
+                    line["server_upload_time"] = ts
+                    line["event_time"] = ts
+                    lines.append(orjson.dumps(line))
+                if lines:
+                    gz.write(b"\n".join(lines) + b"\n")
+            done += count
+            hour += 1
+
+
+def run(code: str, *args: str) -> tuple[int, float, float]:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
+                         capture_output=True, text=True, check=True)
+    n, seconds, rss = out.stdout.split()
+    return int(n), float(seconds), float(rss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the archive and database")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ampkit-bench-export-"))
+    archive = work / "export.zip"
+    t0 = time.perf_counter()
+    build_archive(archive, args.events)
+    print(f"archive: {args.events:,} events, {archive.stat().st_size / 1e6:.1f} MB zipped, "
+          f"built in {time.perf_counter() - t0:.1f} s")
+    floor_n, floor_s, floor_rss = run(FLOOR, str(archive))
+    amp_n, amp_s, amp_rss = run(AMPKIT, str(archive), str(work / "events.duckdb"))
+    assert floor_n == amp_n == args.events, (floor_n, amp_n)
+    floor_eps, amp_eps = floor_n / floor_s, amp_n / amp_s
+    print(f"  floor (unzip + gunzip + orjson)     {floor_eps:>12,.0f} events/s   "
+          f"peak RSS {floor_rss:6.0f} MB")
+    print(f"  ampkit reader → DuckDB table        {amp_eps:>12,.0f} events/s   "
+          f"peak RSS {amp_rss:6.0f} MB")
+    print(f"  ratio ampkit/floor: {amp_eps / floor_eps:.2f} (target >= 0.50); "
+          f"ampkit peak RSS {amp_rss:.0f} MB (target < 300 MB)")
+    print(json.dumps({"events": args.events, "floor_eps": floor_eps, "ampkit_eps": amp_eps,
+                      "ratio": amp_eps / floor_eps, "ampkit_rss_mb": amp_rss}))
+    if not args.keep:
+        for p in work.iterdir():
+            p.unlink()
+        work.rmdir()
+
+
+if __name__ == "__main__":
+    main()
