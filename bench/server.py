@@ -1,0 +1,162 @@
+"""Query latency of the local server over 10,000,000 stored events: event segmentation, funnel
+and retention, each over HTTP against ``ampkit serve --db`` (the real server, in another
+process).  Target: each under 1 s on a 2-core machine.
+
+The events are generated straight into the server's DuckDB file with SQL (200,000 users over
+60 days, a sign-up → activation → purchase funnel, 6 countries, 3 platforms); loading them
+through HTTP would measure ingestion, not queries.
+
+    .venv/bin/python bench/server.py [--events 10000000] [--repeat 3] [--db FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+
+from ampkit.server.schema import DDL, EVENT_COLUMNS
+
+KEY, SECRET, PROJECT = "bench-api-key-01", "bench-secret-key-01", 424242
+USERS = 200_000
+
+
+def h(expr: str, n: int) -> str:
+    """A deterministic pseudo-random integer in [0, n) from a row expression."""
+    return f"(hash({expr}) % {n})::BIGINT"
+
+
+EVENT_TYPES = "['Open App', 'View Item', 'Search', 'Add to Cart', 'Share']"
+COUNTRIES = "['United States', 'France', 'Germany', 'Japan', 'Brazil', 'India']"
+DAY_SECONDS = 60 * 86400
+EXPRESSIONS = {
+    "seq": "i",
+    "project_id": str(PROJECT),
+    "uuid": "uuid()::VARCHAR",
+    "amplitude_id": f"100000000001 + {h('i // 12', USERS)}",
+    "user_id": f"'user-' || {h('i // 12', USERS)}::VARCHAR",
+    "device_id": f"'device-' || {h('i // 12', USERS)}::VARCHAR",
+    "event_type": f"CASE WHEN {h('i', 100)} < 6 THEN 'Sign Up' WHEN {h('i', 100)} < 10 THEN "
+                  f"'Activate' WHEN {h('i', 100)} < 12 THEN 'Purchase' "
+                  f"ELSE {EVENT_TYPES}[1 + {h('i', 5)}] END",
+    "event_time": f"TIMESTAMP '2024-01-01' + to_seconds({h('i * 7', DAY_SECONDS)})",
+    "session_id": f"1704067200000 + {h('i // 6', DAY_SECONDS)} * 1000",
+    "platform": f"['iOS', 'Android', 'Web'][1 + {h('i // 12', 3)}]",
+    "country": f"{COUNTRIES}[1 + {h('i // 12 + 1', 6)}]",
+    "library": "'bench/1.0'",
+    "revenue": f"CASE WHEN {h('i', 100)} BETWEEN 10 AND 11 THEN 9.99 END",
+    "event_properties": f"'{{\"item\":\"item-' || {h('i', 50)}::VARCHAR || '\"}}'",
+    "user_properties": f"'{{\"plan\":\"' || ['free', 'pro'][1 + {h('i // 12', 2)}] || '\"}}'",
+    "group_properties": "'{}'",
+    "groups": "'{}'",
+    "data": "'{\"path\":\"/batch\"}'",
+    "plan": "'{}'",
+}
+for _name in ("client_event_time", "client_upload_time", "server_received_time",
+              "server_upload_time", "processed_time"):
+    EXPRESSIONS[_name] = EXPRESSIONS["event_time"]
+
+
+def build(db: Path, events: int) -> None:
+    con = duckdb.connect(str(db))
+    for ddl in DDL:
+        con.execute(ddl)
+    have = con.execute("SELECT count(*) FROM events").fetchone()
+    if have and have[0] == events:
+        print(f"reusing {db} ({events:,} events)")
+        return
+    con.execute("DELETE FROM events")
+    select = ", ".join(EXPRESSIONS.get(name, "NULL") for name, _, _ in EVENT_COLUMNS)
+    t0 = time.perf_counter()
+    con.execute(f"INSERT INTO events SELECT {select} FROM range({events}) t(i)")
+    con.execute("CHECKPOINT")
+    print(f"generated {events:,} events into {db} in {time.perf_counter() - t0:.1f} s")
+    con.close()
+
+
+QUERIES = {
+    "segmentation (uniques, daily, 60 days, by country)": (
+        "/api/2/events/segmentation",
+        {"e": json.dumps({"event_type": "View Item"}), "start": "20240101", "end": "20240229",
+         "m": "uniques", "g": "country"}),
+    "segmentation (totals of any event, weekly)": (
+        "/api/2/events/segmentation",
+        {"e": json.dumps({"event_type": "_active"}), "start": "20240101", "end": "20240229",
+         "m": "totals", "i": "7"}),
+    "funnel (3 steps, 30-day window)": (
+        "/api/2/funnels",
+        {"e": [json.dumps({"event_type": "Sign Up"}), json.dumps({"event_type": "Activate"}),
+               json.dumps({"event_type": "Purchase"})], "start": "20240101", "end": "20240229"}),
+    "retention (Sign Up → any event, daily)": (
+        "/api/2/retention",
+        {"se": json.dumps({"event_type": "Sign Up"}), "re": json.dumps({"event_type": "_all"}),
+         "start": "20240101", "end": "20240229"}),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir())
+                        / "ampkit-bench-server.duckdb")
+    args = parser.parse_args()
+    build(args.db, args.events)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ampkit", "serve", "--port", str(port), "--db", str(args.db),
+         "--api-key", KEY, "--secret-key", SECRET, "--project-id", str(PROJECT)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, auth=(KEY, SECRET), timeout=300) as http:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.2)
+            print(f"{args.events:,} stored events; each query {args.repeat} times "
+                  "(first run included)")
+            results = {}
+            for name, (path, params) in QUERIES.items():
+                times = []
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    r = http.get(path, params=params)
+                    times.append(time.perf_counter() - t0)
+                    if r.status_code != 200:
+                        print(f"  {name}: HTTP {r.status_code} {r.text[:200]}")
+                        break
+                else:
+                    results[name] = times
+                    print(f"  {name:<55} median {statistics.median(times):6.3f} s   "
+                          f"max {max(times):6.3f} s   {'OK' if max(times) < 1 else 'SLOW'}")
+            print(json.dumps({k: v for k, v in results.items()}))
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
