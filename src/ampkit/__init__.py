@@ -1,7 +1,9 @@
 """ampkit — work with Amplitude from code.
 
 One client for sending events (HTTP V2 and Batch APIs, Identify, Group Identify) with a
-background sender that loses nothing, plus a local Amplitude-compatible server
+background sender that loses nothing; for querying (Dashboard REST, user search/activity, saved
+charts, annotations, cohorts, taxonomy, User Profile) under a query-cost budget — query and
+result models in :mod:`ampkit.models`; plus a local Amplitude-compatible server
 (``ampkit serve``) to run everything offline.
 """
 

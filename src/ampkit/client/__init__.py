@@ -1,7 +1,9 @@
 """The two entry points: :class:`Amplitude` (sync) and :class:`AsyncAmplitude` (async).
 
 Both expose the same methods with the same signatures (a test checks it); the sync one sends
-from a background thread, the async one from an asyncio task.
+from a background thread, the async one from an asyncio task.  The query methods (Dashboard
+REST, user search/activity, charts, annotations, cohorts, taxonomy, User Profile, raw requests)
+live in :mod:`ampkit.client.queries` and :mod:`ampkit.client.aqueries`.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import Any
 
 import orjson
 
+from ampkit.client.aqueries import AsyncQueries
+from ampkit.client.queries import SyncQueries
 from ampkit.config import Region, Settings, load_settings
 from ampkit.core.flow import arun_flow, run_flow, single
-from ampkit.core.limits import Limits
+from ampkit.core.limits import Limits, QueryBudgets
 from ampkit.core.policy import RetryPolicy
 from ampkit.core.transport import AsyncTransport, SyncTransport
 from ampkit.errors import ConfigError, InvalidEventError
@@ -72,6 +76,8 @@ class _Base:
         self.sender_options = sender or SenderOptions()
         self.retry = retry or RetryPolicy()
         self.limits = Limits()
+        self.budgets = QueryBudgets()
+        """Per-client query-cost budgets (Dashboard, user search/activity, taxonomy)."""
         self._on_delivered = on_delivered
         self._on_failed = on_failed
 
@@ -178,7 +184,7 @@ class _Base:
         return [QueuedEvent(i, p) for i, p in enumerate(payloads)]
 
 
-class Amplitude(_Base):
+class Amplitude(_Base, SyncQueries):
     """Sync client.  Events are validated at once and sent from a background thread.
 
     >>> amp = Amplitude("API_KEY", base_url="http://127.0.0.1:8787")   # doctest: +SKIP
@@ -310,7 +316,7 @@ class Amplitude(_Base):
             self.transport.close()
 
 
-class AsyncAmplitude(_Base):
+class AsyncAmplitude(_Base, AsyncQueries):
     """Async client: the same methods as :class:`Amplitude`, awaited.
 
     >>> async with AsyncAmplitude("API_KEY") as amp:           # doctest: +SKIP

@@ -1,0 +1,24 @@
+"""Real-time active users — ``GET /api/2/realtime`` (reference §10.18)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ampkit.models.dashboard.common import DashboardQuery, Params
+from ampkit.models.dashboard.cost import QueryKind
+from ampkit.models.dashboard.series import TimeSeriesResult
+
+
+class RealtimeQuery(DashboardQuery):
+    """No documented parameters.  ampkit sends ``i=5`` (unconfirmed: the raw-HTTP example sends
+    it and older docs said 5 is the only accepted value)."""
+
+    kind: ClassVar[QueryKind] = "other"
+
+    def params(self) -> Params:
+        return (("i", "5"),)
+
+
+class RealtimeResult(TimeSeriesResult):
+    """5-minute buckets: ``xValues`` are ``HH:mm`` (project time zone), ``seriesLabels`` are
+    ``["Today", "Yesterday"]``."""
