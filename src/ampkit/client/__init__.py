@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
+from ampkit.client.aexports import AsyncExports
 from ampkit.client.aqueries import AsyncQueries
+from ampkit.client.exports import SyncExports
 from ampkit.client.queries import SyncQueries
 from ampkit.config import Region, Settings, load_settings
 from ampkit.core.flow import arun_flow, run_flow, single
@@ -184,7 +186,7 @@ class _Base:
         return [QueuedEvent(i, p) for i, p in enumerate(payloads)]
 
 
-class Amplitude(_Base, SyncQueries):
+class Amplitude(_Base, SyncQueries, SyncExports):
     """Sync client.  Events are validated at once and sent from a background thread.
 
     >>> amp = Amplitude("API_KEY", base_url="http://127.0.0.1:8787")   # doctest: +SKIP
@@ -316,7 +318,7 @@ class Amplitude(_Base, SyncQueries):
             self.transport.close()
 
 
-class AsyncAmplitude(_Base, AsyncQueries):
+class AsyncAmplitude(_Base, AsyncQueries, AsyncExports):
     """Async client: the same methods as :class:`Amplitude`, awaited.
 
     >>> async with AsyncAmplitude("API_KEY") as amp:           # doctest: +SKIP
