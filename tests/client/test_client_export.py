@@ -7,10 +7,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from tests.client.conftest import API_KEY, SECRET_KEY, Server
 
 from ampkit import Amplitude, AsyncAmplitude, ConfigError
 from ampkit.export import ExportProgress
-from tests.client.conftest import API_KEY, SECRET_KEY, Server
 
 
 def _hours() -> tuple[dt.datetime, dt.datetime]:
