@@ -9,7 +9,9 @@ result models in :mod:`ampkit.models`; plus a local Amplitude-compatible server
 
 from ampkit.client import Amplitude, AsyncAmplitude
 from ampkit.config import Settings
+from ampkit.core.limits import QueryBudgets
 from ampkit.core.policy import RetryPolicy
+from ampkit.dashboard.custom import CustomResponse
 from ampkit.errors import (
     AmplitudeError,
     APIConnectionError,
@@ -31,6 +33,18 @@ from ampkit.ingest.identify import Identify
 from ampkit.ingest.normalize import EventDefaults, NormalizeOptions
 from ampkit.ingest.sender import SenderOptions
 from ampkit.models import Event, ExportEvent
+from ampkit.models.dashboard import (
+    EventDef,
+    Filter,
+    FunnelResult,
+    GroupBy,
+    RetentionResult,
+    Segment,
+    SegmentationResult,
+    SegmentCondition,
+    UserSearchResult,
+    UsersResult,
+)
 
 __version__ = "0.1.0"
 
@@ -44,21 +58,33 @@ __all__ = [
     "AuthError",
     "ClosedError",
     "ConfigError",
+    "CustomResponse",
     "DeliveryReport",
     "Event",
+    "EventDef",
     "EventDefaults",
     "ExportEvent",
+    "Filter",
+    "FunnelResult",
+    "GroupBy",
     "Identify",
     "InvalidEventError",
     "InvalidRequest",
     "NoData",
     "NormalizeOptions",
     "PayloadTooLarge",
+    "QueryBudgets",
     "QueueFullError",
     "RateLimited",
+    "RetentionResult",
     "RetryPolicy",
+    "Segment",
+    "SegmentCondition",
+    "SegmentationResult",
     "SenderOptions",
     "ServerError",
     "Settings",
+    "UserSearchResult",
+    "UsersResult",
     "__version__",
 ]
