@@ -8,6 +8,7 @@ from typing import NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     name="ampkit",
@@ -48,13 +49,13 @@ def validation_message(exc: ValidationError) -> str:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line to stderr and exit non-zero (no traceback for user mistakes)."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 def main() -> None:
     # commands register themselves on import
-    from ampkit.cli import seed, serve  # noqa: F401
+    from ampkit.cli import export, request, seed, send, serve  # noqa: F401
 
     try:
         app()

@@ -1,0 +1,60 @@
+"""``ampkit request METHOD PATH``: any API call, with ampkit's auth, retries and limits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from ampkit.cli.app import app, fail
+from ampkit.cli.common import (
+    ApiKeyOpt,
+    BaseUrlOpt,
+    RegionOpt,
+    SecretOpt,
+    make_client,
+    parse_pairs,
+    print_json,
+)
+from ampkit.config import Family
+from ampkit.errors import AmplitudeError
+
+
+@app.command()
+def request(
+    method: Annotated[str, typer.Argument(help="GET, POST, PUT, DELETE…")],
+    path: Annotated[str, typer.Argument(help="e.g. /api/2/events/list")],
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="Query parameter key=value; repeatable.")] = None,
+    body: Annotated[str | None, typer.Option("--body", help="JSON body.")] = None,
+    family: Annotated[str, typer.Option(help="analytics (Basic auth), profile (Api-Key) or "
+                                        "ingest (api_key in the body).")] = "analytics",
+    api_key: str | None = ApiKeyOpt,
+    secret_key: str | None = SecretOpt,
+    base_url: str | None = BaseUrlOpt,
+    region: str | None = RegionOpt,
+) -> None:
+    """Send a raw request and print the answer (JSON pretty-printed, else text)."""
+    if family not in ("analytics", "profile", "ingest"):
+        fail("--family must be analytics, profile or ingest")
+    fam: Family = family  # type: ignore[assignment]
+    payload: Any = None
+    if body is not None:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            fail(f"--body is not JSON: {exc}")
+    params = {k: v if isinstance(v, str) else orjson.dumps(v).decode()
+              for k, v in parse_pairs(param, "--param").items()}
+    amp = make_client(api_key, secret_key, base_url, region)
+    try:
+        answer = amp.request(method, path, params=params or None, json=payload, family=fam)
+    except AmplitudeError as exc:
+        fail(str(exc))
+    finally:
+        amp.close()
+    if answer.data is not None:
+        print_json(answer.data)
+    else:
+        typer.echo(answer.text)
