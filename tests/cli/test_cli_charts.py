@@ -36,7 +36,7 @@ def test_terminal_chart_bars_follow_the_values() -> None:
     rows = [line[10:17] for line in text.splitlines() if "█" in line or "▁" in line
             or line[10:17].strip()]
     assert "Totals" in text and "■ all" in text and "7 points" in text
-    top = [line for line in text.splitlines() if line.strip().startswith("8 ")][0]
+    top = next(line for line in text.splitlines() if line.strip().startswith("8 "))
     assert top[10:17][4] == "█"  # the peak reaches the top row
     assert top[10:17][0] == " " and top[10:17][6] == " "  # zeros do not
     assert rows

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import itertools
+import random
 import sys
+import threading
 import tracemalloc
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -18,6 +21,7 @@ from ampkit.errors import ConfigError, ExportDecodeError
 from ampkit.export import (
     EXPORT_COLUMNS,
     EXTRA_COLUMN,
+    decode,
     export_arrow_schema,
     iter_arrow_batches,
     iter_entry_lines,
@@ -26,7 +30,8 @@ from ampkit.export import (
     iter_records,
     parse_timestamp,
 )
-from ampkit.export.decode import DRIFT_KEY, parse_line, to_event
+from ampkit.export import arrow as arrow_mod
+from ampkit.export.decode import DRIFT_KEY, parse_line, parse_lines, to_event
 from ampkit.models import ExportEvent
 
 pa = pytest.importorskip("pyarrow")
@@ -452,3 +457,265 @@ def test_entries_are_read_in_hour_order_not_name_order(tmp_path: Path) -> None:
             zf.writestr(name, gzip.compress(f'{{"h": {hour}, "p": {part}}}\n'.encode()))
     assert list(iter_lines(path)) == [b'{"h": 2, "p": 0}', b'{"h": 9, "p": 0}',
                                       b'{"h": 9, "p": 1}', b'{"h": 10, "p": 0}']
+
+
+# --- block decoding: lines across blocks, limits, blank lines -------------------------------
+
+
+def reference_lines(payload: bytes) -> list[tuple[int, bytes]]:
+    """(number, stripped line) as a plain split gives them: the decoder must agree."""
+    return [
+        (number, line.strip())
+        for number, line in enumerate(payload.split(b"\n"), 1)
+        if line.strip()
+    ]
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 1 << 20])
+def test_lines_are_the_same_whatever_the_block_size(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(decode, "BLOCK_BYTES", block)
+    payloads = [
+        b"\n".join(event_line(str(i), pad="x" * (i * 7 % 50)) for i in range(40)),
+        b"\r\n\n" + event_line("a") + b"\r\n \t\n" + event_line("b") + b"\n\n",
+        event_line("only, no newline"),
+        b"\n\n\n",
+        b"",
+    ]
+    for payload in payloads:
+        data = build_archive([("1/1_2025-07-01_0#0.json.gz", payload)])
+        got = [(n, line) for _, n, line in iter_entry_lines(io.BytesIO(data))]
+        assert got == reference_lines(payload)
+        assert list(iter_lines(io.BytesIO(data))) == [line for _, line in got]
+        records = list(iter_records(io.BytesIO(data)))
+        assert records == [orjson.loads(line) for _, line in got]
+
+
+@pytest.mark.parametrize("block", [3, 50, 1 << 20])
+def test_limits_name_the_same_line_whatever_the_block_size(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(decode, "BLOCK_BYTES", block)
+    name = "1/1_2025-07-01_4#0.json.gz"
+    lines = [event_line(str(i)) for i in range(6)]
+    lines[4] = event_line("long", pad="y" * 300)  # longer than a block, and than the cap
+    payload = b"\n".join(lines)
+    data = build_archive([(name, payload)])
+    seen: list[bytes] = []
+    with pytest.raises(ExportDecodeError) as info:
+        seen.extend(line for _, _, line in iter_entry_lines(io.BytesIO(data), max_line_bytes=200))
+    assert (info.value.entry, info.value.line) == (name, 5)
+    assert seen == lines[:4]  # every line before the long one first
+    # the archive cap: lines 1-3 take 3 * (len + 1) bytes; one byte less stops at line 3
+    cap = 3 * (len(lines[0]) + 1) - 1
+    seen = []
+    capped = iter_entry_lines(io.BytesIO(data), max_archive_bytes=cap)
+    with pytest.raises(ExportDecodeError, match="max_archive_bytes") as info:
+        seen.extend(line for _, _, line in capped)
+    assert info.value.line == 3
+    assert seen == lines[:2]
+    assert len(list(iter_lines(io.BytesIO(data), max_archive_bytes=len(payload)))) == 6
+    with pytest.raises(ExportDecodeError, match="max_archive_bytes"):
+        list(iter_lines(io.BytesIO(data), max_archive_bytes=len(payload) - 1))
+
+
+def test_a_line_is_never_held_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decode, "BLOCK_BYTES", 1000)
+    name = "1/1_2025-07-01_5#0.json.gz"
+    payload = event_line("a") + b"\n" + b"z" * 50_000  # no newline ever comes
+    data = build_archive([(name, payload)])
+    with pytest.raises(ExportDecodeError, match="max_line_bytes=4000") as info:
+        list(iter_lines(io.BytesIO(data), max_line_bytes=4000))
+    assert (info.value.entry, info.value.line) == (name, 2)
+
+
+def test_parse_lines_matches_parse_line() -> None:
+    lines = [event_line("a"), b"", b"  \r", event_line("b") + b"\r", b"\x0c" + event_line("c")]
+    assert [r["$insert_id"] for r in parse_lines(lines)] == ["a", "b", "c"]
+    with pytest.raises(ExportDecodeError, match="expected a JSON object") as info:
+        parse_lines([event_line("a"), b"", b"[1]"], entry="e", first=10)
+    assert (info.value.entry, info.value.line) == ("e", 12)
+
+
+# --- Arrow: the fast paths agree with the per-value converters --------------------------------
+
+
+def reference_rows(records: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Every value through its converter, one at a time (the semantics, without the speed)."""
+    known = {key for _, key, _ in EXPORT_COLUMNS}
+    rows = []
+    for record in records:
+        extra = {k: v for k, v in record.items() if k not in known}
+        row: dict[str, object] = {}
+        for column, key, kind in EXPORT_COLUMNS:
+            value = record.get(key)
+            converted = None if value is None else arrow_mod._CONVERTERS[kind](value)
+            if converted is arrow_mod._MISSING:
+                extra[key] = value
+                converted = None
+            if kind == "timestamp" and converted is not None:
+                converted = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=converted)
+            row[column] = converted
+        row[EXTRA_COLUMN] = extra or None
+        rows.append(row)
+    return rows
+
+
+DRIFT: dict[str, list[object]] = {
+    "string": [7, 1.5, True, {"a": 1}, [1], "plain", ""],
+    "int": ["17", " 18 ", 2.0, 1.5, True, 2**64, -(2**63), "x", {"a": 1}, -1],
+    "float": ["1.25", "nan", "inf", True, 2**60 + 1, 5, 0.5, "x", [1]],
+    "bool": [1, 0, 2, "yes", " No ", "x", False, 1.0],
+    "timestamp": [
+        "2025-07-01T17:00:00Z",
+        "2025-07-01 19:00:00.5+02:00",
+        "yesterday",
+        "2025-13-01 00:00:00",
+        12345,
+        " 2025-07-01 17:18:45.118000 ",
+        "2025-07-01T17:18:45.1234567",
+        "2025-07-01 17:18:45",
+    ],
+    "json": ['{"k": 1}', "[1, 2]", "text", "{bad", 5, True, 0.25, [], {"n": {"m": [None]}}],
+    "ids": ["abc", '["x", "y"]', "", "  ", "[bad", {"a": 1}, 7, [], ["z"]],
+}
+
+
+def drifting_records(templates: list[dict[str, object]], count: int) -> list[dict[str, object]]:
+    rng = random.Random(20250701)
+    kinds = {key: kind for _, key, kind in EXPORT_COLUMNS}
+    records = []
+    for i in range(count):
+        record = dict(templates[i % len(templates)])
+        record["$insert_id"] = f"r{i}"
+        if i % 97 == 3:  # a few drifted values in some rows
+            for key in rng.sample(sorted(kinds), 4):
+                record[key] = rng.choice(DRIFT[kinds[key]])
+        if i % 211 == 5:
+            record["brand_new_key"] = {"i": i}
+        if i % 307 == 7:
+            del record["event_properties"]
+        if i % 401 == 9:  # another key order
+            record = dict(reversed(list(record.items())))
+        records.append(record)
+    return records
+
+
+def assert_rows_match(got: list[dict[str, object]], want: list[dict[str, object]]) -> None:
+    assert len(got) == len(want)
+    for number, (g, w) in enumerate(zip(got, want, strict=True)):
+        extra = g.pop(EXTRA_COLUMN)
+        assert (orjson.loads(extra) if extra is not None else None) == w.pop(EXTRA_COLUMN), number
+        assert g == w, number
+
+
+def test_arrow_fast_paths_agree_with_the_converters(export_dir: Path) -> None:
+    templates = [orjson.loads(line) for line in fixture_lines(export_dir, LINES_FILE)]
+    templates.append(orjson.loads(fixture_lines(export_dir, SEGMENT_FILE)[0]))
+    records = drifting_records(templates, 3_000)
+    payload = b"\n".join(orjson.dumps(r) for r in records)
+    data = build_archive([("1/1_2025-07-01_0#0.json.gz", payload)])
+    batches = list(iter_arrow_batches(io.BytesIO(data), batch_size=700))
+    assert [b.num_rows for b in batches] == [700, 700, 700, 700, 200]
+    assert all(b.schema.equals(export_arrow_schema()) for b in batches)
+    got = pa.Table.from_batches(batches).to_pylist()
+    assert_rows_match(got, reference_rows(records))
+    assert sum(row[EXTRA_COLUMN] is not None for row in reference_rows(records)) > 30
+    # the same through records_to_batch, in one piece
+    batch = arrow_mod.records_to_batch(records, export_arrow_schema())
+    assert_rows_match(batch.to_pylist(), reference_rows(records))
+
+
+def test_arrow_drift_only_in_a_later_chunk_and_mixed_timestamps() -> None:
+    n = arrow_mod.CONVERT_ROWS * 2 + 5
+    records: list[dict[str, object]] = [
+        {"$insert_id": str(i), "event_time": "2025-07-01 17:18:45.118000", "plan": {}}
+        for i in range(n)
+    ]
+    records[-1]["event_time"] = "2025-07-01T19:18:45.118+02:00"  # zoned: parsed one by one
+    records[-2]["event_time"] = "not a time"
+    records[-3]["plan"] = '{"tier": "x"}'
+    records[-4]["amplitude_attribution_ids"] = "solo"
+    payload = b"\n".join(orjson.dumps(r) for r in records)
+    data = build_archive([("1/a#0.json.gz", payload)])
+    rows = pa.Table.from_batches(list(iter_arrow_batches(io.BytesIO(data)))).to_pylist()
+    want = datetime(2025, 7, 1, 17, 18, 45, 118000, tzinfo=UTC)
+    assert rows[0]["event_time"] == want
+    assert rows[-1]["event_time"] == want
+    assert rows[-2]["event_time"] is None
+    assert orjson.loads(rows[-2][EXTRA_COLUMN]) == {"event_time": "not a time"}
+    assert rows[-3]["plan"] == '{"tier":"x"}'
+    assert rows[-4]["amplitude_attribution_ids"] == '["solo"]'
+    assert rows[-5]["plan"] == "{}"
+    assert sum(r[EXTRA_COLUMN] is not None for r in rows) == 1
+
+
+def test_arrow_deeply_nested_property_is_kept() -> None:
+    deep = b'{"d":' * 300 + b"1" + b"}" * 300  # deeper than orjson writes
+    line = b'{"$insert_id": "a", "event_properties": ' + deep + b"}"
+    data = build_archive([("1/a#0.json.gz", line)])
+    (batch,) = iter_arrow_batches(io.BytesIO(data))
+    assert batch.column("event_properties")[0].as_py() == deep.decode()
+
+
+def test_arrow_non_object_line_names_the_line() -> None:
+    name = "1/a#0.json.gz"
+    data = build_archive([(name, b"\n".join([event_line("a"), b"", b'"text"']))])
+    with pytest.raises(ExportDecodeError, match="expected a JSON object") as info:
+        list(iter_arrow_batches(io.BytesIO(data)))
+    assert (info.value.entry, info.value.line) == (name, 3)
+
+
+def export_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ampkit-export")]
+
+
+def test_arrow_errors_come_after_the_good_batches_and_threads_end() -> None:
+    good = b"\n".join(event_line(str(i)) for i in range(10))
+    data = _with_corrupt_second_entry(good)
+    got: list[int] = []
+    with pytest.raises(ExportDecodeError) as info:
+        got.extend(batch.num_rows for batch in iter_arrow_batches(io.BytesIO(data), batch_size=4))
+    assert got == [4, 4]  # the two full batches of the first entry; the rest is lost
+    assert info.value.entry == "1/1_2025-07-01_1#0.json.gz"
+    assert export_threads() == []
+
+
+def _with_corrupt_second_entry(good: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("1/1_2025-07-01_0#0.json.gz", gzip.compress(good))
+        zf.writestr("1/1_2025-07-01_1#0.json.gz", b"not gzip at all")
+    return buf.getvalue()
+
+
+def test_arrow_iteration_closed_early_stops_its_threads(big_archive: tuple[Path, int]) -> None:
+    path, _ = big_archive
+    batches = iter_arrow_batches(path, batch_size=1_000)
+    first = next(batches)
+    assert first.num_rows == 1_000
+    assert export_threads()  # working ahead
+    batches.close()
+    assert export_threads() == []
+    assert gc.isenabled()
+
+
+def test_arrow_leaves_the_gc_as_it_found_it(export_dir: Path) -> None:
+    assert gc.isenabled()
+    assert sum(b.num_rows for b in iter_arrow_batches(export_dir / ARCHIVE_FILE)) == 13
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert sum(b.num_rows for b in iter_arrow_batches(export_dir / ARCHIVE_FILE)) == 13
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_arrow_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        next(iter_arrow_batches(io.BytesIO(b""), batch_size=0))
+    with pytest.raises(ValueError, match="max_line_bytes"):
+        next(iter_arrow_batches(io.BytesIO(build_archive([])), max_line_bytes=0))
+    assert list(iter_arrow_batches(io.BytesIO(b""))) == []

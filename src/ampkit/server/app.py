@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from ampkit.server import catalog
 from ampkit.server.faults import FaultMiddleware, Faults
-from ampkit.server.routes import admin, cohorts, export, ingest, profile, taxonomy
+from ampkit.server.routes import admin, cohorts, dashboard, export, ingest, profile, taxonomy
 from ampkit.server.routes import annotations as annotation_routes
 from ampkit.server.store import Store
 
@@ -41,7 +41,7 @@ class ServerApp:
                     *ingest.routes(store), *admin.routes(store, self.faults),
                     *export.routes(store), *profile.routes(store),
                     *annotation_routes.routes(store), *cohorts.routes(store),
-                    *taxonomy.routes(store)],
+                    *taxonomy.routes(store), *dashboard.routes(store)],
             middleware=[Middleware(FaultMiddleware, faults=self.faults)],
             lifespan=lifespan,
         )

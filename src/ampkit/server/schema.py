@@ -80,6 +80,10 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS groups_state (
         project_id INTEGER, group_type VARCHAR, group_value VARCHAR, group_properties VARCHAR,
         PRIMARY KEY (project_id, group_type, group_value))""",
+    # saved Dashboard charts: a query definition (endpoint path + its parameters as JSON)
+    """CREATE TABLE IF NOT EXISTS charts (
+        project_id INTEGER, chart_id VARCHAR, endpoint VARCHAR, params JSON,
+        PRIMARY KEY (project_id, chart_id))""",
 )
 
 

@@ -194,7 +194,7 @@ class Store:
     def reset(self, project_id: int) -> None:
         """Forget everything of one project (admin route, tests)."""
         with self.transaction() as con:
-            for table in ("events", "users", "identities", "groups_state"):
+            for table in ("events", "users", "identities", "groups_state", "charts"):
                 con.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id])
             state = self.states[project_id]
             self.states[project_id] = ProjectState(project_id, state.dedup_window_ms)
@@ -249,6 +249,17 @@ class Store:
                 return None
             return {"group_type": gtype, "group_value": gvalue,
                     "group_properties": dict(group.group_properties)}
+
+    def chart(self, project_id: int, chart_id: str) -> tuple[str, str] | None:
+        """A saved chart's ``(endpoint, params JSON)``, or ``None``."""
+        cur = self.cursor()
+        try:
+            row = cur.execute(
+                "SELECT endpoint, params FROM charts WHERE project_id = ? AND chart_id = ?",
+                [project_id, chart_id]).fetchone()
+        finally:
+            cur.close()
+        return None if row is None else (str(row[0]), str(row[1]))
 
 
 __all__ = ["EVENT_COLUMNS", "Store", "now_ms"]

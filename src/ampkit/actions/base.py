@@ -1,0 +1,138 @@
+"""What every action shares: the input and output bases, and the argument types the actions'
+input models are written with (days, export hours, event definitions, segments, intervals).
+
+Input models refuse unknown fields, so a misspelt argument is named in the error instead of
+being ignored.  Output models always carry ``success``, ``error`` and ``code``; every other field
+has a default, so a failure is the same model with ``success=False``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from ampkit.models.dashboard import EventDef, SegmentCondition, TimeSeriesResult
+from ampkit.models.dashboard.common import parse_day
+
+
+class ActionInput(BaseModel):
+    """Base of every action's input: unknown fields are refused (and named)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActionOutput(BaseModel):
+    """Base of every action's output."""
+
+    success: bool = Field(default=True, description="True when the action did what was asked.")
+    error: str | None = Field(
+        default=None,
+        description="When success is false: what went wrong and what to do about it.",
+    )
+    code: int | None = Field(
+        default=None,
+        description="HTTP status of the failing answer (or of the custom request) when known.",
+    )
+
+
+# --- argument types ------------------------------------------------------------------------
+
+def _day(value: object) -> object:
+    """``YYYY-MM-DD``/``YYYYMMDD`` (also as a number) → a day; no unix timestamps."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) != 8:
+        raise ValueError("a day is 'YYYY-MM-DD' or 'YYYYMMDD'")
+    return parse_day(value)
+
+
+Day = Annotated[
+    dt.date,
+    BeforeValidator(_day),
+    Field(description="A day: 'YYYY-MM-DD' or 'YYYYMMDD' (the project's time zone)."),
+]
+
+_HOUR = re.compile(r"^\d{8}T\d{2}$")
+
+
+def _hour(value: object) -> object:
+    """``YYYYMMDDTHH`` → a UTC datetime; ISO datetimes are left to pydantic (numbers, which
+    pydantic would take as unix timestamps, are refused)."""
+    if isinstance(value, str) and _HOUR.match(value.strip()):
+        return dt.datetime.strptime(value.strip(), "%Y%m%dT%H").replace(tzinfo=dt.UTC)
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        raise ValueError("an hour is 'YYYYMMDDTHH' (UTC) or an ISO datetime")
+    return value
+
+
+Hour = Annotated[
+    dt.datetime,
+    BeforeValidator(_hour),
+    Field(description="An hour in UTC: 'YYYYMMDDTHH' (e.g. '20240301T05') or an ISO datetime."),
+]
+
+EventArg = Annotated[
+    str | EventDef,
+    Field(
+        description="An event type name (e.g. 'Purchase'; '_active' = any active event, '_all' "
+        "= any event), or {event_type, filters: [{subprop_type: 'event'|'user', subprop_key, "
+        "subprop_op: 'is'|'is not'|'contains'|..., subprop_value: [...]}], group_by: [{type: "
+        "'event'|'user', value}]}.",
+    ),
+]
+
+SegmentArg = Annotated[
+    list[SegmentCondition] | None,
+    Field(
+        description="Only count users matching all these conditions, e.g. [{prop: 'country', "
+        "op: 'is', values: ['France']}] (custom user properties take the 'gp:' prefix).",
+    ),
+]
+
+GroupByArg = Annotated[
+    str | None,
+    Field(description="A user property to group by (e.g. 'country', 'platform', 'gp:plan')."),
+]
+
+CoarseInterval = Annotated[
+    Literal["daily", "weekly", "monthly"],
+    Field(description="Bucket size of the series."),
+]
+
+FineInterval = Annotated[
+    Literal["realtime", "hourly", "daily", "weekly", "monthly"],
+    Field(description="Bucket size: realtime (5 min, ≤ 2 days), hourly (≤ 7 days), daily "
+          "(≤ 365 days), weekly or monthly."),
+]
+
+UserTypeArg = Annotated[
+    Literal["any", "active", "new"] | None,
+    Field(description="Count any users (default), only active ones, or only new ones."),
+]
+
+
+class SeriesPoint(BaseModel):
+    """One tidy cell of a time series."""
+
+    x: str = Field(description="The x value, usually a date.")
+    label: str = Field(description="The series (group or segment) this value belongs to.")
+    value: float | int | None = Field(description="The value (None when Amplitude gave none).")
+
+
+def points(result: TimeSeriesResult) -> list[SeriesPoint]:
+    """A time series as tidy ``(x, label, value)`` points."""
+    return [SeriesPoint(x=r.x, label=r.label, value=r.value) for r in result.rows()]
+
+
+class SeriesOutput(ActionOutput):
+    """A time series: tidy points plus the typed answer as Amplitude gave it."""
+
+    points: list[SeriesPoint] = Field(
+        default_factory=list, description="Every value as (x, label, value), series by series."
+    )
+    result: TimeSeriesResult | None = Field(
+        default=None, description="The answer as Amplitude gave it (xValues, series, labels)."
+    )

@@ -1,0 +1,12 @@
+"""The Dashboard REST API of the local server, computed with DuckDB SQL from stored events.
+
+One module per family, each stating its semantics: :mod:`.users` (active/new users,
+composition, realtime), :mod:`.sessions` (session lengths, events list),
+:mod:`.segmentation` (with :mod:`.metrics` and :mod:`.formula`), :mod:`.funnels`,
+:mod:`.retention`, :mod:`.revenue` (LTV), :mod:`.activity` (user search and activity) and
+:mod:`.charts` (saved charts, CSV).  Shared pieces: :mod:`.common` (errors, SQL fragments with
+bound parameters, request context), :mod:`.params` (the parsed parameters as pydantic models),
+:mod:`.props` (properties, filters and segments as SQL), :mod:`.clock` (project time zone and
+interval buckets), :mod:`.series` (the time-series answer shape).  :mod:`.endpoints` maps each
+path to its computer.
+"""

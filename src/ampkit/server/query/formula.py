@@ -1,0 +1,156 @@
+"""Segmentation formulas (``m=formula&formula=UNIQUES(A)/UNIQUES(B)``), parsed without eval.
+
+Grammar: ``+ - * /``, unary minus, parentheses, numbers and function calls on an event letter
+(``A`` = ``e``, ``B`` = ``e2``, ``C`` = ``e3`` …).  Functions (case-insensitive):
+``UNIQUES``, ``TOTALS``, ``AVERAGE`` (totals per user), ``PROPSUM``, ``PROPAVG``, ``PROPMIN``,
+``PROPMAX``, ``PROPCOUNT`` (the ``PROP*`` ones read the event's measured property: its first
+``group_by`` of type ``event``).  A division by zero gives 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ampkit.server.query.common import QueryError
+
+FUNCTIONS = ("UNIQUES", "TOTALS", "AVERAGE", "PROPSUM", "PROPAVG", "PROPMIN", "PROPMAX",
+             "PROPCOUNT")
+PROPERTY_FUNCTIONS = frozenset(f for f in FUNCTIONS if f.startswith("PROP"))
+_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|([A-Za-z_]\w*)|(.))")
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    event: int
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Node
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str
+    left: Node
+    right: Node
+
+
+Node = Call | Num | Neg | BinOp
+
+
+def _tokens(text: str) -> list[str]:
+    out: list[str] = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            break
+        out.append(match.group(1) or match.group(2) or match.group(3))
+        pos = match.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str, events: int) -> None:
+        self.tokens = _tokens(text)
+        self.pos = 0
+        self.events = events
+
+    def fail(self, why: str) -> QueryError:
+        return QueryError("formula", why)
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        token = self.peek()
+        if token is None:
+            raise self.fail("unexpected end of formula")
+        if expected is not None and token != expected:
+            raise self.fail(f"expected {expected!r}, found {token!r}")
+        self.pos += 1
+        return token
+
+    def parse(self) -> Node:
+        node = self.expr()
+        if self.peek() is not None:
+            raise self.fail(f"unexpected {self.peek()!r}")
+        return node
+
+    def expr(self) -> Node:
+        node = self.term()
+        while self.peek() in ("+", "-"):
+            op = self.take()
+            node = BinOp(op, node, self.term())
+        return node
+
+    def term(self) -> Node:
+        node = self.factor()
+        while self.peek() in ("*", "/"):
+            op = self.take()
+            node = BinOp(op, node, self.factor())
+        return node
+
+    def factor(self) -> Node:
+        item = self.take()
+        if item == "-":
+            return Neg(self.factor())
+        if item == "(":
+            node = self.expr()
+            self.take(")")
+            return node
+        if item[0].isdigit() or item[0] == ".":
+            return Num(float(item))
+        name = item.upper()
+        if name not in FUNCTIONS:
+            raise self.fail(f"unknown function {item!r}; known: {', '.join(FUNCTIONS)}")
+        self.take("(")
+        letter = self.take().upper()
+        if len(letter) != 1 or not "A" <= letter <= "Z":
+            raise self.fail(f"{name} takes an event letter (A = e, B = e2, …)")
+        event = ord(letter) - ord("A")
+        if event >= self.events:
+            raise self.fail(f"event {letter} is not defined (pass e{event + 1})")
+        self.take(")")
+        return Call(name, event)
+
+
+def parse(text: str, events: int) -> Node:
+    return _Parser(text, events).parse()
+
+
+def calls(node: Node) -> list[Call]:
+    if isinstance(node, Call):
+        return [node]
+    if isinstance(node, Neg):
+        return calls(node.operand)
+    if isinstance(node, BinOp):
+        return calls(node.left) + calls(node.right)
+    return []
+
+
+def evaluate(node: Node, value: Callable[[Call], float]) -> float:
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Call):
+        return value(node)
+    if isinstance(node, Neg):
+        return -evaluate(node.operand, value)
+    left, right = evaluate(node.left, value), evaluate(node.right, value)
+    if node.op == "+":
+        return left + right
+    if node.op == "-":
+        return left - right
+    if node.op == "*":
+        return left * right
+    return left / right if right else 0.0

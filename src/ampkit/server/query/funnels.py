@@ -1,0 +1,240 @@
+"""Funnel analysis — ``GET /api/2/funnels`` (reference §10.14).
+
+One ``e`` per step (repeated, in order), ``start``/``end``, ``mode``, ``n``, ``i``, ``s``
+(repeat for more segments), ``g``, ``cs`` (conversion window, seconds, default 30 days),
+``limit``.
+
+- **Entry**: a user enters on their *first* step-1 event inside ``start``..``end`` (project
+  time zone); the conversion window is counted from that event's time, and later steps may
+  happen after ``end`` as long as they are inside the window.  The segment applies to every
+  step event; the group-by value is the one on the entering event; the entry's bucket (``i``)
+  places the user in ``dayFunnels``.  ``n=new`` keeps users whose first active event ever lies
+  in the range.
+- ``ordered``: each step is the first matching event after the previous step's event (ties in
+  time are broken by arrival order), within the window.
+- ``sequential``: like ``ordered``, but each step must be the user's very next active event
+  (``$identify``/``$groupidentify`` don't interrupt).
+- ``unordered``: the window starts at the user's first event of *any* step in the range and
+  lasts ``cs`` rounded down to whole days (at least one); a user reaches step k when steps
+  1..k all happen inside it, in any order.  Transition times are measured between the moments
+  steps 1..k-1 and 1..k were first all done.
+- Times are ms: ``medianTransTimes``/``avgTransTimes`` per step from the previous step (first
+  0); ``day*`` objects have one row per ``xValues`` entry and one column per step;
+  ``formattedXValues`` are ``"Mar 7"``-style.  ``cumulative`` and ``stepByStep`` are fractions
+  (0 when the previous count is 0).  ``data`` holds one object per segment — or, with ``g``,
+  per group value (busiest first, ``limit`` of them), ``meta.groupValue`` naming it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ampkit.server.query.clock import DAILY, MONTHLY, WEEKLY, Buckets
+from ampkit.server.query.common import (
+    NONE_LABEL,
+    Ctx,
+    QueryError,
+    QueryParams,
+    Sql,
+    all_of,
+    any_of,
+    join,
+    month_day,
+    number,
+    ratio,
+    sql,
+    template,
+    validate,
+)
+from ampkit.server.query.params import (
+    EventSpec,
+    Int,
+    Interval,
+    SegmentedParams,
+    parse_event,
+    segmented,
+)
+from ampkit.server.query.props import ACTIVE, Scope, event_sql, segment_sql, user_prop
+from ampkit.server.query.users import first_events
+
+DISPLAY = {"_active": "[Amplitude] Any Active Event", "_all": "[Amplitude] Any Event",
+           "revenue_amount": "[Amplitude] Revenue"}
+
+
+class FunnelParams(SegmentedParams):
+    steps: list[EventSpec] = Field(min_length=1, max_length=50)
+    mode: Literal["ordered", "unordered", "sequential"] = "ordered"
+    n: Literal["new", "active"] = "active"
+    i: Interval = 1
+    cs: Int = Field(default=2_592_000, ge=1)
+    limit: Int = Field(default=100, ge=1, le=1000)
+
+
+def step_name(spec: EventSpec) -> str:
+    return DISPLAY.get(spec.event_type, spec.event_type.removeprefix("ce:"))
+
+
+def _pos(alias: str = "") -> str:
+    return f"{{'t': {alias}_t, 'q': {alias}_q}}"
+
+
+def _ordered(p: FunnelParams, count: int, window_ms: int) -> list[Sql]:
+    """CTE bodies ``s0``, ``s1``…: per user ``_a``, ``_g``, ``_t0`` (entry time), ``_p``
+    (position of this step: time, then arrival order), ``_d`` (ms since the previous step);
+    ``_r`` (the event's rank among the user's events) in sequential mode."""
+    seq = p.mode == "sequential"
+    first = (f"SELECT _a, arg_min(_g, {_pos()}) AS _g, min(_t) AS _t0, min({_pos()}) AS _p, "
+             "0 AS _d" + (f", arg_min(_r, {_pos()}) AS _r" if seq else "")
+             + " FROM ev WHERE _m0 AND _in GROUP BY _a")
+    steps = [Sql(first)]
+    for k in range(1, count):
+        after = "e._r = s._r + 1" if seq else f"{_pos('e.')} > s._p"
+        steps.append(
+            Sql(f"SELECT s._a, s._g, s._t0, min({_pos('e.')}) AS _p, "
+                "date_diff('millisecond', s._p.t, min(e._t)) AS _d"
+                + (", min(e._r) AS _r" if seq else "")
+                + f" FROM s{k - 1} AS s JOIN ev AS e ON e._a = s._a AND e._m{k} AND {after} "
+                "AND e._t <= s._t0 + to_milliseconds(")
+            + sql("?::BIGINT) GROUP BY s._a, s._g, s._t0, s._p", window_ms))
+    return steps
+
+
+def _unordered(count: int, window_ms: int) -> list[Sql]:
+    """``u`` (per user: entry time ``_t0`` and the first time ``_fk`` of each step inside the
+    window), then one body per step: users who did steps 1..k, with ``_d``."""
+    firsts = join([sql(f"min(e._t) FILTER (WHERE e._m{k} AND e._t >= u._t0 AND e._t <= "
+                       f"u._t0 + to_milliseconds(?::BIGINT)) AS _f{k}", window_ms)
+                   for k in range(count)], ", ")
+    base = "SELECT u._a, u._g, u._t0, " + firsts + Sql(
+        " FROM (SELECT _a, arg_min(_g, " + _pos() + ") AS _g, min(_t) AS _t0 FROM ev "
+        "WHERE _in GROUP BY _a) AS u JOIN ev AS e ON e._a = u._a GROUP BY u._a, u._g, u._t0")
+    out = []
+    for k in range(count):
+        done = f"greatest({', '.join(f'_f{j}' for j in range(k + 1))})"
+        before = f"greatest({', '.join(f'_f{j}' for j in range(k))})" if k else "_t0"
+        present = " AND ".join(f"_f{j} IS NOT NULL" for j in range(k + 1))
+        out.append(Sql(f"SELECT _a, _g, _t0, date_diff('millisecond', {before}, {done}) "
+                       f"AS _d FROM u WHERE {present}"))
+    return [base, *out]
+
+
+def _query(ctx: Ctx, p: FunnelParams, scope: Scope, segment: Sql, buckets: Buckets) -> Sql:
+    window_ms = p.cs * 1000
+    if p.mode == "unordered":
+        window_ms = max(p.cs // 86_400, 1) * 86_400_000
+    matches = [event_sql(spec, "e") for spec in p.steps]
+    group = user_prop(p.g).label if p.g else Sql("NULL::VARCHAR")
+    flags = join([m.wrap() + f" AS _m{k}" for k, m in enumerate(matches)], ", ")
+    entry = sql("event_time >= ? AND event_time < ?", scope.lo, scope.hi)
+    if p.n == "new":
+        entry = entry + " AND amplitude_id IN (SELECT _a FROM (" + first_events(scope) + "))"
+    hi = scope.hi + dt.timedelta(milliseconds=window_ms)
+    where = sql("project_id = ? AND event_time >= ? AND event_time < ?", ctx.project_id,
+                scope.lo, hi)
+    if p.mode == "sequential":
+        starters = "amplitude_id IN (SELECT amplitude_id FROM events WHERE " + all_of(
+            [sql("project_id = ?", ctx.project_id), entry, matches[0], segment]) + ")"
+        rows = template("SELECT amplitude_id AS _a, event_time AS _t, seq AS _q, {g} AS _g, "
+                        "{f}, {e} AS _in, row_number() OVER (PARTITION BY amplitude_id "
+                        "ORDER BY event_time, seq) AS _r FROM events WHERE {w}",
+                        g=group, f=join([(m + " AND " + segment).wrap() + f" AS _m{k}"
+                                         for k, m in enumerate(matches)], ", "),
+                        e=entry.wrap(), w=all_of([where, ACTIVE, starters]))
+    else:
+        rows = template("SELECT amplitude_id AS _a, event_time AS _t, seq AS _q, {g} AS _g, "
+                        "{f}, {e} AS _in FROM events WHERE {w}", g=group, f=flags,
+                        e=entry.wrap(), w=all_of([where, segment, any_of(matches)]))
+    if p.mode == "unordered":
+        base, *steps = _unordered(len(matches), window_ms)
+        ctes = [Sql("ev AS MATERIALIZED (") + rows + ")", Sql("u AS (") + base + ")"]
+    else:
+        ctes = [Sql("ev AS MATERIALIZED (") + rows + ")"]
+        steps = _ordered(p, len(matches), window_ms)
+        ctes += [Sql(f"s{k} AS (") + s + ")" for k, s in enumerate(steps)]
+        steps = [Sql(f"SELECT _a, _g, _t0, _d FROM s{k}") for k in range(len(steps))]
+    bucket = buckets.trunc_sql(ctx.clock.local_sql("_t0", scope.lo, scope.hi))
+    union = join([Sql(f"SELECT {k} AS _k, _g, _t0, _d FROM (") + s + ")"
+                  for k, s in enumerate(steps)], " UNION ALL ")
+    return "WITH " + join(ctes, ", ") + template(
+        " SELECT _k, _g, {b} AS _b, count(*), median(_d), avg(_d) FROM ({u}) "
+        "GROUP BY GROUPING SETS ((_k, _g, _b), (_k, _g))", b=bucket, u=union)
+
+
+def _formatted(buckets: Buckets) -> list[str]:
+    out = []
+    for start in buckets.starts():
+        shown = max(start, dt.datetime.combine(buckets.first, dt.time()))
+        text = month_day(shown.date())
+        if buckets.interval not in (DAILY, WEEKLY, MONTHLY):
+            text += shown.strftime(" %H:%M")
+        out.append(text)
+    return out
+
+
+def _group(names: list[str], meta: dict[str, Any], cells: dict[tuple[int, Any], list[Any]],
+           buckets: Buckets) -> dict[str, Any]:
+    steps = len(names)
+    index = buckets.index()
+    labels = buckets.labels()
+    formatted = _formatted(buckets)
+
+    def total(k: int) -> list[Any]:
+        return cells.get((k, None), [0, 0, 0])
+
+    raw = [int(total(k)[0]) for k in range(steps)]
+    day: list[list[list[int | float]]] = [[[0] * steps for _ in labels] for _ in range(3)]
+    for (k, bucket), (count, median, avg) in cells.items():
+        pos = index.get(bucket) if bucket is not None else None
+        if pos is not None and 0 <= pos < len(labels):
+            day[0][pos][k] = int(count)
+            day[1][pos][k] = number(round(median or 0)) if k else 0
+            day[2][pos][k] = number(round(avg or 0)) if k else 0
+    return {
+        "meta": meta, "events": names, "cumulativeRaw": raw,
+        "cumulative": [ratio(c, raw[0]) for c in raw],
+        "stepByStep": [ratio(c, raw[k - 1]) if k else ratio(c, raw[0])
+                       for k, c in enumerate(raw)],
+        "medianTransTimes": [number(round(total(k)[1] or 0)) if k else 0
+                             for k in range(steps)],
+        "avgTransTimes": [number(round(total(k)[2] or 0)) if k else 0 for k in range(steps)],
+        "dayFunnels": {"series": day[0], "xValues": labels, "formattedXValues": formatted},
+        "dayMedianTransTimes": {"series": day[1], "xValues": labels,
+                                "formattedXValues": formatted},
+        "dayAvgTransTimes": {"series": day[2], "xValues": labels,
+                             "formattedXValues": formatted},
+    }
+
+
+def funnels(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
+    steps: list[EventSpec] = []
+    for k, raw in enumerate(params.getlist("e")):
+        try:
+            steps.append(parse_event(raw, "e"))
+        except QueryError as exc:
+            raise QueryError("e", exc.rule, where=f"[{k}]{exc.where}") from None
+    if not steps:
+        raise QueryError("e", "is required: one event definition per step")
+    p = validate(FunnelParams, {**segmented(params, "mode", "n", "i", "cs", "limit"),
+                                "steps": steps})
+    buckets = Buckets(p.i, p.start, p.end)
+    scope = Scope(ctx.project_id, *buckets.utc_span(ctx.clock))
+    names = [step_name(s) for s in p.steps]
+    data: list[dict[str, Any]] = []
+    for seg_index, segment in enumerate(p.segments):
+        rows = ctx.rows(_query(ctx, p, scope, segment_sql(segment, scope), buckets))
+        by_group: dict[Any, dict[tuple[int, Any], list[Any]]] = defaultdict(dict)
+        for k, group, bucket, count, median, avg in rows:
+            by_group[group][(int(k), bucket)] = [count, median, avg]
+        if not by_group:
+            by_group[NONE_LABEL if p.g else None] = {}
+        order = sorted(by_group, key=lambda g: (-by_group[g].get((0, None), [0])[0], str(g)))
+        for group in order[:p.limit] if p.g else order:
+            meta: dict[str, Any] = {"segmentIndex": seg_index}
+            if p.g:
+                meta["groupValue"] = group
+            data.append(_group(names, meta, by_group[group], buckets))
+    return {"data": data}

@@ -1,0 +1,218 @@
+"""Retention analysis — ``GET /api/2/retention`` (reference §10.15).
+
+``se`` (starting event; also ``_new`` and ``_active``), ``re`` (returning event; also ``_all``
+and ``_active``), ``start``/``end``, ``rm`` (``rolling`` a.k.a. unbounded, ``bracket``, or
+n-day when absent), ``rb`` (brackets, JSON ``[[start, endExclusive], …]`` in intervals), ``i``
+(1, 7, 30), ``s``, ``g``.
+
+- **Cohorts**: a user joins the cohort of the interval (project time zone) of their *first*
+  starting event in ``start``..``end`` (``_new``: their first active event ever, which must
+  lie in the range).  The segment applies to that event; ``g`` takes its value there.
+- **Returning**: a returning event *after* the starting event (a later event when both are the
+  same type); N intervals out means in the N-th calendar interval after the cohort's (Day 0 =
+  the cohort's own interval).  Returns are counted up to now, also past ``end``.
+- **Cells** (current docs' indexing): index 0 is the cohort size (``count == outof``); index
+  N+1 is retention N intervals out, N = 0 … (intervals in the range − 1) — n-day: returned in
+  exactly that interval; rolling: in that interval or any later one; bracket: index j+1 is
+  "returned in any interval of bracket j".  ``incomplete`` is true while the cell's (last)
+  interval has not ended.
+- ``combined`` sums every cohort whose cell starts inside the range (``retainedSetId`` null);
+  a user belongs to one cohort only, so the sums are deduplicated.
+- ``dates`` are ``"Mar 7"``-style, newest first (all intervals of the range, empty ones too);
+  ``values`` is keyed by them.  With ``g``: one ``series`` element per group value (at most
+  100, largest first), ``seriesMeta`` naming it as ``groupValue``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, field_validator, model_validator
+
+from ampkit.server.query.clock import MONTHLY, WEEKLY, Buckets
+from ampkit.server.query.common import (
+    NONE_LABEL,
+    Ctx,
+    QueryParams,
+    Sql,
+    month_day,
+    rule,
+    sql,
+    template,
+    validate,
+)
+from ampkit.server.query.params import (
+    CoarseInterval,
+    EventSpec,
+    SegmentedParams,
+    from_json,
+    parse_event,
+    segmented,
+)
+from ampkit.server.query.props import ACTIVE, Scope, event_sql, segment_sql, user_prop
+from ampkit.server.query.users import is_first_event
+
+MAX_GROUPS = 100
+
+
+class RetentionParams(SegmentedParams):
+    se: EventSpec
+    re: EventSpec
+    rm: Literal["bracket", "rolling", "n-day"] = "n-day"
+    rb: Annotated[list[tuple[int, int]], BeforeValidator(from_json)] | None = None
+    i: CoarseInterval = 1
+
+    @field_validator("rm", mode="before")
+    @classmethod
+    def _method(cls, value: object) -> object:
+        if value in (None, "", "nday", "n_day", "nDay"):
+            return "n-day"
+        return "rolling" if value == "unbounded" else value
+
+    @model_validator(mode="after")
+    def _brackets(self) -> RetentionParams:
+        if self.rm == "bracket":
+            if not self.rb:
+                raise rule("rb", "rm=bracket needs brackets such as [[0,5],[5,10]]")
+            for lo, hi in self.rb:
+                if lo < 0 or hi <= lo:
+                    raise rule("rb", f"[{lo},{hi}] must satisfy 0 <= start < endExclusive")
+        if self.re.event_type == "_new":
+            raise rule("re", "_new is only valid as a starting event (se)")
+        return self
+
+
+def _unit(interval: int) -> str:
+    return "month" if interval == MONTHLY else "day"
+
+
+def _query(ctx: Ctx, p: RetentionParams, scope: Scope, segment: Sql, buckets: Buckets,
+           ret_hi: dt.datetime) -> Sql:
+    if p.se.event_type == "_new":
+        start_match = ACTIVE + " AND " + is_first_event(scope)
+    else:
+        start_match = event_sql(p.se, "se")
+    group = user_prop(p.g).label if p.g else Sql("NULL::VARCHAR")
+    pos = "{'t': event_time, 'q': seq}"
+    clock = ctx.clock
+    c_bucket = buckets.trunc_sql(clock.local_sql("_p.t", scope.lo, scope.hi))
+    r_bucket = buckets.trunc_sql(clock.local_sql("event_time", scope.lo, ret_hi))
+    offset = sql("date_diff(?, s._c, rb._rb)", _unit(p.i))
+    if p.i == WEEKLY:
+        offset = "(" + offset + ") // 7"
+    return template(
+        "WITH st AS (SELECT amplitude_id AS _a, min({pos}) AS _p, arg_min({g}, {pos}) AS _g "
+        "FROM events WHERE {w} GROUP BY amplitude_id), "
+        "st2 AS MATERIALIZED (SELECT _a, _g, _p, {cb} AS _c FROM st), "
+        # per user and interval, the latest returning event: the user returned in that
+        # interval when it comes after the starting event
+        "rb AS (SELECT amplitude_id AS _ra, {rb} AS _rb, max({pos}) AS _mp FROM events "
+        "WHERE {rw} AND amplitude_id IN (SELECT _a FROM st2) GROUP BY ALL), "
+        "ret AS (SELECT s._a, s._c, s._g, {o} AS _o FROM st2 AS s JOIN rb "
+        "ON rb._ra = s._a AND rb._mp > s._p) ",
+        pos=Sql(pos), g=group, w=sql("project_id = ? AND event_time >= ? AND event_time < ?",
+                                     ctx.project_id, scope.lo, scope.hi) + " AND "
+        + start_match + " AND " + segment, cb=c_bucket, o=offset, rb=r_bucket,
+        rw=sql("project_id = ? AND event_time >= ? AND event_time < ?", ctx.project_id,
+               scope.lo, ret_hi) + " AND " + event_sql(p.re, "re"))
+
+
+def _cells(p: RetentionParams, ctx: Ctx, base: Sql, count: int) -> tuple[
+        dict[tuple[Any, Any], int], dict[tuple[Any, Any], list[int]]]:
+    """(cohort sizes, retained counts per cell index 1…) keyed ``(cohort start, group)``, from
+    one query (the cohort sizes first, kind 0; then the cells, kind 1)."""
+    width = len(p.rb or []) if p.rm == "bracket" else count
+    sizes_sql = "SELECT 0 AS _kind, _c, _g, 0 AS _x, count(*) FROM st2 GROUP BY _c, _g"
+    if p.rm == "bracket":
+        lows = [lo for lo, _ in p.rb or []]
+        highs = [hi for _, hi in p.rb or []]
+        cells = sql(
+            "SELECT 1, _c, _g, b._j, count(DISTINCT _a) FROM ret JOIN (SELECT "
+            "unnest(?::INTEGER[]) AS _lo, unnest(?::INTEGER[]) AS _hi, "
+            "unnest(?::INTEGER[]) AS _j) AS b ON _o >= b._lo AND _o < b._hi "
+            "GROUP BY _c, _g, b._j", lows, highs, list(range(len(lows))))
+    elif p.rm == "rolling":  # users by their last return offset
+        cells = Sql("SELECT 1, _c, _g, _m, count(*) FROM (SELECT _a, _c, _g, max(_o) AS _m "
+                    "FROM ret GROUP BY _a, _c, _g) GROUP BY _c, _g, _m")
+    else:
+        cells = Sql("SELECT 1, _c, _g, _o, count(*) FROM ret GROUP BY _c, _g, _o")
+    sizes: dict[tuple[Any, Any], int] = {}
+    retained: dict[tuple[Any, Any], list[int]] = defaultdict(lambda: [0] * width)
+    for kind, c, g, x, n in ctx.rows(base + sizes_sql + " UNION ALL " + cells):
+        if kind == 0:
+            sizes[(c, g)] = int(n)
+        elif p.rm == "rolling":
+            for k in range(min(int(x), width - 1) + 1):
+                retained[(c, g)][k] += int(n)
+        elif 0 <= x < width:
+            retained[(c, g)][int(x)] = int(n)
+    return sizes, retained
+
+
+def _cell(count: int, outof: int, incomplete: bool) -> dict[str, Any]:
+    return {"count": count, "outof": outof, "incomplete": incomplete}
+
+
+def retention(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
+    se = parse_event(params.get("se"), "se")
+    re = parse_event(params.get("re"), "re")
+    p = validate(RetentionParams, {**segmented(params, "rm", "rb", "i"), "se": se, "re": re})
+    buckets = Buckets(p.i, p.start, p.end)
+    starts = buckets.starts()
+    count = len(starts)
+    scope = Scope(ctx.project_id, *buckets.utc_span(ctx.clock))
+    now_local = ctx.clock.to_local(ctx.now)
+    brackets = list(p.rb or []) if p.rm == "bracket" else [(n, n + 1) for n in range(count)]
+    horizon = max(hi for _, hi in brackets) + 1
+    ret_hi = max(ctx.clock.to_utc(buckets.step(starts[-1], horizon)), scope.hi)
+    series: list[dict[str, Any]] = []
+    meta: list[dict[str, Any]] = []
+    for seg_index, segment in enumerate(p.segments):
+        base = _query(ctx, p, scope, segment_sql(segment, scope), buckets, ret_hi)
+        sizes, retained = _cells(p, ctx, base, count)
+        groups: dict[Any, int] = defaultdict(int)
+        for (_, g), n in sizes.items():
+            groups[g] += n
+        if not groups:
+            groups[NONE_LABEL if p.g else None] = 0
+        order = sorted(groups, key=lambda g: (-groups[g], str(g)))[:MAX_GROUPS]
+        for group in order:
+            series.append(_series(buckets, starts, brackets, now_local, group, sizes,
+                                  retained))
+            item: dict[str, Any] = {"segmentIndex": seg_index, "eventIndex": 0}
+            if p.g:
+                item["groupValue"] = group
+            meta.append(item)
+    return {"data": {"series": series, "seriesMeta": meta}}
+
+
+def _series(buckets: Buckets, starts: list[dt.datetime], brackets: list[tuple[int, int]],
+            now_local: dt.datetime, group: Any, sizes: dict[tuple[Any, Any], int],
+            retained: dict[tuple[Any, Any], list[int]]) -> dict[str, Any]:
+    values: dict[str, list[dict[str, Any]]] = {}
+    dates: list[str] = []
+    last = len(starts) - 1
+    combined = [[0, 0, False] for _ in range(len(brackets) + 1)]
+    for c, start in enumerate(starts):
+        size = sizes.get((start, group), 0)
+        kept = retained.get((start, group), [0] * len(brackets))
+        label = month_day(dt.date.fromisoformat(buckets.label(start)[:10]))
+        cells = [_cell(size, size, False)]
+        combined[0][0] += size
+        combined[0][1] += size
+        for j, (lo, hi) in enumerate(brackets):
+            incomplete = buckets.step(start, hi) > now_local
+            cells.append(_cell(kept[j], size, incomplete))
+            if c + lo <= last:
+                slot = combined[j + 1]
+                slot[0] = int(slot[0]) + kept[j]
+                slot[1] = int(slot[1]) + size
+                slot[2] = bool(slot[2]) or incomplete
+        values[label] = cells
+        dates.append(label)
+    return {"dates": dates[::-1], "values": values,
+            "combined": [{"count": n, "outof": o, "retainedSetId": None, "incomplete": inc}
+                         for n, o, inc in combined]}
+

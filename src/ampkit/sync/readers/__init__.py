@@ -1,0 +1,1 @@
+"""One reader per kind of stream: export (events), series (Dashboard), catalog (lists)."""

@@ -1,0 +1,68 @@
+"""The Amplitude side of a sync: one transport (retries, limits, redaction), the Dashboard
+query-cost budget, and counters of requests and cost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import IO
+
+from ampkit.config import Settings
+from ampkit.core.limits import QueryBudgets
+from ampkit.core.policy import RetryPolicy
+from ampkit.core.spec import RawResponse, RequestSpec
+from ampkit.core.transport import SyncTransport
+from ampkit.dashboard.driver import QueryRunner, spec_cost
+from ampkit.errors import error_for
+
+
+class RecordingTransport(SyncTransport):
+    """A transport that keeps the last error answer of a streamed download, so an export
+    window refused at one hour can quote Amplitude's own message."""
+
+    last_error: RawResponse | None = None
+
+    def download(
+        self,
+        spec: RequestSpec,
+        sink: IO[bytes],
+        *,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> RawResponse:
+        raw = super().download(spec, sink, on_progress=on_progress)
+        self.last_error = raw if raw.status >= 300 else None
+        return raw
+
+
+class Source:
+    """Requests to Amplitude for one run."""
+
+    def __init__(self, settings: Settings, *, retry: RetryPolicy | None = None) -> None:
+        self.settings = settings
+        self.transport = RecordingTransport(settings, policy=retry)
+        self.budgets = QueryBudgets()
+        self.queries = QueryRunner(self.transport, self.budgets)
+        self.cost = 0
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far (retries included)."""
+        return self.transport.requests_sent
+
+    def query(self, spec: RequestSpec) -> RawResponse:
+        """Send a Dashboard/catalog request under the cost budget; count its cost."""
+        self.cost += spec_cost(spec)
+        return self.queries.send(spec)
+
+    def last_error_message(self) -> str | None:
+        """Amplitude's message for the last refused export, if it gave one."""
+        raw = self.transport.last_error
+        if raw is None or not raw.content.strip():
+            return None
+        err = error_for(raw.status, raw.content, secrets=self.settings.secrets())
+        return err.message if err.message != f"HTTP {raw.status}" else None
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+__all__ = ["RecordingTransport", "Source"]

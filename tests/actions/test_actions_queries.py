@@ -1,0 +1,111 @@
+"""Every read action against the real server, after sending events.
+
+The server's Dashboard query routes are being added; until a route exists the action must fail
+cleanly (``success=False``, ``code=404``, a message), and once it exists it must succeed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from ampkit.actions import ActionRunner, SeriesOutput
+from ampkit.actions.analytics import (
+    EventsListOutput,
+    FunnelOutput,
+    RetentionOutput,
+    RevenueOutput,
+)
+from ampkit.actions.users import UserActivityOutput, UserProfileOutput, UserSearchOutput
+
+
+def week(today: dt.date) -> dict[str, str]:
+    return {"start": (today - dt.timedelta(days=6)).isoformat(), "end": today.isoformat()}
+
+
+QUERIES: list[tuple[str, dict[str, Any], str]] = [
+    ("event_segmentation", {"event": "Sign Up", "group_by": "country"},
+     "/api/2/events/segmentation"),
+    ("event_segmentation", {"event": {"event_type": "Purchase", "filters": [
+        {"subprop_type": "event", "subprop_key": "$productId", "subprop_op": "is",
+         "subprop_value": ["sku-1"]}]}, "metric": "totals", "interval": "weekly",
+        "segment": [{"prop": "platform", "op": "is", "values": ["iOS"]}]},
+     "/api/2/events/segmentation"),
+    ("active_users", {}, "/api/2/users"),
+    ("active_users", {"metric": "new", "group_by": "platform"}, "/api/2/users"),
+    ("revenue_ltv", {"metric": "total"}, "/api/2/revenue/ltv"),
+    ("funnel", {"steps": ["Sign Up", "Purchase"], "conversion_window": 86400},
+     "/api/2/funnels"),
+    ("retention", {"start_event": "Sign Up", "return_event": "_all"}, "/api/2/retention"),
+    ("retention", {"start_event": "_new", "return_event": "Purchase", "method": "bracket",
+                   "brackets": [[0, 7], [7, 14]]}, "/api/2/retention"),
+    ("sessions", {"measure": "average_length"}, "/api/2/sessions/average"),
+    ("sessions", {"measure": "per_user"}, "/api/2/sessions/peruser"),
+    ("sessions", {"measure": "length_distribution"}, "/api/2/sessions/length"),
+    ("composition", {"prop": "country"}, "/api/2/composition"),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "path"), QUERIES,
+                         ids=[f"{q[0]}-{i}" for i, q in enumerate(QUERIES)])
+def test_dated_query(runner: ActionRunner, server: Any, sent: Any, today: dt.date,
+                     name: str, args: dict[str, Any], path: str) -> None:
+    out = runner.run(name, {**week(today), **args})
+    if server.expect(out, path):
+        if isinstance(out, SeriesOutput):
+            assert out.result is not None
+            assert all(p.label for p in out.points)
+        else:
+            assert isinstance(out, FunnelOutput | RetentionOutput | RevenueOutput)
+            assert out.result is not None
+
+
+def test_realtime_and_events_list(runner: ActionRunner, server: Any, sent: Any) -> None:
+    out = runner.run("realtime_active_users", {})
+    assert isinstance(out, SeriesOutput)
+    server.expect(out, "/api/2/realtime")
+    out = runner.run("list_events")
+    assert isinstance(out, EventsListOutput)
+    if server.expect(out, "/api/2/events/list"):
+        assert {"Sign Up", "Purchase"} <= set(out.names)
+
+
+def test_user_search_activity_and_profile(runner: ActionRunner, server: Any,
+                                          sent: Any) -> None:
+    amplitude_id = server.get("/_ampkit/users/user-0001")["amplitude_id"]
+    out = runner.run("user_search", {"user": "user-0001"})
+    assert isinstance(out, UserSearchOutput)
+    if server.expect(out, "/api/2/usersearch?user=user-0001"):
+        assert out.amplitude_ids == [amplitude_id]
+    out = runner.run("user_activity", {"amplitude_id": amplitude_id, "limit": 10})
+    assert isinstance(out, UserActivityOutput)
+    if server.expect(out, f"/api/2/useractivity?user={amplitude_id}"):
+        assert out.result is not None
+        assert {e.event_type for e in out.result.events} == {"Sign Up", "Purchase"}
+    out = runner.run("user_profile", {"user_id": "user-0001", "cohort_ids": True})
+    assert isinstance(out, UserProfileOutput)
+    assert out.success, out.error
+    assert out.profile is not None and out.profile.user_id == "user-0001"
+    assert out.profile.amp_props is not None and "first_used" in out.profile.amp_props
+
+
+def test_query_rules_are_checked_before_sending(runner: ActionRunner, today: dt.date) -> None:
+    out = runner.run("event_segmentation", {"event": "Sign Up", "start": today.isoformat(),
+                                            "end": (today - dt.timedelta(days=3)).isoformat()})
+    assert not out.success and out.code is None
+    assert out.error is not None and "end" in out.error and "before start" in out.error
+    out = runner.run("sessions", {**week(today), "bin_size": 5})
+    assert out.error is not None and "bin_unit" in out.error
+    out = runner.run("retention", {**week(today), "start_event": "A", "return_event": "B",
+                                   "method": "bracket"})
+    assert out.error is not None and "brackets" in out.error
+    out = runner.run("active_users", {**week(today), "interval": "hourly"})
+    assert out.error is not None and out.error.startswith("invalid input: interval:")
+
+
+def test_unknown_user_profile_is_a_clean_failure(runner: ActionRunner) -> None:
+    out = runner.run("user_profile", {"user_id": "nobody-here"})
+    assert not out.success
+    assert out.error is not None and "not seen before" in out.error
