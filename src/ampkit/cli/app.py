@@ -55,7 +55,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def main() -> None:
     # commands register themselves on import
-    from ampkit.cli import actions, export, mcp, request, seed, send, serve, streams, sync  # noqa: F401
+    from ampkit.cli import (  # noqa: F401
+        actions,
+        demo,
+        export,
+        mcp,
+        query,
+        request,
+        seed,
+        send,
+        serve,
+        streams,
+        sync,
+    )
 
     try:
         app()

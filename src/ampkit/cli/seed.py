@@ -47,6 +47,16 @@ def seed(
     if not api_key:
         fail("no API key: pass --api-key or set AMPLITUDE_API_KEY (the local server's demo "
              "key is ampkit-demo-api-key)")
+    delivered, failures = send_seed(spec, api_key, base_url, use_batch)
+    if failures:
+        fail(f"{len(failures)} batches failed; first: {failures[0]}")
+    console.print(f"seeded {spec.users} users over {spec.days} days "
+                  f"({spec.first_day()} → {spec.last_day()}): {delivered} events delivered")
+
+
+def send_seed(spec: SeedSpec, api_key: str, base_url: str | None,
+              use_batch: bool) -> tuple[int, list[str]]:
+    """Generate and send ``spec``'s events with progress bars; (delivered, failure reasons)."""
     delivered = 0
     failures: list[str] = []
     lock = threading.Lock()
@@ -79,7 +89,4 @@ def seed(
                 progress.update(sent, total=queued)
         except AmplitudeError as exc:
             fail(str(exc))
-    if failures:
-        fail(f"{len(failures)} batches failed; first: {failures[0]}")
-    console.print(f"seeded {spec.users} users over {spec.days} days "
-                  f"({spec.first_day()} → {spec.last_day()}): {delivered} events delivered")
+    return delivered, failures
