@@ -317,3 +317,25 @@ def test_retention_cells_of_intervals_not_over_are_incomplete(api: Api) -> None:
                      {"count": 0, "outof": 1, "incomplete": True}]
     assert series["combined"][1] == {"count": 1, "outof": 1, "retainedSetId": None,
                                      "incomplete": True}
+
+
+def test_retention_bitmask_and_grouping_paths_agree(dash: Dash,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short ranges use per-user offset bitmasks; long ones group events by interval.  Both
+    must give the same cells."""
+    from ampkit.server.query import retention
+
+    queries: list[dict[str, Any]] = [
+        {"se": {"event_type": "open"}, "re": {"event_type": "play"}},
+        {"se": {"event_type": "open"}, "re": {"event_type": "play"}, "rm": "rolling"},
+        {"se": {"event_type": "_new"}, "re": {"event_type": "_all"}},
+        {"se": {"event_type": "_active"}, "re": {"event_type": "_active"}, "rm": "bracket",
+         "rb": [[0, 2], [2, 5]]},
+        {"se": {"event_type": "open"}, "re": {"event_type": "open"}, "i": "7",
+         "g": "platform"},
+    ]
+    masked = [dash.data(RET, **q, **RANGE) for q in queries]
+    monkeypatch.setattr(retention, "MASK_BITS", 0)
+    grouped = [dash.data(RET, **q, **RANGE) for q in queries]
+    assert masked == grouped
+    assert any(c["count"] for m in masked for s in m["series"] for c in s["combined"][1:])
