@@ -105,8 +105,11 @@ class _Base:
 
     def _encode(self, events: EventLike | Iterable[EventLike]) -> list[bytes]:
         """Validate and encode; raises before anything is queued if any event is invalid."""
-        items = [events] if isinstance(events, Event | Mapping) else list(events)
         now = time.time_ns() // 1_000_000
+        if isinstance(events, Mapping | Event):
+            return [orjson.dumps(normalize_event(events, self.defaults, self.validation,
+                                                 index=0, now_ms=now))]
+        items = list(events)
         return [
             orjson.dumps(
                 normalize_event(e, self.defaults, self.validation, index=i, now_ms=now)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 import itertools
 import math
 import os
@@ -94,9 +93,20 @@ _INSERT_IDS = _InsertIds()
 new_insert_id = _INSERT_IDS.next
 
 
-@functools.lru_cache(maxsize=64)
+_LAST_DEFAULTS: list[Any] = [None, ()]
+
+
 def _defaults_items(defaults: EventDefaults) -> tuple[tuple[str, Any], ...]:
-    return tuple(defaults.model_dump(exclude_none=True).items())
+    """The set fields of ``defaults`` (frozen), remembered for the last object seen — a client
+    passes the same one for every event, and hashing a model per event costs more than the
+    rest of the lookup."""
+    last = _LAST_DEFAULTS
+    if last[0] is defaults:
+        items: tuple[tuple[str, Any], ...] = last[1]
+        return items
+    items = tuple(defaults.model_dump(exclude_none=True).items())
+    last[0], last[1] = defaults, items
+    return items
 
 
 def to_ms(value: dt.datetime | dt.date) -> int:
@@ -136,6 +146,15 @@ def json_safe(value: Any, path: str, options: NormalizeOptions, depth: int = 0) 
             raise InvalidEventError(path, f"must be a finite number, got {value}")
         return value
     if value.__class__ is dict:  # fast path: plain values are copied without a call
+        for key, item in value.items():
+            cls = item.__class__
+            if key.__class__ is not str or not (
+                (cls is str and len(item) <= MAX_STRING_LENGTH) or cls is int or cls is bool
+                or item is None or (cls is float and math.isfinite(item))
+            ):
+                break
+        else:
+            return value  # already JSON-safe: shared, not copied (it is encoded at once)
         out: dict[str, Any] = {}
         for key, item in value.items():
             cls = item.__class__

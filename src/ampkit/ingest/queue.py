@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import sqlite3
 import threading
@@ -94,20 +95,27 @@ class MemoryQueue:
         self._promote(now)
         if not self._ready:
             return []
-        batch: list[QueuedEvent] = []
-        total = 64  # the body's own bytes
-        for item in self._ready.values():
-            total += item.size + 1
-            if batch and total > max_bytes:
-                break
-            batch.append(item)
-            if len(batch) >= max_count:
-                break
+        ready = self._ready
+        if self._ready_bytes + len(ready) + 64 <= max_bytes:  # all of it fits: no size sums
+            batch = list(itertools.islice(ready.values(), max_count))
+        else:
+            batch = []
+            total = 64  # the body's own bytes
+            for item in ready.values():
+                total += item.size + 1
+                if batch and total > max_bytes:
+                    break
+                batch.append(item)
+                if len(batch) >= max_count:
+                    break
+        inflight = self._inflight
+        taken = 0
         for item in batch:
-            del self._ready[item.id]
-            self._ready_bytes -= item.size
+            del ready[item.id]
+            taken += item.size
             item.attempts += 1
-            self._inflight[item.id] = item
+            inflight[item.id] = item
+        self._ready_bytes -= taken
         return batch
 
     def ack(self, items: Iterable[QueuedEvent]) -> None:

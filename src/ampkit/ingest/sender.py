@@ -255,6 +255,18 @@ class BackgroundSender:
         """Queue encoded events; returns how many were accepted (see ``on_full``)."""
         if self._closed:
             raise ClosedError("this client is closed; create a new one to send more events")
+        with self.cond:  # fast path: room for everything (the common case)
+            if self._pid != os.getpid() or not self._threads:
+                self._ensure_running()
+            queue = self.core.queue
+            n = len(payloads)
+            if n <= queue.free_slots():
+                was_idle = not queue.ready_count
+                was_ready = not was_idle and self.core.batch_ready()
+                queue.put(payloads)
+                if was_idle or (not was_ready and self.core.batch_ready()):
+                    self.cond.notify_all()
+                return n
         calls: list[Callable[[], None]] = []
         accepted = 0
         with self.cond:

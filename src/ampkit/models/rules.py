@@ -126,8 +126,25 @@ def is_number(value: object) -> bool:
     )
 
 
+_ID_OK: dict[tuple[str, int], bool] = {}
+
+
 def check_id(value: object, field: str, min_id_length: int) -> Violation | None:
     """Rules for ``user_id`` / ``device_id`` (reference §2.4)."""
+    if value.__class__ is str:  # ids repeat: remember the ones that passed (bounded)
+        key = (value, min_id_length)
+        if key in _ID_OK:
+            return None
+        found = _check_id(value, field, min_id_length)
+        if found is None:
+            if len(_ID_OK) >= 8192:
+                _ID_OK.clear()
+            _ID_OK[key] = True
+        return found
+    return _check_id(value, field, min_id_length)
+
+
+def _check_id(value: object, field: str, min_id_length: int) -> Violation | None:
     if not isinstance(value, str):
         return Violation(field, "must be a string")
     if value.strip().lower() in INVALID_ID_VALUES:
@@ -303,6 +320,25 @@ def check_event(
                 ))
         elif not is_number(value):  # number
             out.append(Violation(field, "must be a finite number"))
+    rare = event.keys() & _RARE_KEYS  # most events have none of these: one set operation
+    if rare:
+        out.extend(_check_rare(event, rare, json_checked))
+    props = event.get("event_properties")
+    if props is not None and (props.__class__ is not dict or not json_checked):
+        v = check_property_map(props, "event_properties", json_checked)
+        if v:
+            out.append(v)
+    return out
+
+
+
+_RARE_KEYS = frozenset({"currency", "productId", "revenueType", "user_properties",
+                        "group_properties", "groups", "plan", "$skip_user_properties_sync"})
+
+
+def _check_rare(event: Mapping[str, Any], rare: set[str], json_checked: bool) -> list[Violation]:
+    """Rules of the less common keys (revenue, property operations, groups, plan)."""
+    out: list[Violation] = []
     currency = event.get("currency")
     if currency is not None and not (isinstance(currency, str) and _CURRENCY.match(currency)):
         out.append(Violation("currency", "must be a 3-letter upper-case ISO 4217 code"))
@@ -311,11 +347,6 @@ def check_event(
     ):
         out.append(Violation("revenue", "productId/revenueType need price or revenue", "missing"))
 
-    props = event.get("event_properties")
-    if props is not None:
-        v = check_property_map(props, "event_properties", json_checked)
-        if v:
-            out.append(v)
     ops = event.get("user_properties")
     if ops is not None:
         v = check_operations(ops, "user_properties", json_checked=json_checked)
@@ -345,7 +376,6 @@ def check_event(
     if skip is not None and not isinstance(skip, bool):
         out.append(Violation("$skip_user_properties_sync", "must be a boolean"))
     return out
-
 
 def check_identification(
     ident: object, *, min_id_length: int = DEFAULT_MIN_ID_LENGTH
