@@ -203,6 +203,11 @@ def _rate_limit_name(status_body: Mapping[str, Any], endpoint: str) -> str:
     if status_body.get("throttled_users") or status_body.get("throttled_devices"):
         eps = status_body.get("eps_threshold")
         return f"events per second per user/device ({eps} EPS)" if eps else "EPS per user/device"
+    error = status_body.get("error")
+    if isinstance(error, Mapping):
+        meta = error.get("metadata")
+        if isinstance(meta, Mapping) and isinstance(meta.get("limit"), str):
+            return str(meta["limit"])
     msg = _message(status_body).lower()
     if "concurren" in msg:
         return "concurrent requests"

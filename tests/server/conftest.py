@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from ampkit.server import ProjectConfig, RunningServer, ServerConfig, serve_in_thread
+from ampkit.server.limits import DashboardLimitsConfig
 
 KEY, SECRET = "srv-api-key-0001", "srv-secret-key-0001"
 KEY2, SECRET2 = "srv-api-key-0002", "srv-secret-key-0002"
@@ -17,6 +18,8 @@ KEY2, SECRET2 = "srv-api-key-0002", "srv-secret-key-0002"
 def config(**overrides: Any) -> ServerConfig:
     base: dict[str, Any] = {
         "host": "127.0.0.1", "port": 0,
+        # these tests check computed answers; test_server_dashboard_limits checks the limits
+        "dashboard_limits": DashboardLimitsConfig(enabled=False),
         "projects": [ProjectConfig(project_id=1, api_key=KEY, secret_key=SECRET,
                                    silenced_devices=["silenced-device-1"]),
                      ProjectConfig(project_id=2, api_key=KEY2, secret_key=SECRET2)],

@@ -13,6 +13,8 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ampkit.server.limits import DashboardLimitsConfig
+
 DEMO_API_KEY = "ampkit-demo-api-key"
 DEMO_SECRET_KEY = "ampkit-demo-secret-key"  # noqa: S105 - a public demo key
 DEMO_PROJECT_ID = 100000
@@ -162,6 +164,7 @@ class ServerConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     faults: FaultConfig = Field(default_factory=FaultConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    dashboard_limits: DashboardLimitsConfig = Field(default_factory=DashboardLimitsConfig)
     identify_error_format: Literal["json", "text"] = "json"
     """Body of Identify/Group Identify 400s (undocumented by Amplitude)."""
     log_level: str = "warning"

@@ -17,6 +17,7 @@ import duckdb
 import orjson
 
 from ampkit.server.config import ProjectConfig, ServerConfig
+from ampkit.server.limits import DashboardLimits
 from ampkit.server.schema import (
     DDL,
     EVENT_COLUMN_NAMES,
@@ -74,6 +75,7 @@ class Store:
                                           "rejected": 0}
         self._seq = 0
         self.next_amplitude_id = FIRST_AMPLITUDE_ID
+        self.dashboard_limits = DashboardLimits(config.dashboard_limits)
         self._load()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -203,6 +205,7 @@ class Store:
                     throttle.reset()
             for key in self.counters:
                 self.counters[key] = 0
+            self.dashboard_limits.reset(project_id)
 
     # --- reads -----------------------------------------------------------------------------
     def project_for_basic(self, api_key: str, secret_key: str) -> ProjectConfig | None:

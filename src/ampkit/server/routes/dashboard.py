@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ampkit.server.config import ProjectConfig
+from ampkit.server.limits import LimitExceeded
 from ampkit.server.query import charts
 from ampkit.server.query.clock import Clock
 from ampkit.server.query.common import Ctx, QueryError, QueryParams
@@ -51,17 +52,33 @@ def json_response(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+def limited(exc: LimitExceeded) -> Response:
+    """Amplitude's 429, naming the limit (body shape undocumented: the Dashboard envelope)."""
+    response = error_response(429, f"Exceeded rate limit: {exc.limit}", exc.detail,
+                              limit=exc.limit)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def routes(store: Store) -> list[BaseRoute]:
-    def endpoint(compute: Compute) -> Any:
+    def endpoint(path: str, compute: Compute) -> Any:
         async def handle(request: Request) -> Response:
             project = require_project(store, request)
             if isinstance(project, Response):
                 return project
-            params = QueryParams(request.query_params.multi_items())
+            items = request.query_params.multi_items()
+            try:
+                slot = store.dashboard_limits.admit(project.project_id, path, items)
+            except LimitExceeded as exc:
+                return limited(exc)
+            params = QueryParams(items)
             try:
                 body = await run_in_threadpool(run, store, project, compute, params)
             except QueryError as exc:
                 return query_error(exc)
+            finally:
+                if slot:
+                    store.dashboard_limits.release(project.project_id, path)
             return json_response(body)
 
         return handle
@@ -112,7 +129,8 @@ def routes(store: Store) -> list[BaseRoute]:
         return handle
 
     return [
-        *(Route(path, endpoint(compute), methods=["GET"]) for path, compute in ENDPOINTS.items()),
+        *(Route(path, endpoint(path, compute), methods=["GET"])
+          for path, compute in ENDPOINTS.items()),
         Route("/api/3/chart/{chart_id}/query", chart_route(csv=False), methods=["GET"]),
         Route("/api/3/chart/{chart_id}/csv", chart_route(csv=True), methods=["GET"]),
         Route("/_ampkit/charts", save_chart, methods=["POST"]),
