@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-from pathlib import Path
 
 import httpx
+from benchlib import ROOT, serve
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY, SECRET = "bench-api-key-01", "bench-secret-key-01"
 
 AMPKIT = """
@@ -55,12 +52,6 @@ print(time.perf_counter() - t0, time.process_time() - c0, 1)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def stored(url: str) -> int:
     r = httpx.get(f"{url}/_ampkit/stats", auth=(KEY, SECRET), timeout=60)
     r.raise_for_status()
@@ -85,26 +76,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=500)
     args = ap.parse_args()
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ampkit", "serve", "--port", str(port), "--api-key", KEY,
-         "--secret-key", SECRET, "--no-throttle"],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with serve("--api-key", KEY, "--secret-key", SECRET, "--no-throttle") as url:
         results = [run("ampkit", AMPKIT, args.events, args.batch, url),
                    run("amplitude-analytics (official SDK)", SDK, args.events, args.batch, url)]
-    finally:
-        server.terminate()
-        server.wait(30)
     print(f"{args.events} events, batch size {args.batch}, local server in another process")
     for r in results:
         print(f"  {r['name']:<36} {r['eps']:>10,.0f} events/s   "

@@ -15,33 +15,24 @@ import argparse
 import datetime as dt
 import gzip
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-import duckdb
-import httpx
 import orjson
 import psycopg
+from benchlib import generate_events, h, serve
 
 from ampkit.config import load_settings
 from ampkit.core.transport import SyncTransport
 from ampkit.export import export_archives
-from ampkit.server.schema import DDL, EVENT_COLUMNS
 from ampkit.sync import plan_sync, resolve, run_sync
 
 KEY, SECRET, PROJECT = "bench-sync-key-01", "bench-sync-secret-01", 434343
 USERS = 100_000
 DAYS = 42
 FIRST = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
-
-def h(expr: str, n: int) -> str:
-    return f"(hash({expr}) % {n})::BIGINT"
 
 
 EXPRESSIONS = {
@@ -70,35 +61,6 @@ EXPRESSIONS = {
     "data": "'{\"path\":\"/batch\"}'",
     "plan": "'{}'",
 }
-for _name in ("client_event_time", "client_upload_time", "server_received_time",
-              "server_upload_time", "processed_time"):
-    EXPRESSIONS[_name] = EXPRESSIONS["event_time"]
-
-
-def build(db: Path, events: int) -> None:
-    con = duckdb.connect(str(db))
-    for ddl in DDL:
-        con.execute(ddl)
-    have = con.execute("SELECT count(*) FROM events").fetchone()
-    if have and have[0] == events:
-        print(f"reusing {db} ({events:,} events)")
-        con.close()
-        return
-    con.execute("DELETE FROM events")
-    select = ", ".join(EXPRESSIONS.get(name, "NULL") for name, _, _ in EVENT_COLUMNS)
-    t0 = time.perf_counter()
-    con.execute(f"INSERT INTO events SELECT {select} FROM range({events}) t(i)")
-    con.execute("CHECKPOINT")
-    print(f"generated {events:,} events over {DAYS} days into {db} "
-          f"in {time.perf_counter() - t0:.1f} s")
-    con.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def floor(url: str, start: dt.datetime, end: dt.datetime, window_hours: int) -> tuple[int, float]:
@@ -149,66 +111,55 @@ def main() -> None:
         "AMPKIT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--window-hours", type=int, default=24)
     args = parser.parse_args()
-    build(args.db, args.events)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ampkit", "serve", "--port", str(port), "--db", str(args.db),
-         "--api-key", KEY, "--secret-key", SECRET, "--project-id", str(PROJECT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"})
-    url = f"http://127.0.0.1:{port}"
+    generate_events(args.db, args.events, EXPRESSIONS)
     work = Path(tempfile.mkdtemp(prefix="ampkit-bench-sync-"))
     start, end = FIRST, FIRST + dt.timedelta(days=DAYS) - dt.timedelta(hours=1)
     backfill = f"{start:%Y-%m-%d},{end:%Y-%m-%d}"
     schema = f"ampkit_bench_{os.getpid()}"
     try:
-        with httpx.Client(base_url=url, timeout=60) as http:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if http.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                time.sleep(0.2)
-        print(f"{args.events:,} events, {DAYS} days of upload hours, "
-              f"{args.window_hours}-hour export windows, server: ampkit serve --db (subprocess)")
-        n, seconds = floor(url, start, end, args.window_hours)
-        floor_rate = n / seconds
-        print(line("floor: download + unzip + gunzip + parse", n, seconds))
-        rows, seconds, requests = timed_sync(url, str(work / "bench.duckdb"), backfill)
-        print(line("ampkit sync → DuckDB", rows, seconds, floor_rate))
-        try:
-            with psycopg.connect(args.pg, connect_timeout=5):
-                pass
-        except psycopg.Error as exc:
-            print(f"ampkit sync → PostgreSQL: skipped (no PostgreSQL at {args.pg}: "
-                  f"{str(exc).strip().splitlines()[0]})")
-        else:
-            sep = "&" if "?" in args.pg else "?"
-            rows, seconds, _ = timed_sync(url, f"{args.pg}{sep}schema={schema}", backfill)
-            print(line("ampkit sync → PostgreSQL (COPY + upsert)", rows, seconds, floor_rate))
-        print(f"export requests: {requests} (one per {args.window_hours}-hour window)")
-
-        year = "2024-01-01,2024-12-30"
-        options = resolve(streams=["active_users"], backfill=year,
-                          target=str(work / "plan.duckdb"), now=dt.datetime(2025, 1, 2))
-        (plan,) = plan_sync(options).plans
-        os.environ.update(AMPLITUDE_API_KEY=KEY, AMPLITUDE_SECRET_KEY=SECRET,
-                          AMPLITUDE_BASE_URL=url)
-        ran = run_sync(resolve(streams=["active_users"], backfill=year,
-                               target=str(work / "year.duckdb"))).streams[0]
-        print(f"active_users 365-day backfill: planned {plan.requests} request(s) "
-              f"(cost {plan.cost}), sent {ran.requests}, {ran.rows} rows "
-              f"— one request per day would send {plan.units}")
+        with serve("--db", str(args.db), "--api-key", KEY, "--secret-key", SECRET,
+                   "--project-id", str(PROJECT)) as url:
+            report(args, url, work, start, end, backfill, schema)
     finally:
-        server.terminate()
-        server.wait(30)
         try:
             with psycopg.connect(args.pg, autocommit=True, connect_timeout=5) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         except psycopg.Error:
             pass
+
+
+def report(args: argparse.Namespace, url: str, work: Path, start: dt.datetime,
+           end: dt.datetime, backfill: str, schema: str) -> None:
+    print(f"{args.events:,} events, {DAYS} days of upload hours, "
+          f"{args.window_hours}-hour export windows, server: ampkit serve --db (subprocess)")
+    n, seconds = floor(url, start, end, args.window_hours)
+    floor_rate = n / seconds
+    print(line("floor: download + unzip + gunzip + parse", n, seconds))
+    rows, seconds, requests = timed_sync(url, str(work / "bench.duckdb"), backfill)
+    print(line("ampkit sync → DuckDB", rows, seconds, floor_rate))
+    try:
+        with psycopg.connect(args.pg, connect_timeout=5):
+            pass
+    except psycopg.Error as exc:
+        print(f"ampkit sync → PostgreSQL: skipped (no PostgreSQL at {args.pg}: "
+              f"{str(exc).strip().splitlines()[0]})")
+    else:
+        sep = "&" if "?" in args.pg else "?"
+        rows, seconds, _ = timed_sync(url, f"{args.pg}{sep}schema={schema}", backfill)
+        print(line("ampkit sync → PostgreSQL (COPY + upsert)", rows, seconds, floor_rate))
+    print(f"export requests: {requests} (one per {args.window_hours}-hour window)")
+
+    year = "2024-01-01,2024-12-30"
+    options = resolve(streams=["active_users"], backfill=year,
+                      target=str(work / "plan.duckdb"), now=dt.datetime(2025, 1, 2))
+    (plan,) = plan_sync(options).plans
+    os.environ.update(AMPLITUDE_API_KEY=KEY, AMPLITUDE_SECRET_KEY=SECRET,
+                      AMPLITUDE_BASE_URL=url)
+    ran = run_sync(resolve(streams=["active_users"], backfill=year,
+                           target=str(work / "year.duckdb"))).streams[0]
+    print(f"active_users 365-day backfill: planned {plan.requests} request(s) "
+          f"(cost {plan.cost}), sent {ran.requests}, {ran.rows} rows "
+          f"— one request per day would send {plan.units}")
 
 
 if __name__ == "__main__":
