@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 
 from ampkit.actions import REGISTRY, ActionOutput, SeriesOutput, run_action
@@ -31,8 +32,6 @@ def _pivot(out: SeriesOutput) -> tuple[list[str], list[Series]]:
 
 def _flat(value: Any) -> str:
     if isinstance(value, dict | list):
-        import orjson
-
         text = orjson.dumps(value).decode()
         return text if len(text) <= 120 else text[:117] + "…"
     return "" if value is None else str(value)

@@ -4,8 +4,6 @@ next to the events (so a ``--db`` server keeps them), created on first start."""
 
 from __future__ import annotations
 
-import threading
-
 from ampkit.server.store import Store
 
 DDL = (
@@ -28,9 +26,6 @@ DDL = (
         project_id INTEGER, id BIGINT, name VARCHAR, PRIMARY KEY (project_id, id))""",
 )
 
-_ids = threading.Lock()
-
-
 def install(store: Store) -> None:
     with store.lock:
         for ddl in DDL:
@@ -38,11 +33,10 @@ def install(store: Store) -> None:
 
 
 def next_id(store: Store, table: str, project_id: int, start: int = 1) -> int:
-    """The next integer id of ``table`` (call with ``store.lock`` held)."""
-    with _ids:
-        row = store.con.execute(
-            f"SELECT max(id) FROM {table} WHERE project_id = ?", [project_id]
-        ).fetchone()
+    """The next integer id of ``table`` (call with ``store.lock`` held: it serialises ids)."""
+    row = store.con.execute(
+        f"SELECT max(id) FROM {table} WHERE project_id = ?", [project_id]
+    ).fetchone()
     return max(start, (row[0] or 0) + 1) if row else start
 
 

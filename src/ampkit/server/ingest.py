@@ -243,8 +243,7 @@ class EventBuilder:
             event_time=event_ms, client_event_time=event_ms, client_upload_time=now_ms,
             server_received_time=now_ms, server_upload_time=now_ms, processed_time=now_ms,
             user_creation_time=user.first_seen_ms,
-            session_id=event.get("session_id", -1) if event.get("session_id") is not None
-            else -1,
+            session_id=-1 if event.get("session_id") is None else event["session_id"],
             library=event.get("library") or "http/2.0",
             device_type=event.get("device_model"), device_family=brand,
             paying=True if user.paying else None, revenue=revenue,

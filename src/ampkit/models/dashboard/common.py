@@ -109,7 +109,7 @@ def interval_code(value: object) -> object:
     return value
 
 
-def _str_list(value: object) -> object:
+def str_list(value: object) -> object:
     """One value or many → a list of strings (numbers and booleans as Amplitude writes them)."""
     items = value if isinstance(value, list | tuple | set | frozenset) else [value]
     out: list[object] = []
@@ -140,7 +140,7 @@ class Filter(StrictAmpModel):
     @field_validator("subprop_value", mode="before")
     @classmethod
     def _values(cls, value: object) -> object:
-        return _str_list(value)
+        return str_list(value)
 
 
 class GroupBy(StrictAmpModel):
@@ -210,7 +210,7 @@ class SegmentCondition(StrictAmpModel):
     @field_validator("values", mode="before")
     @classmethod
     def _values(cls, value: object) -> object:
-        return None if value is None else _str_list(value)
+        return None if value is None else str_list(value)
 
     @model_validator(mode="after")
     def _shape(self) -> Self:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from ampkit.models.dashboard.common import FilterOp
+from ampkit.models.dashboard.common import FilterOp, str_list
 from ampkit.server.query.clock import MAX_DAYS
 from ampkit.server.query.common import Ctx, QueryError, QueryParams, rule, sql, validate
 
@@ -32,19 +32,6 @@ def from_json(value: object) -> object:
         except orjson.JSONDecodeError:
             raise ValueError("must be valid JSON") from None
     return value
-
-
-def _strings(value: object) -> object:
-    items = value if isinstance(value, list | tuple) else [value]
-    out: list[object] = []
-    for item in items:
-        if isinstance(item, bool):
-            out.append("true" if item else "false")
-        elif isinstance(item, int | float):
-            out.append(str(item))
-        else:
-            out.append(item)
-    return out
 
 
 def to_int(value: object) -> object:
@@ -81,7 +68,7 @@ class FilterSpec(Model):
     subprop_type: Literal["event", "user"]
     subprop_key: str = Field(min_length=1)
     subprop_op: FilterOp
-    subprop_value: Annotated[list[str], BeforeValidator(_strings)]
+    subprop_value: Annotated[list[str], BeforeValidator(str_list)]
 
 
 class GroupBySpec(Model):
@@ -113,7 +100,7 @@ class Condition(Model):
 
     prop: str | None = None
     op: str = Field(min_length=1)
-    values: Annotated[list[str], BeforeValidator(_strings)] | None = None
+    values: Annotated[list[str], BeforeValidator(str_list)] | None = None
     type: Literal["event"] | None = None
     event_type: str | None = None
     filters: list[FilterSpec] = Field(default_factory=list)
