@@ -110,6 +110,45 @@ def test_export_to_jsonl_and_parquet(server: RunningServer, tmp_path: Path) -> N
                str(out)).stderr.startswith("error:")
 
 
+def test_export_into_a_duckdb_file_new_then_appended(server: RunningServer,
+                                                    tmp_path: Path) -> None:
+    import datetime as dt
+
+    import duckdb
+
+    server.store.reset(5)
+    run(server, "track", "--file", "-", stdin="\n".join(
+        json.dumps({"event_type": "D", "user_id": "user-00001", "insert_id": f"d-{i}",
+                    "event_properties": {"i": i}})
+        for i in range(5)))
+    hour = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H")
+    db = tmp_path / "events.duckdb"
+    r = run(server, "export", "--start", hour, "--end", hour, "--out", str(db))
+    assert r.returncode == 0, r.stderr
+    assert "wrote 5 events" in r.stdout
+    assert not (tmp_path / "events.duckdb.partial").exists()
+    con = duckdb.connect(str(db))
+    rows = con.execute("SELECT insert_id, event_properties FROM events ORDER BY insert_id")
+    assert [(i, json.loads(p)) for i, p in rows.fetchall()] == [
+        (f"d-{i}", {"i": i}) for i in range(5)]
+    con.execute("CREATE TABLE mine AS SELECT 42 AS answer")
+    con.close()
+    # an existing file: appended to, other tables untouched, no staging table left behind
+    r = run(server, "export", "--start", hour, "--end", hour, "--out", str(db), "--table",
+            "events")
+    assert r.returncode == 0, r.stderr
+    con = duckdb.connect(str(db))
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (10,)
+    assert con.execute("SELECT answer FROM mine").fetchone() == (42,)
+    tables = sorted(t for (t,) in con.execute(
+        "SELECT table_name FROM information_schema.tables").fetchall())
+    assert tables == ["events", "mine"]
+    con.close()
+    bad = run(server, "export", "--start", hour, "--end", hour, "--out", str(db), "--table",
+              "a..b")
+    assert bad.returncode != 0 and bad.stderr.startswith("error: --table")
+
+
 def test_request_any_path(server: RunningServer) -> None:
     r = run(server, "request", "POST", "/api/3/annotations", "--body",
             json.dumps({"label": "Launch", "start": "2024-03-02T07:00:00+00:00"}))

@@ -1,8 +1,9 @@
-"""``ampkit export``: raw events for a range of hours into a JSON-lines or Parquet file."""
+"""``ampkit export``: raw events for a range of hours into a JSON-lines, Parquet or DuckDB file."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +21,14 @@ from rich.progress import (
 from ampkit.cli.app import app, console, fail
 from ampkit.cli.common import ApiKeyOpt, BaseUrlOpt, RegionOpt, SecretOpt, make_client
 from ampkit.errors import AmplitudeError
-from ampkit.export import ExportProgress, iter_arrow_batches, iter_events, parse_hour
+from ampkit.export import (
+    ExportProgress,
+    iter_arrow_batches,
+    iter_events,
+    load_duckdb,
+    parse_hour,
+)
+from ampkit.export.native import duckdb_table_ddl, quote_identifier
 
 
 def _hour(value: str, name: str) -> dt.datetime:
@@ -36,11 +44,53 @@ def _hour(value: str, name: str) -> dt.datetime:
     return parsed.replace(minute=0, second=0, microsecond=0)
 
 
+def _into_duckdb(archives: Any, out: Path, partial: Path, table: str) -> int:
+    """Every archive into ``table`` of ``out``, all or nothing.
+
+    A new file is filled under a ``.partial`` name and renamed at the end.  An existing file is
+    filled through a staging table, moved into ``table`` in one transaction at the end, so an
+    interrupted export leaves the file as it was.
+    """
+    import duckdb
+
+    new = not out.exists()
+    partial.unlink(missing_ok=True)
+    con = duckdb.connect(str(partial if new else out))
+    staging = table if new else f"_ampkit_export_staging_{os.getpid()}"
+    count = 0
+    done = began = False
+    try:
+        for _, path in archives:
+            count += load_duckdb(path, con, staging).rows
+        if not new:
+            target = quote_identifier(table)
+            con.execute("BEGIN TRANSACTION")
+            began = True
+            con.execute(duckdb_table_ddl(table))
+            if count:
+                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {staging}")  # noqa: S608
+            con.execute(f"DROP TABLE IF EXISTS {staging}")
+            con.execute("COMMIT")
+        done = True
+    finally:
+        if not new and not done:
+            if began:
+                con.execute("ROLLBACK")
+            con.execute(f"DROP TABLE IF EXISTS {staging}")
+        con.close()
+        if new and (not done or count == 0):
+            partial.unlink(missing_ok=True)
+    if new and count:
+        partial.replace(out)
+    return count
+
+
 @app.command("export")
 def export_cmd(
     start: Annotated[str, typer.Option(help="First hour, YYYYMMDDTHH or ISO (UTC).")],
     end: Annotated[str, typer.Option(help="Last hour, inclusive.")],
-    out: Annotated[Path, typer.Option(help="FILE.jsonl or FILE.parquet.")],
+    out: Annotated[Path, typer.Option(help="FILE.jsonl, FILE.parquet or FILE.duckdb.")],
+    table: Annotated[str, typer.Option(help="Table of a .duckdb file (appended to).")] = "events",
     api_key: str | None = ApiKeyOpt,
     secret_key: str | None = SecretOpt,
     base_url: str | None = BaseUrlOpt,
@@ -51,8 +101,13 @@ def export_cmd(
     if last < first:
         fail("--end is before --start")
     kind = out.suffix.lower()
-    if kind not in (".jsonl", ".parquet"):
-        fail("--out must end in .jsonl or .parquet")
+    if kind not in (".jsonl", ".parquet", ".duckdb"):
+        fail("--out must end in .jsonl, .parquet or .duckdb")
+    if kind == ".duckdb":
+        try:
+            quote_identifier(table)
+        except AmplitudeError as exc:
+            fail(f"--table: {exc}")
     amp = make_client(api_key, secret_key, base_url, region)
     count = 0
     partial = out.with_name(out.name + ".partial")
@@ -66,6 +121,13 @@ def export_cmd(
                 progress.update(task, completed=p.hours_done, total=p.hours_total)
 
             archives = amp.export_archives(first, last, on_progress=on_progress)
+            if kind == ".duckdb":
+                count = _into_duckdb(archives, out, partial, table)
+                if count == 0:
+                    console.print("no events in that range (nothing written)")
+                    return
+                console.print(f"wrote {count} events to {out} (table {table})")
+                return
             if kind == ".jsonl":
                 with partial.open("wb") as fh:
                     for _, path in archives:

@@ -38,12 +38,14 @@ from ampkit.export.endpoint import (
     parse_hour,
     plan_windows,
 )
+from ampkit.export.native import DuckDBLoad, load_duckdb, load_duckdb_file
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "EXPORT_COLUMNS",
     "EXTRA_COLUMN",
     "Archive",
+    "DuckDBLoad",
     "ExportDecodeError",
     "ExportProgress",
     "ExportSummary",
@@ -64,6 +66,8 @@ __all__ = [
     "iter_events",
     "iter_lines",
     "iter_records",
+    "load_duckdb",
+    "load_duckdb_file",
     "parse_hour",
     "parse_timestamp",
     "plan_windows",
