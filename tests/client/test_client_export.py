@@ -47,3 +47,41 @@ def test_async_export_and_missing_secret(server: Server, client_factory: Any) ->
     with pytest.raises(ConfigError, match="secret"):
         no_secret.export_events(start, end)
     no_secret.close()
+
+
+def test_server_archives_load_into_duckdb_like_the_arrow_reader(
+    server: Server, client_factory: Any, tmp_path: Any
+) -> None:
+    import duckdb
+    import orjson
+
+    from ampkit.export import iter_arrow_batches, load_duckdb
+
+    amp = client_factory()
+    amp.send([{"event_type": "Bought", "user_id": "user-0001", "insert_id": f"db-{i}",
+               "price": 9.99, "revenue": 9.99, "event_properties": {"n": i, "tags": ["a"]},
+               "user_properties": {"$set": {"plan": "pro"}}, "groups": {"org": "o-1"},
+               "platform": "iOS", "location_lat": 1.5, "session_id": 1_700_000_000_000}
+              for i in range(20)])
+    reader = Amplitude(API_KEY, SECRET_KEY, base_url=server.url)
+    start, end = _hours()
+    (path,) = [p for _, p in reader.export_archives(start, end, keep=True)]
+    reader.close()
+    con = duckdb.connect(str(tmp_path / "e.duckdb"))
+    report = load_duckdb(path, con)
+    assert report.rows == 20 and report.native
+    assert report.exact_rows == 0  # the server writes lines as Amplitude does: all plain SQL
+    got = con.execute("SELECT insert_id, event_properties, location_lat, session_id, "
+                      "epoch_us(server_upload_time), _raw_extra FROM events "
+                      "ORDER BY insert_id").fetchall()
+    con.close()
+    batches = list(iter_arrow_batches(path))
+    want = sorted(
+        (r["insert_id"], r["event_properties"], r["location_lat"], r["session_id"],
+         int(r["server_upload_time"].timestamp() * 1_000_000), r["_raw_extra"])
+        for b in batches for r in b.to_pylist())
+    assert [(*g[:1], orjson.loads(g[1]), *g[2:]) for g in got] == [
+        (*w[:1], orjson.loads(w[1]), *w[2:]) for w in want]
+    third = next(orjson.loads(g[1]) for g in got if g[0] == "db-3")
+    assert (third["n"], third["tags"], third["$revenue"]) == (3, ["a"], 9.99)
+    path.unlink()

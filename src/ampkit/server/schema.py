@@ -136,4 +136,4 @@ def export_dict(row: tuple[Any, ...]) -> dict[str, Any]:
         if out.get(key) is None:
             out[key] = {}
     out.update(extra)
-    return out
+    return dict(sorted(out.items()))  # Amplitude writes each line's keys sorted
