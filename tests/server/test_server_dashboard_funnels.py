@@ -102,9 +102,33 @@ def expected(result: dict[str, tuple[dict[str, Any], list[int]]], n: int) -> dic
     }
 
 
+EDGES = [0, 10_000, 30_000, 60_000, 180_000, 600_000, 1_800_000, 3_600_000, 10_800_000,
+         86_400_000, 604_800_000]  # the documented bins of stepTransTimeDistribution
+
+
+def distribution(result: dict[str, tuple[dict[str, Any], list[int]]], n: int,
+                 window_ms: int) -> list[list[dict[str, Any]]]:
+    edges = [e for e in EDGES if e < window_ms] + [window_ms]
+    out: list[list[dict[str, Any]]] = [[]]
+    for k in range(1, n):
+        times = [t[k] - t[k - 1] for _, t in result.values() if len(t) > k]
+        step = []
+        for lo, hi in zip(edges, edges[1:], strict=False):
+            inside = [x for x in times if lo <= x < hi]
+            step.append({"start": lo, "end": hi, "bin_dist": {
+                "users": len(inside), "count": len(inside), "propsum": sum(inside)}})
+        out.append(step)
+    return out
+
+
 def check(got: dict[str, Any], result: dict[str, tuple[dict[str, Any], list[int]]],
-          n: int) -> None:
+          n: int, window_ms: int | None = None) -> None:
     exp = expected(result, n)
+    if window_ms is not None:
+        assert got["stepTransTimeDistribution"] == distribution(result, n, window_ms)
+        converted = [sum(b["bin_dist"]["users"] for b in step)
+                     for step in got["stepTransTimeDistribution"][1:]]
+        assert converted == got["cumulativeRaw"][1:]
     assert got["cumulativeRaw"] == exp["cumulativeRaw"]
     assert got["cumulative"] == pytest.approx(exp["cumulative"])
     assert got["stepByStep"] == pytest.approx(exp["stepByStep"])
@@ -134,7 +158,7 @@ def test_ordered_and_sequential_funnels(dash: Dash, mode: str, cs: int | None) -
     assert got["events"] == STEPS and got["meta"] == {"segmentIndex": 0}
     assert result and got["cumulativeRaw"][0] == len(result)
     assert got["cumulativeRaw"][-1] > 0
-    check(got, result, len(STEPS))
+    check(got, result, len(STEPS), (cs or 2_592_000) * 1000)
 
 
 def test_unordered_funnel_rounds_the_window_to_days(dash: Dash) -> None:
@@ -143,6 +167,9 @@ def test_unordered_funnel_rounds_the_window_to_days(dash: Dash) -> None:
     exp = expected(result, len(STEPS))
     assert got["cumulativeRaw"] == exp["cumulativeRaw"]
     assert got["medianTransTimes"] == exp["medianTransTimes"]
+    # the bins stop at the rounded window: one day
+    assert got["stepTransTimeDistribution"] == distribution(result, len(STEPS), 86_400_000)
+    assert got["stepTransTimeDistribution"][1][-1]["end"] == 86_400_000
 
 
 def test_funnel_default_mode_is_ordered_and_default_window_30_days(dash: Dash) -> None:

@@ -23,12 +23,19 @@ One ``e`` per step (repeated, in order), ``start``/``end``, ``mode``, ``n``, ``i
   ``formattedXValues`` are ``"Mar 7"``-style.  ``cumulative`` and ``stepByStep`` are fractions
   (0 when the previous count is 0).  ``data`` holds one object per segment — or, with ``g``,
   per group value (busiest first, ``limit`` of them), ``meta.groupValue`` naming it.
+- ``stepTransTimeDistribution`` (documented without an example; this shape is our choice): one
+  list per step (empty for the first) of bins ``{"start", "end", "bin_dist": {"users", "count",
+  "propsum"}}`` over the time from the previous step in ms — edges 0, 10 s, 30 s, 1 min, 3 min,
+  10 min, 30 min, 1 h, 3 h, 1 day, 7 days, up to the conversion window; ``users`` and ``count``
+  are the users converting in that time (one conversion per user and step), ``propsum`` the sum
+  of their times.  ``stepPrevStepCountDistribution`` is not produced.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import Field
@@ -60,6 +67,10 @@ from ampkit.server.query.params import (
 )
 from ampkit.server.query.props import ACTIVE, Scope, event_sql, segment_sql, user_prop
 from ampkit.server.query.users import first_events
+
+BIN_EDGES_MS = (0, 10_000, 30_000, 60_000, 180_000, 600_000, 1_800_000, 3_600_000,
+                10_800_000, 86_400_000, 604_800_000)
+"""Lower edges of the conversion-time bins; the last bin ends at the conversion window."""
 
 DISPLAY = {"_active": "[Amplitude] Any Active Event", "_all": "[Amplitude] Any Event",
            "revenue_amount": "[Amplitude] Revenue"}
@@ -122,10 +133,20 @@ def _unordered(count: int, window_ms: int) -> list[Sql]:
     return [base, *out]
 
 
-def _query(ctx: Ctx, p: FunnelParams, scope: Scope, segment: Sql, buckets: Buckets) -> Sql:
-    window_ms = p.cs * 1000
+def _window_ms(p: FunnelParams) -> int:
     if p.mode == "unordered":
-        window_ms = max(p.cs // 86_400, 1) * 86_400_000
+        return max(p.cs // 86_400, 1) * 86_400_000
+    return p.cs * 1000
+
+
+def _bins(window_ms: int) -> list[tuple[int, int]]:
+    """[start, end) of each conversion-time bin inside the window."""
+    edges = [e for e in BIN_EDGES_MS if e < window_ms] + [window_ms]
+    return list(pairwise(edges))
+
+
+def _query(ctx: Ctx, p: FunnelParams, scope: Scope, segment: Sql, buckets: Buckets) -> Sql:
+    window_ms = _window_ms(p)
     matches = [event_sql(spec, "e") for spec in p.steps]
     group = user_prop(p.g).label if p.g else Sql("NULL::VARCHAR")
     flags = join([m.wrap() + f" AS _m{k}" for k, m in enumerate(matches)], ", ")
@@ -159,8 +180,12 @@ def _query(ctx: Ctx, p: FunnelParams, scope: Scope, segment: Sql, buckets: Bucke
     bucket = buckets.trunc_sql(ctx.clock.local_sql("_t0", scope.lo, scope.hi))
     union = join([Sql(f"SELECT {k} AS _k, _g, _t0, _d FROM (") + s + ")"
                   for k, s in enumerate(steps)], " UNION ALL ")
+    hist = ", ".join(
+        f"count(*) FILTER (WHERE _d >= {lo} AND _d < {hi}), "
+        f"coalesce(sum(_d) FILTER (WHERE _d >= {lo} AND _d < {hi}), 0)"
+        for lo, hi in _bins(window_ms))
     return "WITH " + join(ctes, ", ") + template(
-        " SELECT _k, _g, {b} AS _b, count(*), median(_d), avg(_d) FROM ({u}) "
+        " SELECT _k, _g, {b} AS _b, count(*), median(_d), avg(_d), " + hist + " FROM ({u}) "
         "GROUP BY GROUPING SETS ((_k, _g, _b), (_k, _g))", b=bucket, u=union)
 
 
@@ -175,19 +200,34 @@ def _formatted(buckets: Buckets) -> list[str]:
     return out
 
 
+def _distribution(cells: dict[tuple[int, Any], list[Any]], steps: int,
+                  window_ms: int) -> list[list[dict[str, Any]]]:
+    out: list[list[dict[str, Any]]] = [[]]
+    for k in range(1, steps):
+        hist = cells.get((k, None), [0, 0, 0, []])[3]
+        step = []
+        for j, (lo, hi) in enumerate(_bins(window_ms)):
+            users = int(hist[2 * j]) if hist else 0
+            total = number(hist[2 * j + 1]) if hist else 0
+            step.append({"start": lo, "end": hi,
+                         "bin_dist": {"users": users, "count": users, "propsum": total}})
+        out.append(step)
+    return out
+
+
 def _group(names: list[str], meta: dict[str, Any], cells: dict[tuple[int, Any], list[Any]],
-           buckets: Buckets) -> dict[str, Any]:
+           buckets: Buckets, window_ms: int) -> dict[str, Any]:
     steps = len(names)
     index = buckets.index()
     labels = buckets.labels()
     formatted = _formatted(buckets)
 
     def total(k: int) -> list[Any]:
-        return cells.get((k, None), [0, 0, 0])
+        return cells.get((k, None), [0, 0, 0, []])
 
     raw = [int(total(k)[0]) for k in range(steps)]
     day: list[list[list[int | float]]] = [[[0] * steps for _ in labels] for _ in range(3)]
-    for (k, bucket), (count, median, avg) in cells.items():
+    for (k, bucket), (count, median, avg, _) in cells.items():
         pos = index.get(bucket) if bucket is not None else None
         if pos is not None and 0 <= pos < len(labels):
             day[0][pos][k] = int(count)
@@ -206,6 +246,7 @@ def _group(names: list[str], meta: dict[str, Any], cells: dict[tuple[int, Any], 
                                 "formattedXValues": formatted},
         "dayAvgTransTimes": {"series": day[2], "xValues": labels,
                              "formattedXValues": formatted},
+        "stepTransTimeDistribution": _distribution(cells, steps, window_ms),
     }
 
 
@@ -227,8 +268,8 @@ def funnels(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
     for seg_index, segment in enumerate(p.segments):
         rows = ctx.rows(_query(ctx, p, scope, segment_sql(segment, scope), buckets))
         by_group: dict[Any, dict[tuple[int, Any], list[Any]]] = defaultdict(dict)
-        for k, group, bucket, count, median, avg in rows:
-            by_group[group][(int(k), bucket)] = [count, median, avg]
+        for k, group, bucket, count, median, avg, *hist in rows:
+            by_group[group][(int(k), bucket)] = [count, median, avg, hist]
         if not by_group:
             by_group[NONE_LABEL if p.g else None] = {}
         order = sorted(by_group, key=lambda g: (-by_group[g].get((0, None), [0])[0], str(g)))
@@ -236,5 +277,5 @@ def funnels(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
             meta: dict[str, Any] = {"segmentIndex": seg_index}
             if p.g:
                 meta["groupValue"] = group
-            data.append(_group(names, meta, by_group[group], buckets))
+            data.append(_group(names, meta, by_group[group], buckets, _window_ms(p)))
     return {"data": data}
