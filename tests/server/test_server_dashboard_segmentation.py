@@ -83,8 +83,22 @@ def test_totals_average_and_pct_dau(dash: Dash) -> None:
 def test_special_events(dash: Dash) -> None:
     got = dash.data(SEG, e={"event_type": "_active"}, m="totals", **RANGE)
     assert got["series"] == [daily(active, totals)]
-    got = dash.data(SEG, e={"event_type": "_all"}, m="totals", **RANGE)
+    got = dash.data(SEG, e={"event_type": "_all"}, m="totals", n="any", **RANGE)
     assert got["series"] == [daily(lambda e: True, totals)]
+    # n=active (the default): only users with an active event in the range count
+    users = {e["user_id"] for e in whole(active)}
+    assert {e["user_id"] for e in whole(lambda e: True)} - users  # someone only identified
+    for n in ({}, {"n": "active"}):
+        got = dash.data(SEG, e={"event_type": "_all"}, m="totals", **n, **RANGE)
+        assert got["series"] == [daily(lambda e: e["user_id"] in users, totals)]
+        got = dash.data(SEG, e={"event_type": "$identify"}, **n, **RANGE)
+        assert got["series"] == [daily(lambda e: e["event_type"] == "$identify"
+                                       and e["user_id"] in users, uniques)]
+    got = dash.data(SEG, e={"event_type": "$identify"}, n="any", **RANGE)
+    assert got["series"] == [daily(of_type("$identify"), uniques)]
+    # for an active event the two are the same
+    assert dash.data(SEG, e={"event_type": "open"}, n="any", **RANGE) == dash.data(
+        SEG, e={"event_type": "open"}, n="active", **RANGE)
     got = dash.data(SEG, e={"event_type": "ce:play"}, **RANGE)
     assert got["series"] == [daily(of_type("play"), uniques)]
 

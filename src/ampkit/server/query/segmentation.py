@@ -16,7 +16,10 @@ Metrics, per bucket (and, in ``seriesCollapsed``, over the whole range):
 - ``formula``: see :mod:`ampkit.server.query.formula` (group with ``g``/``g2`` only).
 
 Groups: the event's own group-bys, then ``g``, then ``g2`` — at most two in all.  ``n`` is
-``active`` (default) or ``any``; both count every user who did the event.  ``rollingWindow=N``
+``active`` (default) or ``any``: ``active`` counts only users with an active event (anything
+but ``$identify``/``$groupidentify``) in the range, ``any`` every user.  The two differ only
+where the event can be inactive (``_all``, ``$identify``, ``$groupidentify``): whoever did an
+active event is active, so for those the restriction is not even queried.  ``rollingWindow=N``
 computes each bucket over the N buckets ending there (distinct users over the window);
 ``rollingAverage=N`` averages the metric over the N buckets ending there; both read buckets
 before ``start`` as needed.
@@ -37,6 +40,7 @@ from pydantic import Field, model_validator
 from ampkit.server.query import formula as fx
 from ampkit.server.query.clock import Buckets
 from ampkit.server.query.common import (
+    IDENTIFY_EVENTS,
     Ctx,
     QueryError,
     QueryParams,
@@ -44,6 +48,7 @@ from ampkit.server.query.common import (
     number,
     ratio,
     rule,
+    sql,
     validate,
 )
 from ampkit.server.query.metrics import ZERO, Agg, EventQuery, aggregate, histogram
@@ -73,6 +78,8 @@ from ampkit.server.query.series import Grid, Key, key_label
 Metric = Literal["uniques", "totals", "pct_dau", "average", "histogram", "sums", "value_avg",
                  "formula"]
 PROPERTY_METRICS = frozenset({"histogram", "sums", "value_avg"})
+INACTIVE_CAPABLE = frozenset({"_all", *IDENTIFY_EVENTS})
+"""Event selections that can match inactive events, where ``n=active`` restricts the users."""
 
 
 class SegmentationParams(SegmentedParams):
@@ -217,7 +224,13 @@ class _Run:
         uniques = self.p.m in ("uniques", "average", "pct_dau") or any(
             c.event == k and c.function in ("UNIQUES", "AVERAGE")
             for c in (fx.calls(self.node) if self.node else []))
-        return EventQuery(event_sql(spec, name) + " AND " + seg_sql,
+        condition = event_sql(spec, name) + " AND " + seg_sql
+        if self.p.n == "active" and spec.event_type in INACTIVE_CAPABLE:
+            condition = condition + " AND " + sql(
+                "amplitude_id IN (SELECT amplitude_id FROM events WHERE project_id = ? AND "
+                "event_time >= ? AND event_time < ? AND ", self.scope.project_id,
+                self.scope.lo, self.scope.hi) + ACTIVE + ")"
+        return EventQuery(condition,
                           tuple(prop.label for prop in props), measure, uniques,
                           all(prop.plain for prop in props))
 
