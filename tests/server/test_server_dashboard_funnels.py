@@ -7,6 +7,7 @@ import datetime as dt
 import statistics
 import time
 from collections import defaultdict
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -113,7 +114,7 @@ def distribution(result: dict[str, tuple[dict[str, Any], list[int]]], n: int,
     for k in range(1, n):
         times = [t[k] - t[k - 1] for _, t in result.values() if len(t) > k]
         step = []
-        for lo, hi in zip(edges, edges[1:], strict=False):
+        for lo, hi in pairwise(edges):
             inside = [x for x in times if lo <= x < hi]
             step.append({"start": lo, "end": hi, "bin_dist": {
                 "users": len(inside), "count": len(inside), "propsum": sum(inside)}})
