@@ -28,7 +28,7 @@ from ampkit.export import (
     load_duckdb,
     parse_hour,
 )
-from ampkit.export.native import duckdb_table_ddl, quote_identifier
+from ampkit.export.native import duckdb_table_ddl, duckdb_transaction, quote_identifier
 
 
 def _hour(value: str, name: str) -> dt.datetime:
@@ -58,24 +58,20 @@ def _into_duckdb(archives: Any, out: Path, partial: Path, table: str) -> int:
     con = duckdb.connect(str(partial if new else out))
     staging = table if new else f"_ampkit_export_staging_{os.getpid()}"
     count = 0
-    done = began = False
+    done = False
     try:
         for _, path in archives:
             count += load_duckdb(path, con, staging).rows
         if not new:
-            target = quote_identifier(table)
-            con.execute("BEGIN TRANSACTION")
-            began = True
-            con.execute(duckdb_table_ddl(table))
-            if count:
-                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {staging}")  # noqa: S608
-            con.execute(f"DROP TABLE IF EXISTS {staging}")
-            con.execute("COMMIT")
+            with duckdb_transaction(con):
+                con.execute(duckdb_table_ddl(table))
+                if count:
+                    con.execute(f"INSERT INTO {quote_identifier(table)} BY NAME "  # noqa: S608
+                                f"SELECT * FROM {staging}")
+                con.execute(f"DROP TABLE IF EXISTS {staging}")
         done = True
     finally:
         if not new and not done:
-            if began:
-                con.execute("ROLLBACK")
             con.execute(f"DROP TABLE IF EXISTS {staging}")
         con.close()
         if new and (not done or count == 0):

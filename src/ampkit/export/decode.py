@@ -73,6 +73,13 @@ CHUNK_LINES = 512
 """Lines parsed together by :func:`parse_lines` callers (small enough to stay in cache)."""
 
 
+def corrupt_entry(name: str, exc: BaseException) -> ExportDecodeError:
+    """The error for an entry that cannot be read (zip or gzip level)."""
+    return ExportDecodeError(
+        f"corrupt entry ({type(exc).__name__}: {exc}) — download the window again", entry=name
+    )
+
+
 def _entry_blocks(
     zf: zipfile.ZipFile,
     info: zipfile.ZipInfo,
@@ -88,12 +95,6 @@ def _entry_blocks(
     """
     name = info.filename
 
-    def broken(exc: BaseException) -> ExportDecodeError:
-        return ExportDecodeError(
-            f"corrupt entry ({type(exc).__name__}: {exc}) — download the window again",
-            entry=name,
-        )
-
     def too_long(number: int) -> ExportDecodeError:
         return ExportDecodeError(
             f"line longer than max_line_bytes={max_line_bytes}", entry=name, line=number
@@ -102,7 +103,7 @@ def _entry_blocks(
     try:
         raw = zf.open(info)
     except _READ_ERRORS as exc:
-        raise broken(exc) from exc
+        raise corrupt_entry(name, exc) from exc
     with raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
         number = 0  # lines yielded so far
         parts: list[bytes] = []  # the unfinished last line, in pieces
@@ -111,7 +112,7 @@ def _entry_blocks(
             try:
                 block = gz.read(BLOCK_BYTES)
             except _READ_ERRORS as exc:
-                raise broken(exc) from exc
+                raise corrupt_entry(name, exc) from exc
             if not block:
                 if not parts:
                     return

@@ -19,20 +19,20 @@ both texts are the same value.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import tempfile
-import threading
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from pydantic import BaseModel, ConfigDict
 
-from ampkit.errors import ConfigError, ExportDecodeError
+from ampkit.errors import ConfigError
 from ampkit.export.arrow import (
     EXPORT_COLUMNS,
     EXTRA_COLUMN,
@@ -46,6 +46,7 @@ from ampkit.export.decode import (
     Archive,
     _open_zip,
     _sorted_entries,
+    corrupt_entry,
     parse_line,
 )
 
@@ -63,8 +64,8 @@ _PLAIN_TIMESTAMP = r'^"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?"$'
 _COPY_BYTES = 1 << 20
 _MAX_OBJECT = 16 * 1024 * 1024
 """DuckDB's buffer for a line: longer lines (up to max_line_bytes) go to the Arrow reader."""
-_UDF_LOCK = threading.Lock()
-_UDF_COUNT = [0]
+_UDF_IDS = itertools.count(1)
+"""Numbers the per-load function names (next() on a count is atomic under the GIL)."""
 
 
 class DuckDBLoad(BaseModel):
@@ -95,11 +96,18 @@ def quote_identifier(name: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
 
 
+def _column_defs(timestamp: str) -> str:
+    """``"col" TYPE, …`` for the export columns and ``_raw_extra``."""
+    columns = [f'"{col}" {timestamp if kind == "timestamp" else _SQL_TYPES[kind]}'
+               for col, _, kind in EXPORT_COLUMNS]
+    columns.append(f'"{EXTRA_COLUMN}" VARCHAR')
+    return ", ".join(columns)
+
+
 def duckdb_table_ddl(table: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for the export columns (the Arrow schema's types)."""
-    columns = [f'"{col}" {_SQL_TYPES[kind]}' for col, _, kind in EXPORT_COLUMNS]
-    columns.append(f'"{EXTRA_COLUMN}" VARCHAR')
-    return f"CREATE TABLE IF NOT EXISTS {quote_identifier(table)} ({', '.join(columns)})"
+    defs = _column_defs(_SQL_TYPES["timestamp"])
+    return f"CREATE TABLE IF NOT EXISTS {quote_identifier(table)} ({defs})"
 
 
 def _fast_value(kind: Kind, v: str) -> tuple[str, str]:
@@ -130,12 +138,8 @@ def _fast_value(kind: Kind, v: str) -> tuple[str, str]:
 
 
 def _udf_struct() -> str:
-    fields = []
-    for col, _, kind in EXPORT_COLUMNS:
-        sql = "TIMESTAMP" if kind == "timestamp" else _SQL_TYPES[kind]
-        fields.append(f'"{col}" {sql}')
-    fields.append(f'"{EXTRA_COLUMN}" VARCHAR')
-    return f"STRUCT({', '.join(fields)})"
+    """The Python path's row: timestamps naive UTC (made aware in SQL)."""
+    return f"STRUCT({_column_defs('TIMESTAMP')})"
 
 
 def _select_sql(files: Sequence[str], udf: str, max_line_bytes: int) -> str:
@@ -185,10 +189,10 @@ def _sqltype(text: str) -> Any:
     return make(text)
 
 
-def _exact_row(line: str) -> dict[str, Any]:
+def _exact_row(line: str, schema: Any) -> dict[str, Any]:
     """One line the SQL does not cover, through the Arrow reader's converter."""
     record = parse_line(line.encode())
-    batch = records_to_batch([record], export_arrow_schema())
+    batch = records_to_batch([record], schema)
     row: dict[str, Any] = batch.to_pylist()[0]
     for col, _, kind in EXPORT_COLUMNS:
         if kind == "timestamp" and row[col] is not None:
@@ -209,26 +213,21 @@ def _extract(archive: Archive, directory: str) -> list[str]:
                 with zf.open(info) as src, open(path, "wb") as dst:
                     shutil.copyfileobj(src, dst, _COPY_BYTES)
             except (OSError, ValueError, RuntimeError, NotImplementedError) as exc:
-                raise ExportDecodeError(
-                    f"corrupt entry ({type(exc).__name__}: {exc}) — download the window again",
-                    entry=info.filename,
-                ) from exc
+                raise corrupt_entry(info.filename, exc) from exc
             files.append(path)
     return files
 
 
-class _Transaction:
+@contextmanager
+def duckdb_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """BEGIN … COMMIT on ``con``, ROLLBACK on any error."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-
-    def __enter__(self) -> _Transaction:
-        self.con.execute("BEGIN TRANSACTION")
-        return self
-
-    def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        self.con.execute("COMMIT" if kind is None else "ROLLBACK")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _load_exact(
@@ -238,7 +237,7 @@ def _load_exact(
     """The archive through the Arrow reader, in one transaction; the rows inserted."""
     target = quote_identifier(table)
     rows = 0
-    with _Transaction(con):
+    with duckdb_transaction(con):
         con.execute(duckdb_table_ddl(table))
         for batch in iter_arrow_batches(
             archive, max_line_bytes=max_line_bytes, max_archive_bytes=max_archive_bytes
@@ -258,19 +257,18 @@ def _load_native(
     """(rows, rows through Python) loaded by DuckDB's reader; None when it refused a file
     (and then nothing was inserted)."""
     exact = [0]
+    schema = export_arrow_schema()
 
     def convert(line: str) -> dict[str, Any]:
         exact[0] += 1
-        return _exact_row(line)
+        return _exact_row(line, schema)
 
-    with _UDF_LOCK:
-        _UDF_COUNT[0] += 1
-        udf = f"ampkit_export_exact_{_UDF_COUNT[0]}"
+    udf = f"ampkit_export_exact_{next(_UDF_IDS)}"
     con.create_function(udf, convert, [_sqltype("VARCHAR")], _sqltype(_udf_struct()))
     try:
         sql = _select_sql(files, udf, max_line_bytes)
         try:
-            with _Transaction(con):
+            with duckdb_transaction(con):
                 con.execute(duckdb_table_ddl(table))
                 inserted = con.execute(f"INSERT INTO {quote_identifier(table)} BY NAME {sql}")
                 counted = inserted.fetchone()
@@ -312,7 +310,7 @@ def load_duckdb(
         with tempfile.TemporaryDirectory(prefix="ampkit-export-", dir=temp_dir) as directory:
             files = _extract(archive, directory)
             if not files:
-                with _Transaction(cursor):
+                with duckdb_transaction(cursor):
                     cursor.execute(duckdb_table_ddl(table))
                 return DuckDBLoad(table=table, rows=0, entries=0, exact_rows=0, native=True)
             loaded = _load_native(cursor, table, files, max_line_bytes)
@@ -338,4 +336,10 @@ def load_duckdb_file(
         con.close()
 
 
-__all__ = ["DuckDBLoad", "duckdb_table_ddl", "load_duckdb", "load_duckdb_file"]
+__all__ = [
+    "DuckDBLoad",
+    "duckdb_table_ddl",
+    "duckdb_transaction",
+    "load_duckdb",
+    "load_duckdb_file",
+]
