@@ -164,20 +164,6 @@ def _entry_blocks(
                 raise too_long(number + 1)
 
 
-def _entry_lines(
-    zf: zipfile.ZipFile,
-    info: zipfile.ZipInfo,
-    max_line_bytes: int,
-    budget: list[int | None],
-) -> Iterator[tuple[int, bytes]]:
-    """(line number, stripped line) for every non-blank line of one gzip entry."""
-    for first, lines in _entry_blocks(zf, info, max_line_bytes, budget):
-        for number, line in enumerate(lines, first):
-            stripped = line.strip()
-            if stripped:
-                yield number, stripped
-
-
 def _sorted_entries(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return sorted(
         (i for i in zf.infolist() if i.filename.endswith(ENTRY_SUFFIX) and not i.is_dir()),
@@ -221,16 +207,13 @@ def iter_entry_lines(
     lines.  ``max_archive_bytes`` caps the uncompressed size of the whole archive (``None``: no
     cap).  A zero-byte archive is empty.
     """
-    if max_line_bytes < 1:
-        raise ValueError("max_line_bytes must be at least 1")
-    budget: list[int | None] = [max_archive_bytes]
-    with ExitStack() as stack:
-        zf = _open_zip(archive, stack)
-        if zf is None:
-            return
-        for info in _sorted_entries(zf):
-            for number, line in _entry_lines(zf, info, max_line_bytes, budget):
-                yield info.filename, number, line
+    for entry, first, lines in iter_line_blocks(
+        archive, max_line_bytes=max_line_bytes, max_archive_bytes=max_archive_bytes
+    ):
+        for number, line in enumerate(lines, first):
+            stripped = line.strip()
+            if stripped:
+                yield entry, number, stripped
 
 
 _ENTRY_NAME = re.compile(r"_(\d{4}-\d{2}-\d{2})_(\d{1,2})#(\d+)\.json\.gz$")
@@ -252,13 +235,10 @@ def iter_lines(
     max_archive_bytes: int | None = None,
 ) -> Iterator[bytes]:
     """Every non-blank JSON line of the archive, without its line end."""
-    for _, _, lines in iter_line_blocks(
+    for _, _, line in iter_entry_lines(
         archive, max_line_bytes=max_line_bytes, max_archive_bytes=max_archive_bytes
     ):
-        for line in lines:
-            stripped = line.strip()
-            if stripped:
-                yield stripped
+        yield line
 
 
 def parse_line(
