@@ -35,7 +35,15 @@ class IngestionMetadata(AmpModel):
     source_version: str | None = None
 
 
-class Event(AmpModel):
+class WireModel(AmpModel):
+    """A model sent to Amplitude: :meth:`wire` is its JSON object, absent fields left out."""
+
+    def wire(self) -> dict[str, Any]:
+        """The object as Amplitude expects it on the wire (absent fields left out)."""
+        return self.model_dump(mode="python", by_alias=True, exclude_none=True)
+
+
+class Event(WireModel):
     """One event for ``/2/httpapi`` or ``/batch`` — every documented key (reference §2.2).
 
     Types are loose on purpose (``Any`` for numbers that users often get wrong): the rules in
@@ -102,12 +110,8 @@ class Event(AmpModel):
     ingestion_metadata: Any = None
     library: Any = None
 
-    def wire(self) -> dict[str, Any]:
-        """The event as Amplitude expects it on the wire (absent fields left out)."""
-        return self.model_dump(mode="python", by_alias=True, exclude_none=True)
 
-
-class Identification(AmpModel):
+class Identification(WireModel):
     """One object of the Identify API's ``identification`` parameter (reference §4.2)."""
 
     user_id: Any = None
@@ -130,16 +134,10 @@ class Identification(AmpModel):
     paying: Any = None
     start_version: Any = None
 
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="python", by_alias=True, exclude_none=True)
 
-
-class GroupIdentification(AmpModel):
+class GroupIdentification(WireModel):
     """One object of the Group Identify API's ``identification`` parameter (reference §5)."""
 
     group_type: Any = None
     group_value: Any = None
     group_properties: Any = None
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="python", by_alias=True, exclude_none=True)
