@@ -40,9 +40,10 @@ def by_user() -> dict[str, list[tuple[int, dict[str, Any]]]]:
     return out
 
 
-def ordered(steps: list[str], window_ms: int, sequential: bool = False
-            ) -> dict[str, tuple[dict[str, Any], list[int]]]:
-    """user → (entering event, [time of each step reached])."""
+def walk(steps: list[str], window_ms: int, sequential: bool = False
+         ) -> dict[str, tuple[dict[str, Any], list[int], list[int]]]:
+    """user → (entering event, [time of each step reached], [previous-step events done from
+    the previous step's event up to this step's, per step reached after the first])."""
     out = {}
     for user, evs in by_user().items():
         seq = [p for p in evs if active(p[1])]
@@ -51,17 +52,38 @@ def ordered(steps: list[str], window_ms: int, sequential: bool = False
         if entry is None:
             continue
         t0 = seq[entry][1]["time"]
-        times, pos = [t0], entry
-        for step in steps[1:]:
-            cands = [k for k in range(pos + 1, len(seq))
-                     if seq[k][1]["event_type"] == step and seq[k][1]["time"] <= t0 + window_ms]
+        times, counts, pos = [t0], [], entry
+        for k, step in enumerate(steps[1:], 1):
+            cands = [j for j in range(pos + 1, len(seq))
+                     if seq[j][1]["event_type"] == step and seq[j][1]["time"] <= t0 + window_ms]
             if sequential:
-                cands = [k for k in cands if k == pos + 1]
+                cands = [j for j in cands if j == pos + 1]
             if not cands:
                 break
+            counts.append(sum(1 for j in range(pos, cands[0])
+                              if seq[j][1]["event_type"] == steps[k - 1]))
             pos = cands[0]
             times.append(seq[pos][1]["time"])
-        out[user] = (seq[entry][1], times)
+        out[user] = (seq[entry][1], times, counts)
+    return out
+
+
+def ordered(steps: list[str], window_ms: int, sequential: bool = False
+            ) -> dict[str, tuple[dict[str, Any], list[int]]]:
+    """user → (entering event, [time of each step reached])."""
+    return {user: (entry, times)
+            for user, (entry, times, _) in walk(steps, window_ms, sequential).items()}
+
+
+def unordered_counts(steps: list[str], window_ms: int) -> list[list[int]]:
+    """Per step after the first, each converting user's previous-step events from the window's
+    start until the step was reached."""
+    out: list[list[int]] = [[] for _ in steps[1:]]
+    evs_of = by_user()
+    for user, (first, done) in unordered(steps, window_ms).items():
+        for k in range(1, len(done)):
+            out[k - 1].append(sum(1 for _, e in evs_of[user] if e["event_type"] == steps[k - 1]
+                                  and first["time"] <= e["time"] <= done[k]))
     return out
 
 
@@ -122,6 +144,22 @@ def distribution(result: dict[str, tuple[dict[str, Any], list[int]]], n: int,
     return out
 
 
+COUNT_EDGES = [1, 2, 3, 4, 5, 6, 11, 21, 51, 101]  # our bins of stepPrevStepCountDistribution
+
+
+def count_distribution(per_step: list[list[int]]) -> list[list[dict[str, Any]]]:
+    bins: list[tuple[int, int | None]] = [*pairwise(COUNT_EDGES), (COUNT_EDGES[-1], None)]
+    out: list[list[dict[str, Any]]] = [[]]
+    for counts in per_step:
+        step = []
+        for lo, hi in bins:
+            inside = [c for c in counts if c >= lo and (hi is None or c < hi)]
+            step.append({"start": lo, "end": hi, "bin_dist": {
+                "users": len(inside), "count": len(inside), "propsum": sum(inside)}})
+        out.append(step)
+    return out
+
+
 def check(got: dict[str, Any], result: dict[str, tuple[dict[str, Any], list[int]]],
           n: int, window_ms: int | None = None) -> None:
     exp = expected(result, n)
@@ -155,11 +193,18 @@ def test_ordered_and_sequential_funnels(dash: Dash, mode: str, cs: int | None) -
     if cs is not None:
         params["cs"] = str(cs)
     (got,) = dash.data(FUN, **params)
-    result = ordered(STEPS, (cs or 2_592_000) * 1000, sequential=mode == "sequential")
+    walked = walk(STEPS, (cs or 2_592_000) * 1000, sequential=mode == "sequential")
+    result = {user: (entry, times) for user, (entry, times, _) in walked.items()}
     assert got["events"] == STEPS and got["meta"] == {"segmentIndex": 0}
     assert result and got["cumulativeRaw"][0] == len(result)
     assert got["cumulativeRaw"][-1] > 0
     check(got, result, len(STEPS), (cs or 2_592_000) * 1000)
+    counts = [[c[k] for _, _, c in walked.values() if len(c) > k] for k in range(len(STEPS) - 1)]
+    assert got["stepPrevStepCountDistribution"] == count_distribution(counts)
+    if mode == "sequential":  # the next event is the step: the previous step was done once
+        assert all(c == 1 for step in counts for c in step)
+    else:  # the data has users who repeat a step before going on
+        assert any(c > 1 for step in counts for c in step)
 
 
 def test_unordered_funnel_rounds_the_window_to_days(dash: Dash) -> None:
@@ -171,6 +216,9 @@ def test_unordered_funnel_rounds_the_window_to_days(dash: Dash) -> None:
     # the bins stop at the rounded window: one day
     assert got["stepTransTimeDistribution"] == distribution(result, len(STEPS), 86_400_000)
     assert got["stepTransTimeDistribution"][1][-1]["end"] == 86_400_000
+    counts = unordered_counts(STEPS, 86_400_000)
+    assert got["stepPrevStepCountDistribution"] == count_distribution(counts)
+    assert [len(c) for c in counts] == got["cumulativeRaw"][1:]
 
 
 def test_funnel_default_mode_is_ordered_and_default_window_30_days(dash: Dash) -> None:

@@ -28,13 +28,22 @@ One ``e`` per step (repeated, in order), ``start``/``end``, ``mode``, ``n``, ``i
   "propsum"}}`` over the time from the previous step in ms — edges 0, 10 s, 30 s, 1 min, 3 min,
   10 min, 30 min, 1 h, 3 h, 1 day, 7 days, up to the conversion window; ``users`` and ``count``
   are the users converting in that time (one conversion per user and step), ``propsum`` the sum
-  of their times.  ``stepPrevStepCountDistribution`` is not produced.
+  of their times.
+- ``stepPrevStepCountDistribution`` (documented without an example; our choice, same bin shape):
+  one list per step (empty for the first) over how many times each converting user did the
+  previous step's event before converting — from their previous-step event up to (not
+  including) this step's event in ``ordered``/``sequential`` mode (so always 1 in
+  ``sequential``), from the window's start up to the moment this step was reached in
+  ``unordered`` mode.  Bins ``[1,2)``, ``[2,3)``, ``[3,4)``, ``[4,5)``, ``[5,6)``, ``[6,11)``,
+  ``[11,21)``, ``[21,51)``, ``[51,101)`` and ``[101, null)`` (no upper end); ``users`` and
+  ``count`` are the users in the bin, ``propsum`` the sum of their counts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -71,6 +80,8 @@ from ampkit.server.query.users import first_events
 BIN_EDGES_MS = (0, 10_000, 30_000, 60_000, 180_000, 600_000, 1_800_000, 3_600_000,
                 10_800_000, 86_400_000, 604_800_000)
 """Lower edges of the conversion-time bins; the last bin ends at the conversion window."""
+COUNT_EDGES = (1, 2, 3, 4, 5, 6, 11, 21, 51, 101)
+"""Lower edges of the previous-step count bins; the last bin has no upper end."""
 
 DISPLAY = {"_active": "[Amplitude] Any Active Event", "_all": "[Amplitude] Any Event",
            "revenue_amount": "[Amplitude] Revenue"}
@@ -95,8 +106,9 @@ def _pos(alias: str = "") -> str:
 
 def _ordered(p: FunnelParams, count: int, window_ms: int) -> list[Sql]:
     """CTE bodies ``s0``, ``s1``…: per user ``_a``, ``_g``, ``_t0`` (entry time), ``_p``
-    (position of this step: time, then arrival order), ``_d`` (ms since the previous step);
-    ``_r`` (the event's rank among the user's events) in sequential mode."""
+    (position of this step: time, then arrival order), ``_pp`` (the previous step's, from
+    ``s1`` on), ``_d`` (ms since the previous step); ``_r`` (the event's rank among the user's
+    events) in sequential mode."""
     seq = p.mode == "sequential"
     first = (f"SELECT _a, arg_min(_g, {_pos()}) AS _g, min(_t) AS _t0, min({_pos()}) AS _p, "
              "0 AS _d" + (f", arg_min(_r, {_pos()}) AS _r" if seq else "")
@@ -105,7 +117,7 @@ def _ordered(p: FunnelParams, count: int, window_ms: int) -> list[Sql]:
     for k in range(1, count):
         after = "e._r = s._r + 1" if seq else f"{_pos('e.')} > s._p"
         steps.append(
-            Sql(f"SELECT s._a, s._g, s._t0, min({_pos('e.')}) AS _p, "
+            Sql(f"SELECT s._a, s._g, s._t0, s._p AS _pp, min({_pos('e.')}) AS _p, "
                 "date_diff('millisecond', s._p.t, min(e._t)) AS _d"
                 + (", min(e._r) AS _r" if seq else "")
                 + f" FROM s{k - 1} AS s JOIN ev AS e ON e._a = s._a AND e._m{k} AND {after} "
@@ -116,7 +128,8 @@ def _ordered(p: FunnelParams, count: int, window_ms: int) -> list[Sql]:
 
 def _unordered(count: int, window_ms: int) -> list[Sql]:
     """``u`` (per user: entry time ``_t0`` and the first time ``_fk`` of each step inside the
-    window), then one body per step: users who did steps 1..k, with ``_d``."""
+    window), then one body per step: users who did steps 1..k, with ``_d`` and ``_c`` (their
+    previous-step events from the window's start until step k was reached)."""
     firsts = join([sql(f"min(e._t) FILTER (WHERE e._m{k} AND e._t >= u._t0 AND e._t <= "
                        f"u._t0 + to_milliseconds(?::BIGINT)) AS _f{k}", window_ms)
                    for k in range(count)], ", ")
@@ -125,11 +138,13 @@ def _unordered(count: int, window_ms: int) -> list[Sql]:
         "WHERE _in GROUP BY _a) AS u JOIN ev AS e ON e._a = u._a GROUP BY u._a, u._g, u._t0")
     out = []
     for k in range(count):
-        done = f"greatest({', '.join(f'_f{j}' for j in range(k + 1))})"
-        before = f"greatest({', '.join(f'_f{j}' for j in range(k))})" if k else "_t0"
-        present = " AND ".join(f"_f{j} IS NOT NULL" for j in range(k + 1))
-        out.append(Sql(f"SELECT _a, _g, _t0, date_diff('millisecond', {before}, {done}) "
-                       f"AS _d FROM u WHERE {present}"))
+        done = f"greatest({', '.join(f'u._f{j}' for j in range(k + 1))})"
+        before = f"greatest({', '.join(f'u._f{j}' for j in range(k))})" if k else "u._t0"
+        present = " AND ".join(f"u._f{j} IS NOT NULL" for j in range(k + 1))
+        prev = (f"(SELECT count(*) FROM ev AS e WHERE e._a = u._a AND e._m{k - 1} "
+                f"AND e._t >= u._t0 AND e._t <= {done})" if k else "NULL::BIGINT")
+        out.append(Sql(f"SELECT u._a, u._g, u._t0, date_diff('millisecond', {before}, {done}) "
+                       f"AS _d, {prev} AS _c FROM u WHERE {present}"))
     return [base, *out]
 
 
@@ -143,6 +158,11 @@ def _bins(window_ms: int) -> list[tuple[int, int]]:
     """[start, end) of each conversion-time bin inside the window."""
     edges = [e for e in BIN_EDGES_MS if e < window_ms] + [window_ms]
     return list(pairwise(edges))
+
+
+def _count_bins() -> list[tuple[int, int | None]]:
+    """[start, end) of each previous-step count bin; the last is open (end None)."""
+    return [*pairwise(COUNT_EDGES), (COUNT_EDGES[-1], None)]
 
 
 def _query(ctx: Ctx, p: FunnelParams, scope: Scope, segment: Sql, buckets: Buckets) -> Sql:
@@ -176,17 +196,28 @@ def _query(ctx: Ctx, p: FunnelParams, scope: Scope, segment: Sql, buckets: Bucke
         ctes = [Sql("ev AS MATERIALIZED (") + rows + ")"]
         steps = _ordered(p, len(matches), window_ms)
         ctes += [Sql(f"s{k} AS (") + s + ")" for k, s in enumerate(steps)]
-        steps = [Sql(f"SELECT _a, _g, _t0, _d FROM s{k}") for k in range(len(steps))]
+        # previous-step events from the previous step's event up to this step's
+        ctes += [Sql(f"c{k} AS (SELECT s._a, count(*) AS _c FROM s{k} AS s JOIN ev AS e "
+                     f"ON e._a = s._a AND e._m{k - 1} AND {_pos('e.')} >= s._pp "
+                     f"AND {_pos('e.')} < s._p GROUP BY s._a)") for k in range(1, len(steps))]
+        steps = [Sql("SELECT _a, _g, _t0, _d, NULL::BIGINT AS _c FROM s0")] + [
+            Sql(f"SELECT s._a, s._g, s._t0, s._d, c._c FROM s{k} AS s "
+                f"LEFT JOIN c{k} AS c ON c._a = s._a") for k in range(1, len(steps))]
     bucket = buckets.trunc_sql(ctx.clock.local_sql("_t0", scope.lo, scope.hi))
-    union = join([Sql(f"SELECT {k} AS _k, _g, _t0, _d FROM (") + s + ")"
+    union = join([Sql(f"SELECT {k} AS _k, _g, _t0, _d, _c FROM (") + s + ")"
                   for k, s in enumerate(steps)], " UNION ALL ")
-    hist = ", ".join(
-        f"count(*) FILTER (WHERE _d >= {lo} AND _d < {hi}), "
-        f"coalesce(sum(_d) FILTER (WHERE _d >= {lo} AND _d < {hi}), 0)"
-        for lo, hi in _bins(window_ms))
+    hist = ", ".join(_histogram("_d", lo, hi) for lo, hi in _bins(window_ms))
+    counts = ", ".join(_histogram("_c", lo, hi) for lo, hi in _count_bins())
     return "WITH " + join(ctes, ", ") + template(
-        " SELECT _k, _g, {b} AS _b, count(*), median(_d), avg(_d), " + hist + " FROM ({u}) "
-        "GROUP BY GROUPING SETS ((_k, _g, _b), (_k, _g))", b=bucket, u=union)
+        " SELECT _k, _g, {b} AS _b, count(*), median(_d), avg(_d), " + hist + ", " + counts
+        + " FROM ({u}) GROUP BY GROUPING SETS ((_k, _g, _b), (_k, _g))", b=bucket, u=union)
+
+
+def _histogram(column: str, lo: int, hi: int | None) -> str:
+    """Users with ``column`` in [lo, hi), and the sum of their values."""
+    inside = f"{column} >= {lo}" + (f" AND {column} < {hi}" if hi is not None else "")
+    return (f"count(*) FILTER (WHERE {inside}), "
+            f"coalesce(sum({column}) FILTER (WHERE {inside}), 0)")
 
 
 def _formatted(buckets: Buckets) -> list[str]:
@@ -200,18 +231,15 @@ def _formatted(buckets: Buckets) -> list[str]:
     return out
 
 
-def _distribution(cells: dict[tuple[int, Any], list[Any]], steps: int,
-                  window_ms: int) -> list[list[dict[str, Any]]]:
-    out: list[list[dict[str, Any]]] = [[]]
-    for k in range(1, steps):
-        hist = cells.get((k, None), [0, 0, 0, []])[3]
-        step = []
-        for j, (lo, hi) in enumerate(_bins(window_ms)):
-            users = int(hist[2 * j]) if hist else 0
-            total = number(hist[2 * j + 1]) if hist else 0
-            step.append({"start": lo, "end": hi,
-                         "bin_dist": {"users": users, "count": users, "propsum": total}})
-        out.append(step)
+def _distribution(hist: list[Any], bins: Sequence[tuple[int, int | None]]
+                  ) -> list[dict[str, Any]]:
+    """One step's bins from its (users, sum) pairs, in bin order."""
+    out = []
+    for j, (lo, hi) in enumerate(bins):
+        users = int(hist[2 * j]) if hist else 0
+        total = number(hist[2 * j + 1]) if hist else 0
+        out.append({"start": lo, "end": hi,
+                    "bin_dist": {"users": users, "count": users, "propsum": total}})
     return out
 
 
@@ -221,6 +249,8 @@ def _group(names: list[str], meta: dict[str, Any], cells: dict[tuple[int, Any], 
     index = buckets.index()
     labels = buckets.labels()
     formatted = _formatted(buckets)
+    times, counts = _bins(window_ms), _count_bins()
+    split = 2 * len(times)
 
     def total(k: int) -> list[Any]:
         return cells.get((k, None), [0, 0, 0, []])
@@ -246,7 +276,10 @@ def _group(names: list[str], meta: dict[str, Any], cells: dict[tuple[int, Any], 
                                 "formattedXValues": formatted},
         "dayAvgTransTimes": {"series": day[2], "xValues": labels,
                              "formattedXValues": formatted},
-        "stepTransTimeDistribution": _distribution(cells, steps, window_ms),
+        "stepTransTimeDistribution": [[]] + [
+            _distribution(total(k)[3][:split], times) for k in range(1, steps)],
+        "stepPrevStepCountDistribution": [[]] + [
+            _distribution(total(k)[3][split:], counts) for k in range(1, steps)],
     }
 
 
