@@ -195,6 +195,11 @@ def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
+PROFILE_LIMIT = "User Profile API: 600 requests per minute per organisation"
+_PROFILE_LIMIT_TEXT = "requests per minute exceeds system limit"
+"""In the User Profile API's rate-limit body, whose status Amplitude does not state."""
+
+
 def _rate_limit_name(status_body: Mapping[str, Any], endpoint: str) -> str:
     if status_body.get("exceeded_daily_quota_users") or status_body.get(
         "exceeded_daily_quota_devices"
@@ -209,6 +214,8 @@ def _rate_limit_name(status_body: Mapping[str, Any], endpoint: str) -> str:
         if isinstance(meta, Mapping) and isinstance(meta.get("limit"), str):
             return str(meta["limit"])
     msg = _message(status_body).lower()
+    if _PROFILE_LIMIT_TEXT in msg:
+        return PROFILE_LIMIT
     if "concurren" in msg:
         return "concurrent requests"
     if "cost" in msg:
@@ -229,16 +236,19 @@ def error_for(
     body = _scrub(_decode(content), secret_list)
     message = _message(body) or f"HTTP {status}"
     hdrs = {k.lower(): v for k, v in (headers or {}).items()}
-    if status in (401, 403) or message.lower().startswith("invalid api key"):
+    # the status that decides the exception: the Profile API's rate-limit body is a 429
+    # whatever status it came with (Amplitude does not state it)
+    kind = 429 if _PROFILE_LIMIT_TEXT in message.lower() else status
+    if kind in (401, 403) or (kind != 429 and message.lower().startswith("invalid api key")):
         hint = "check the API key / secret key pair and the region (US vs EU)"
         return AuthError(f"{message} — {hint}", status=status, endpoint=endpoint, body=body)
-    if status == 404:
+    if kind == 404:
         return NoData(message, status=status, endpoint=endpoint, body=body)
-    if status == 413:
+    if kind == 413:
         return PayloadTooLarge(
             f"{message} — split the request", status=status, endpoint=endpoint, body=body
         )
-    if status == 429:
+    if kind == 429:
         retry_after: float | None = None
         raw = hdrs.get("retry-after")
         if raw is not None:
@@ -255,7 +265,7 @@ def error_for(
             limit=limit,
             retry_after=retry_after,
         )
-    if status >= 500:
+    if kind >= 500:
         return ServerError(message, status=status, endpoint=endpoint, body=body)
     fields: dict[str, list[int]] = {}
     for key in ("events_with_invalid_fields", "events_with_missing_fields"):

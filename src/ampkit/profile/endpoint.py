@@ -19,11 +19,10 @@ import orjson
 from pydantic import ValidationError
 
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.errors import APIStatusError, NoData, RateLimited, error_for
+from ampkit.errors import PROFILE_LIMIT, APIStatusError, NoData, RateLimited, error_for
 from ampkit.models.profile import NOT_SEEN, UserProfile, UserProfileQuery
 
 PROFILE_PATH = "/v1/userprofile"
-PROFILE_LIMIT = "User Profile API: 600 requests per minute per organisation"
 HANDLED_STATUSES = frozenset({400, 404})
 """Read here rather than raised by the transport, to recognise the "not seen" answer."""
 

@@ -13,7 +13,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ampkit.server.limits import DashboardLimitsConfig
+from ampkit.server.limits import DashboardLimitsConfig, ProfileLimitsConfig
 
 DEMO_API_KEY = "ampkit-demo-api-key"
 DEMO_SECRET_KEY = "ampkit-demo-secret-key"  # noqa: S105 - a public demo key
@@ -165,6 +165,7 @@ class ServerConfig(_Strict):
     faults: FaultConfig = Field(default_factory=FaultConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     dashboard_limits: DashboardLimitsConfig = Field(default_factory=DashboardLimitsConfig)
+    profile_limits: ProfileLimitsConfig = Field(default_factory=ProfileLimitsConfig)
     identify_error_format: Literal["json", "text"] = "json"
     """Body of Identify/Group Identify 400s (undocumented by Amplitude)."""
     log_level: str = "warning"

@@ -1,7 +1,10 @@
 """Dashboard REST limits, per project (reference §10.2): 5 concurrent requests, a separate
 bucket of 10 concurrent and 360 per hour for user search/activity, and a cost ledger of 1,000
 per 5 minutes and 108,000 per hour (cost = days × conditions × query-type cost).  Over a
-limit: 429 in the Dashboard envelope, naming the limit, with a ``Retry-After`` header."""
+limit: 429 in the Dashboard envelope, naming the limit, with a ``Retry-After`` header.
+
+The User Profile API's own limit (600 requests a minute per organisation, reference §12) is
+:class:`ProfileLimits`."""
 
 from __future__ import annotations
 
@@ -129,3 +132,52 @@ class DashboardLimits:
     def reset(self, project_id: int) -> None:
         with self._lock:
             self._projects.pop(project_id, None)
+
+
+PROFILE_LIMIT_ERROR = ("Number of requests per minute exceeds system limit. Contact Support "
+                       "if you need this limit raised")
+"""The User Profile API's documented rate-limit body (reference §12.3)."""
+
+
+class ProfileLimitsConfig(BaseModel):
+    """The User Profile API's limit: 600 requests a minute per organisation (reference §12).
+
+    The server is one organisation: every request with a valid secret key counts, whichever
+    project it is for.  Amplitude does not state the status of the answer over the limit;
+    ``status`` (default 429) chooses it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    per_minute: int = Field(default=600, ge=1)
+    status: int = Field(default=429, ge=400, le=599)
+
+
+class ProfileLimits:
+    """A sliding 60-second window of User Profile requests; ``admit`` raises
+    :class:`LimitExceeded` when the window is full."""
+
+    def __init__(self, config: ProfileLimitsConfig, clock: object = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._calls: deque[float] = deque()
+
+    def admit(self) -> None:
+        if not self.config.enabled:
+            return
+        clock = self._clock
+        assert callable(clock)
+        now: float = clock()
+        with self._lock:
+            while self._calls and self._calls[0] <= now - 60:
+                self._calls.popleft()
+            if len(self._calls) >= self.config.per_minute:
+                wait = int(self._calls[0] + 60 - now) + 1
+                raise LimitExceeded("User Profile API requests per minute",
+                                    f"at most {self.config.per_minute} per minute", wait)
+            self._calls.append(now)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()

@@ -17,7 +17,7 @@ import duckdb
 import orjson
 
 from ampkit.server.config import ProjectConfig, ServerConfig
-from ampkit.server.limits import DashboardLimits
+from ampkit.server.limits import DashboardLimits, ProfileLimits
 from ampkit.server.schema import (
     DDL,
     EVENT_COLUMN_NAMES,
@@ -76,6 +76,7 @@ class Store:
         self._seq = 0
         self.next_amplitude_id = FIRST_AMPLITUDE_ID
         self.dashboard_limits = DashboardLimits(config.dashboard_limits)
+        self.profile_limits = ProfileLimits(config.profile_limits)
         self._load()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -206,6 +207,7 @@ class Store:
             for key in self.counters:
                 self.counters[key] = 0
             self.dashboard_limits.reset(project_id)
+            self.profile_limits.reset()
 
     # --- reads -----------------------------------------------------------------------------
     def project_for_basic(self, api_key: str, secret_key: str) -> ProjectConfig | None:

@@ -1,6 +1,9 @@
 """``GET /v1/userprofile`` — the User Profile API (reference §12).
 
 Auth is ``Authorization: Api-Key <secret key>``; its 401s are plain text, as Amplitude's are.
+Past 600 requests a minute (the server is one organisation; ``profile_limits`` in the config)
+the answer is the documented ``{"error": "Number of requests per minute exceeds system
+limit..."}`` with a 429 (the status is not documented) and a ``Retry-After`` header.
 Unknown ids answer 400 ``{"error": "User id and device id not seen before"}`` (the status is
 not documented).  Recommendations and propensities are not computed locally: asked for, they
 come back empty (``[]``), not ``null``, so callers can tell "asked" from "not asked".
@@ -17,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ampkit.server.limits import PROFILE_LIMIT_ERROR, LimitExceeded
 from ampkit.server.store import Store
 
 
@@ -40,6 +44,12 @@ def routes(store: Store) -> list[BaseRoute]:
         project = store.project_for_secret(secret.strip())
         if project is None:
             return PlainTextResponse("Invalid Api-Key", 401)
+        try:
+            store.profile_limits.admit()
+        except LimitExceeded as exc:
+            return JSONResponse({"error": PROFILE_LIMIT_ERROR},
+                                store.profile_limits.config.status,
+                                headers={"Retry-After": str(exc.retry_after)})
         user_id = request.query_params.get("user_id")
         device_id = request.query_params.get("device_id")
         if not user_id and not device_id:
