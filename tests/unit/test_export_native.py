@@ -4,7 +4,8 @@ reader gives, drift and errors included."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from ampkit.export import (
 
 pa = pytest.importorskip("pyarrow")
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 COLUMNS = [col for col, _, _ in EXPORT_COLUMNS] + [EXTRA_COLUMN]
 JSON_COLUMNS = {col for col, _, kind in EXPORT_COLUMNS if kind in ("json", "ids")}
 
@@ -62,7 +64,7 @@ def table_rows(con: Any, table: str = "events") -> list[dict[str, Any]]:
         row = dict(zip(COLUMNS, values, strict=True))
         for col, _, kind in EXPORT_COLUMNS:
             if kind == "timestamp" and row[col] is not None:
-                row[col] = datetime.fromtimestamp(row[col] / 1_000_000, UTC)
+                row[col] = EPOCH + timedelta(microseconds=row[col])  # exact, far years too
         rows.append(row)
     return rows
 
@@ -149,6 +151,67 @@ def test_plain_values_take_the_sql_path(con: Any) -> None:
     assert got[7]["event_time"] == datetime(2025, 7, 1, 17, 18, 45, 118000, tzinfo=UTC)
     assert orjson.loads(got[7]["plan"]) == {"a": [1, "é\n"]}
     assert [normalised(r) for r in got] == [normalised(r) for r in arrow_rows(data)]
+
+
+def test_lines_unlike_amplitudes_own_writing_are_still_read_exactly(
+    con: Any, export_dir: Path
+) -> None:
+    """A line equal to its values written back in Amplitude's order skips the key test; any
+    other spelling takes the key test, and repeated keys go to the Python converter (which
+    keeps the last value, as the Arrow reader does)."""
+    line = fixture_lines(export_dir, LINES_FILE)[0]
+    assert line.startswith(b'{"$insert_id":')
+    variants = {
+        "as written": line,
+        "repeated key, other value": line[:-1] + b',"event_type":"again"}',
+        "repeated key, same value": line[:-1] + b',"adid":null}',
+        "unknown key": line[:-1] + b',"zz_new":1}',
+        "key left out": line.replace(b'"adid":null,', b""),
+        "identify flag null": line.replace(b'"event_type":', b'"followed_an_identify":null,'
+                                           b'"event_type":', 1),
+        "escaped text": line.replace(b'"Example City"', b'"Caf\\u00e9 \\/ city"'),
+        "number spelled 1E2": line.replace(b'"event_properties":{}',
+                                           b'"event_properties":{"n":1E2,"m":-0.0}'),
+        "spaces": line.replace(b'":', b'": ').replace(b',"', b', "'),
+        "leading blank": b"  " + line,
+    }
+    lines = [v.replace(b'"$insert_id":"', f'"$insert_id":"{name}-'.encode(), 1)
+             for name, v in variants.items()]
+    data = build_archive([("1/a#0.json.gz", b"\n".join(lines))])
+    report = load_duckdb(io.BytesIO(data), con)
+    got = [normalised(r) for r in table_rows(con)]
+    want = [normalised(r) for r in arrow_rows(data)]
+    assert got == want
+    by_name = dict(zip(variants, got, strict=True))
+    assert by_name["repeated key, other value"]["event_type"] == "again"
+    assert by_name["unknown key"][EXTRA_COLUMN] == {"zz_new": 1}
+    assert by_name["escaped text"]["city"] == "Café / city"
+    # to Python: the two repeated keys and the unknown key (DuckDB's reader drops the blank)
+    assert report.exact_rows == 3
+
+
+def test_near_miss_timestamps_convert_like_the_python_converter(con: Any) -> None:
+    """The SQL reads only Amplitude's exact timestamp shape; every near miss (a space for a
+    digit, one-digit fields, signs, ``T``, ``Z``, 24:00, Feb 30…) is left to the converter."""
+    rng = random.Random(7)
+    base = "2025-06-30 03:37:52.846000"
+    values = {base, "2025-02-30 03:37:52.846000", "2025-06-30 24:00:00.000000",
+              "2025-06-30 23:59:60.000000", "2025-06-30T03:37:52.846000"}
+    while len(values) < 1_500:
+        chars = list(base)
+        for _ in range(rng.randint(1, 3)):
+            chars[rng.randrange(len(chars))] = rng.choice("0123456789 -:.+TZ")
+        values.add("".join(chars))
+    ordered_values = sorted(values)
+    lines = [event_line(str(i), event_time=v) for i, v in enumerate(ordered_values)]
+    data = build_archive([("1/a#0.json.gz", b"\n".join(lines))])
+    report = load_duckdb(io.BytesIO(data), con)
+    got = [normalised(r) for r in table_rows(con)]
+    assert got == [normalised(r) for r in arrow_rows(data)]
+    converted = sum(r["event_time"] is not None for r in got)
+    assert 0 < converted < len(values)  # both valid and drifting values were tried
+    # the well-formed ones (and only a few others) stayed in SQL
+    assert 0 < report.exact_rows < len(values)
 
 
 def test_blank_lines_crlf_and_entries_in_hour_order(con: Any) -> None:

@@ -60,7 +60,10 @@ _SQL_TYPES: dict[Kind, str] = {
     "ids": "VARCHAR",
 }
 _KEYS = [key for _, key, _ in EXPORT_COLUMNS]
-_PLAIN_TIMESTAMP = r'^"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?"$'
+_AMPLITUDE_TIMESTAMP = '"%Y-%m-%d %H:%M:%S.%f"'
+"""Amplitude's export timestamps, quotes included (the JSON text of the value)."""
+_TIMESTAMP_SHAPE = '"____-__-__ __:__:__.______"'
+"""Their shape, which keeps DuckDB's strptime from reading e.g. ``" 3"`` as an hour."""
 _COPY_BYTES = 1 << 20
 _MAX_OBJECT = 16 * 1024 * 1024
 """DuckDB's buffer for a line: longer lines (up to max_line_bytes) go to the Arrow reader."""
@@ -118,7 +121,7 @@ def _fast_value(kind: Kind, v: str) -> tuple[str, str]:
     """
     if kind == "string":  # a JSON string: without a backslash, its text between the quotes
         value = f"CASE WHEN NOT contains({v}, '\\') THEN {v}[2:-2] ELSE {v}->>'$' END"
-        return value, f"{v}[1] <> '\"'"
+        return value, f"NOT starts_with({v}, '\"')"
     if kind == "int":  # a plain integer that fits int64: its text round-trips
         return f"TRY_CAST({v} AS BIGINT)", f"TRY_CAST({v} AS BIGINT)::VARCHAR IS DISTINCT FROM {v}"
     if kind == "float":  # a JSON number (not a string, not a bool), finite
@@ -127,11 +130,11 @@ def _fast_value(kind: Kind, v: str) -> tuple[str, str]:
     if kind == "bool":
         return (f"CASE {v} WHEN 'true' THEN true WHEN 'false' THEN false END",
                 f"{v} NOT IN ('true', 'false')")
-    if kind == "timestamp":  # YYYY-MM-DD HH:MM:SS[.ffffff] without a zone is UTC
-        value = f"timezone('UTC', TRY_CAST({v}[2:-2] AS TIMESTAMP))"
-        bad = (f"NOT regexp_full_match({v}, {_literal(_PLAIN_TIMESTAMP)}) "
-               f"OR TRY_CAST({v}[2:-2] AS TIMESTAMP) IS NULL")
-        return value, bad
+    if kind == "timestamp":  # Amplitude's YYYY-MM-DD HH:MM:SS.ffffff, no zone: UTC
+        moment = f"try_strptime({v}, {_literal(_AMPLITUDE_TIMESTAMP)})"
+        shaped = (f"{v} LIKE {_literal(_TIMESTAMP_SHAPE)} AND NOT contains({v}, '  ') "
+                  f"AND NOT contains({v}, '+') AND NOT contains({v}, '--')")
+        return f"timezone('UTC', {moment})", f"NOT ({shaped}) OR {moment} IS NULL"
     if kind == "json":  # an object or array as its compact text
         return v, f"{v}[1] NOT IN ('{{', '[')"
     return v, f"{v}[1] <> '['"  # ids: an array
@@ -142,6 +145,16 @@ def _udf_struct() -> str:
     return f"STRUCT({_column_defs('TIMESTAMP')})"
 
 
+def _canonical(order: Sequence[str]) -> str:
+    """SQL of the line Amplitude would write from the values ``v0``… in key ``order``."""
+    where = {key: i for i, key in enumerate(_KEYS)}
+    parts: list[str] = []
+    for n, key in enumerate(order):
+        parts += [_literal(("{" if n == 0 else ",") + json.dumps(key) + ":"),
+                  f"coalesce(v{where[key]}, 'null')"]
+    return "concat(" + ", ".join(parts) + ", '}')"
+
+
 def _select_sql(files: Sequence[str], udf: str, max_line_bytes: int) -> str:
     """One SELECT of every line of ``files`` as a row of the export table."""
     source = (
@@ -149,14 +162,20 @@ def _select_sql(files: Sequence[str], udf: str, max_line_bytes: int) -> str:
         f"compression='gzip', maximum_object_size={min(max_line_bytes + 2, _MAX_OBJECT)})"
     )
     keys = "[" + ", ".join(_literal(k) for k in _KEYS) + "]"
-    # Amplitude writes every line with its keys sorted; such lines skip the set test
+    # Amplitude writes every line compact with its keys sorted, followed_an_identify most often
+    # left out.  A line equal to the text written back from its own values in that order has
+    # exactly those keys, once each: the key test (a second parse) is skipped for it.
     usual = sorted(k for k in _KEYS if k != "followed_an_identify")
+    identify = f"v{_KEYS.index('followed_an_identify')}"
+    canonical = (f"CASE WHEN {identify} IS NULL THEN {_canonical(usual)} "
+                 f"ELSE {_canonical(sorted(_KEYS))} END")
     orders = ", ".join("[" + ", ".join(_literal(k) for k in order) + "]"
                        for order in (usual, sorted(_KEYS)))
     known = (  # a line too long stops the statement: the Arrow reader then names it
         f"CASE WHEN strlen(line) > {max_line_bytes} THEN error('line past max_line_bytes') "
-        f"WHEN json_keys(line) IN ({orders}) THEN true "  # only an object has keys
-        f"WHEN json_type(line) <> 'OBJECT' THEN false "
+        f"WHEN line = {canonical} THEN true "
+        f"WHEN NOT is_object THEN false "
+        f"WHEN json_keys(line) IN ({orders}) THEN true "
         f"ELSE list_has_all({keys}, json_keys(line)) "
         f"AND len(json_keys(line)) = len(list_distinct(json_keys(line))) END"
     )
@@ -174,11 +193,14 @@ def _select_sql(files: Sequence[str], udf: str, max_line_bytes: int) -> str:
     columns.append(f'CASE WHEN exact THEN x."{EXTRA_COLUMN}" END AS "{EXTRA_COLUMN}"')
     return (
         f"WITH lines AS (SELECT json::VARCHAR AS line FROM {source}), "  # noqa: S608
-        f"checked AS (SELECT line, {known} AS known FROM lines), "
-        f"parsed AS (SELECT line, known, "
-        f"CASE WHEN known THEN from_json(line, {_literal(struct)}) END AS j FROM checked), "
-        f"raw AS (SELECT line, known, {raw} FROM parsed), "
-        f"flagged AS (SELECT *, NOT known OR {' OR '.join(bads)} AS exact FROM raw), "
+        # a valid JSON text starting with { is an object; others (whitespace first…) go to
+        # the key test, which sends them to Python
+        f"objects AS (SELECT line, starts_with(line, '{{') AS is_object FROM lines), "
+        f"parsed AS (SELECT line, is_object, CASE WHEN is_object "
+        f"THEN from_json(line, {_literal(struct)}) END AS j FROM objects), "
+        f"raw AS (SELECT line, is_object, {raw} FROM parsed), "
+        f"checked AS (SELECT *, {known} AS known FROM raw), "
+        f"flagged AS (SELECT *, NOT known OR {' OR '.join(bads)} AS exact FROM checked), "
         f"fixed AS (SELECT *, CASE WHEN exact THEN {udf}(line) END AS x FROM flagged) "
         f"SELECT {', '.join(columns)} FROM fixed"
     )
@@ -257,11 +279,13 @@ def _load_native(
     """(rows, rows through Python) loaded by DuckDB's reader; None when it refused a file
     (and then nothing was inserted)."""
     exact = [0]
-    schema = export_arrow_schema()
+    schemas: list[Any] = []  # pyarrow is imported only when a line needs the Python converter
 
     def convert(line: str) -> dict[str, Any]:
         exact[0] += 1
-        return _exact_row(line, schema)
+        if not schemas:
+            schemas.append(export_arrow_schema())
+        return _exact_row(line, schemas[0])
 
     udf = f"ampkit_export_exact_{next(_UDF_IDS)}"
     con.create_function(udf, convert, [_sqltype("VARCHAR")], _sqltype(_udf_struct()))
