@@ -1,7 +1,7 @@
 """Export archives straight into a DuckDB table, decoded by DuckDB's own JSON reader.
 
 :func:`load_duckdb` gives the same rows as inserting :func:`~ampkit.export.iter_arrow_batches`
-into the table, about three times faster: the gzip entries are copied out of the ZIP (still
+into the table, about 1.8 times as fast: the gzip entries are copied out of the ZIP (still
 compressed) and DuckDB decompresses, parses and converts them in C++, on every core, in one
 statement.  Lines are checked as they are converted; a line the SQL does not cover exactly —
 an unknown or repeated key, a value that does not fit its column (drift), a timestamp with a
