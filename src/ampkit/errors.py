@@ -200,6 +200,10 @@ _PROFILE_LIMIT_TEXT = "requests per minute exceeds system limit"
 """In the User Profile API's rate-limit body, whose status Amplitude does not state."""
 
 
+def _is_profile_limit(message: str, endpoint: str) -> bool:
+    return endpoint.endswith("/v1/userprofile") and _PROFILE_LIMIT_TEXT in message.lower()
+
+
 def _rate_limit_name(status_body: Mapping[str, Any], endpoint: str) -> str:
     if status_body.get("exceeded_daily_quota_users") or status_body.get(
         "exceeded_daily_quota_devices"
@@ -214,7 +218,7 @@ def _rate_limit_name(status_body: Mapping[str, Any], endpoint: str) -> str:
         if isinstance(meta, Mapping) and isinstance(meta.get("limit"), str):
             return str(meta["limit"])
     msg = _message(status_body).lower()
-    if _PROFILE_LIMIT_TEXT in msg:
+    if endpoint.endswith("/v1/userprofile"):  # its one documented limit
         return PROFILE_LIMIT
     if "concurren" in msg:
         return "concurrent requests"
@@ -238,8 +242,11 @@ def error_for(
     hdrs = {k.lower(): v for k, v in (headers or {}).items()}
     # the status that decides the exception: the Profile API's rate-limit body is a 429
     # whatever status it came with (Amplitude does not state it)
-    kind = 429 if _PROFILE_LIMIT_TEXT in message.lower() else status
-    if kind in (401, 403) or (kind != 429 and message.lower().startswith("invalid api key")):
+    profile_limit = _is_profile_limit(message, endpoint)
+    kind = 429 if profile_limit else status
+    if not profile_limit and (
+        status in (401, 403) or message.lower().startswith("invalid api key")
+    ):
         hint = "check the API key / secret key pair and the region (US vs EU)"
         return AuthError(f"{message} — {hint}", status=status, endpoint=endpoint, body=body)
     if kind == 404:

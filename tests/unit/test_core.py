@@ -12,7 +12,7 @@ from ampkit import AuthError, ConfigError, InvalidRequest, RateLimited, RetryPol
 from ampkit.config import load_settings
 from ampkit.core.auth import inject_body_key, prepare
 from ampkit.core.spec import RequestSpec
-from ampkit.errors import NoData, PayloadTooLarge, error_for, redact
+from ampkit.errors import PROFILE_LIMIT, NoData, PayloadTooLarge, error_for, redact
 
 SECRET = "s3cr3t-value-xyz"
 KEY = "api-key-123456"
@@ -143,3 +143,17 @@ def test_inject_body_key_keeps_the_body() -> None:
     assert orjson.loads(inject_body_key(b'{"events":[1]}', "k")) == {"api_key": "k",
                                                                      "events": [1]}
     assert orjson.loads(inject_body_key(b"{}", "k")) == {"api_key": "k"}
+
+
+def test_profile_rate_limit_body_is_a_rate_limit_only_on_the_profile_api() -> None:
+    body = b'{"error":"Number of requests per minute exceeds system limit. Contact Support"}'
+    for status in (400, 403, 429, 500):
+        err = error_for(status, body, endpoint="/v1/userprofile", headers={"Retry-After": "7"})
+        assert isinstance(err, RateLimited) and err.status == status
+        assert err.limit == PROFILE_LIMIT and err.retry_after == 7.0
+    # elsewhere the same text means nothing special
+    assert type(error_for(400, body, endpoint="/2/httpapi")) is InvalidRequest
+    assert type(error_for(403, body, endpoint="/2/httpapi")) is AuthError
+    # a 429 saying the key is invalid is still an auth problem
+    assert type(error_for(429, b'{"error":"Invalid API key: x"}', endpoint="/2/httpapi")) \
+        is AuthError

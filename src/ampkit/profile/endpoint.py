@@ -19,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.errors import PROFILE_LIMIT, APIStatusError, NoData, RateLimited, error_for
+from ampkit.errors import APIStatusError, NoData, error_for
 from ampkit.models.profile import NOT_SEEN, UserProfile, UserProfileQuery
 
 PROFILE_PATH = "/v1/userprofile"
@@ -54,11 +54,8 @@ def parse(raw: RawResponse) -> UserProfile:
         text = error.lower()
         if NOT_SEEN in text:
             raise NoData(error, status=raw.status, endpoint=PROFILE_PATH, body=body)
-        if "requests per minute" in text or raw.status == 429:
-            raise RateLimited(
-                f"{error} (limit: {PROFILE_LIMIT})", status=raw.status,
-                endpoint=PROFILE_PATH, body=body, limit=PROFILE_LIMIT,
-            )
+        if "requests per minute" in text or raw.status == 429:  # RateLimited, Retry-After read
+            raise error_for(raw.status, raw.content, endpoint=PROFILE_PATH, headers=raw.headers)
     if raw.status >= 300:
         raise error_for(raw.status, raw.content, endpoint=PROFILE_PATH, headers=raw.headers)
     if not isinstance(body, dict):
