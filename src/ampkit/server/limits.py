@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,24 +63,20 @@ class _Project:
 class DashboardLimits:
     """Admission control; ``admit`` raises :class:`LimitExceeded`, ``release`` frees a slot."""
 
-    def __init__(self, config: DashboardLimitsConfig, clock: object = time.monotonic) -> None:
+    def __init__(
+        self, config: DashboardLimitsConfig, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config
         self._clock = clock
         self._lock = threading.Lock()
         self._projects: dict[int, _Project] = {}
-
-    def _now(self) -> float:
-        clock = self._clock
-        assert callable(clock)
-        now: float = clock()
-        return now
 
     def admit(self, project_id: int, path: str, params: Iterable[tuple[str, str]]) -> bool:
         """Account for one request; ``True`` when a slot must be released afterwards."""
         c = self.config
         if not c.enabled:
             return False
-        now = self._now()
+        now = self._clock()
         user = path in USER_PATHS
         cost = 0 if user else params_cost(kind_of(path), params)
         with self._lock:
@@ -157,7 +153,9 @@ class ProfileLimits:
     """A sliding 60-second window of User Profile requests; ``admit`` raises
     :class:`LimitExceeded` when the window is full."""
 
-    def __init__(self, config: ProfileLimitsConfig, clock: object = time.monotonic) -> None:
+    def __init__(
+        self, config: ProfileLimitsConfig, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config
         self._clock = clock
         self._lock = threading.Lock()
@@ -166,9 +164,7 @@ class ProfileLimits:
     def admit(self) -> None:
         if not self.config.enabled:
             return
-        clock = self._clock
-        assert callable(clock)
-        now: float = clock()
+        now = self._clock()
         with self._lock:
             while self._calls and self._calls[0] <= now - 60:
                 self._calls.popleft()
