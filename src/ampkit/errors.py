@@ -196,12 +196,12 @@ def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
 
 
 PROFILE_LIMIT = "User Profile API: 600 requests per minute per organisation"
-_PROFILE_LIMIT_TEXT = "requests per minute exceeds system limit"
-"""In the User Profile API's rate-limit body, whose status Amplitude does not state."""
 
 
-def _is_profile_limit(message: str, endpoint: str) -> bool:
-    return endpoint.endswith("/v1/userprofile") and _PROFILE_LIMIT_TEXT in message.lower()
+def is_profile_limit(message: str, endpoint: str) -> bool:
+    """The User Profile API's rate-limit body ("Number of requests per minute exceeds system
+    limit…"), whose status Amplitude does not state."""
+    return endpoint.endswith("/v1/userprofile") and "requests per minute" in message.lower()
 
 
 def _rate_limit_name(status_body: Mapping[str, Any], endpoint: str) -> str:
@@ -217,9 +217,9 @@ def _rate_limit_name(status_body: Mapping[str, Any], endpoint: str) -> str:
         meta = error.get("metadata")
         if isinstance(meta, Mapping) and isinstance(meta.get("limit"), str):
             return str(meta["limit"])
-    msg = _message(status_body).lower()
     if endpoint.endswith("/v1/userprofile"):  # its one documented limit
         return PROFILE_LIMIT
+    msg = _message(status_body).lower()
     if "concurren" in msg:
         return "concurrent requests"
     if "cost" in msg:
@@ -242,7 +242,7 @@ def error_for(
     hdrs = {k.lower(): v for k, v in (headers or {}).items()}
     # the status that decides the exception: the Profile API's rate-limit body is a 429
     # whatever status it came with (Amplitude does not state it)
-    profile_limit = _is_profile_limit(message, endpoint)
+    profile_limit = is_profile_limit(message, endpoint)
     kind = 429 if profile_limit else status
     if not profile_limit and (
         status in (401, 403) or message.lower().startswith("invalid api key")

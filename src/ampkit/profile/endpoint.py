@@ -19,7 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.errors import APIStatusError, NoData, error_for
+from ampkit.errors import APIStatusError, NoData, error_for, is_profile_limit
 from ampkit.models.profile import NOT_SEEN, UserProfile, UserProfileQuery
 
 PROFILE_PATH = "/v1/userprofile"
@@ -50,13 +50,10 @@ def _body(raw: RawResponse) -> Any:
 def parse(raw: RawResponse) -> UserProfile:
     body = _body(raw)
     error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, str):
-        text = error.lower()
-        if NOT_SEEN in text:
-            raise NoData(error, status=raw.status, endpoint=PROFILE_PATH, body=body)
-        if "requests per minute" in text or raw.status == 429:  # RateLimited, Retry-After read
-            raise error_for(raw.status, raw.content, endpoint=PROFILE_PATH, headers=raw.headers)
-    if raw.status >= 300:
+    if isinstance(error, str) and NOT_SEEN in error.lower():
+        raise NoData(error, status=raw.status, endpoint=PROFILE_PATH, body=body)
+    # error_for reads the rate-limit body as RateLimited whatever its status, 2xx included
+    if raw.status >= 300 or (isinstance(error, str) and is_profile_limit(error, PROFILE_PATH)):
         raise error_for(raw.status, raw.content, endpoint=PROFILE_PATH, headers=raw.headers)
     if not isinstance(body, dict):
         raise APIStatusError(
