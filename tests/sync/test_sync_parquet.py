@@ -96,6 +96,7 @@ def test_a_failed_window_leaves_nothing_and_strays_are_removed(tmp_path: Path) -
     assert not list(tmp_path.rglob("*.tmp"))
     stray = tmp_path / "active_users" / "dt=2024-03-01" / "part-stray.parquet"
     pq.write_table(_table("2024-03-01", [5.0]), stray)  # e.g. left by a crashed older run
+    dest.close()  # its lock goes with it, as with a process that dies
     assert ParquetDestination(tmp_path).read_state("active_users").cursor == "2024-03-01"  # type: ignore[union-attr]
     assert not stray.exists() and _values(tmp_path) == [("s0", 1.0), ("s1", 2.0)]
 
@@ -122,6 +123,7 @@ def test_a_crash_after_the_commit_point_is_finished_on_open(
         _write(dest, [7.0, 8.0, 9.0], "2024-03-02")  # s0, s1 replaced; s2 new
     monkeypatch.setattr(parquet_module.os, "replace", real)
     assert calls[0].endswith("_ampkit_state.json")  # the commit point came first
+    dest.close()  # the OS drops a dead process's lock
     reopened = ParquetDestination(tmp_path)  # finishes the commit
     assert reopened.read_state("active_users").cursor == "2024-03-02"  # type: ignore[union-attr]
     assert _values(tmp_path) == [("s0", 7.0), ("s1", 8.0), ("s2", 9.0)]

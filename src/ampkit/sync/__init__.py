@@ -14,7 +14,12 @@ from ampkit.sync.config import (
     resolve,
 )
 from ampkit.sync.destinations import describe_target, open_destination, target_kind
-from ampkit.sync.destinations.base import Destination, DestinationError, TableSpec
+from ampkit.sync.destinations.base import (
+    Destination,
+    DestinationBusy,
+    DestinationError,
+    TableSpec,
+)
 from ampkit.sync.plan import StreamPlan, TimeRange, parse_range
 from ampkit.sync.report import Reporter, StreamResult, SyncFailed, SyncResult
 from ampkit.sync.runner import plan_sync, run_sync
@@ -28,6 +33,7 @@ __all__ = [
     "STREAMS",
     "Column",
     "Destination",
+    "DestinationBusy",
     "DestinationError",
     "ReplicationConfig",
     "Reporter",

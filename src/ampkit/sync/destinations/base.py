@@ -8,6 +8,7 @@ A destination keeps one table per stream and the sync state next to it.  A run w
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -23,6 +24,49 @@ from ampkit.sync.state import StreamState
 
 class DestinationError(AmplitudeError):
     """The destination refused something (connection, DDL, a write, a commit)."""
+
+
+class DestinationBusy(DestinationError):
+    """Another sync is writing to the same destination (this process or another one).
+
+    Two writers would overwrite each other's state (and, in a Parquet directory, delete each
+    other's uncommitted files), so a writing sync holds the destination for its whole run: a
+    PostgreSQL advisory lock on the schema, a lock on ``.ampkit-sync.lock`` in a Parquet
+    directory, DuckDB's own file lock.  Dry runs (``--dry-run``) only read and take no lock.
+    """
+
+
+def busy(description: str, holder: str) -> DestinationBusy:
+    return DestinationBusy(
+        f"{description} is being written by another sync ({holder}); "
+        "wait for it to finish or stop it"
+    )
+
+
+class ProcessClaims:
+    """Destinations held by a writing sync of this process, by key.
+
+    What a database or the OS locks per process (DuckDB's file lock) does not stop two
+    threads of the same process; this does.
+    """
+
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+
+    def take(self, key: str, description: str) -> None:
+        """Hold ``key``, or raise :class:`DestinationBusy` if a sync of this process does."""
+        with self._lock:
+            if key in self._held:
+                raise busy(description, "in this process")
+            self._held.add(key)
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._held.discard(key)
+
+
+CLAIMS = ProcessClaims()
 
 
 @contextmanager
@@ -136,11 +180,15 @@ def quote_ident(name: str) -> str:
 
 
 __all__ = [
+    "CLAIMS",
     "Destination",
+    "DestinationBusy",
     "DestinationError",
+    "ProcessClaims",
     "TableSpec",
     "Transaction",
     "as_table",
+    "busy",
     "chunks",
     "dedupe",
     "extra_columns",

@@ -8,6 +8,8 @@ TIMESTAMPTZ (UTC), DATE and JSON.
 from __future__ import annotations
 
 import contextlib
+import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +19,12 @@ import duckdb
 
 from ampkit.errors import ConfigError
 from ampkit.sync.destinations.base import (
+    CLAIMS,
     Destination,
     TableSpec,
     Transaction,
     as_table,
+    busy,
     dedupe,
     extra_columns,
     quote_ident,
@@ -28,6 +32,9 @@ from ampkit.sync.destinations.base import (
 )
 from ampkit.sync.schema import Column, ColumnType
 from ampkit.sync.state import STATE_TABLE, StreamState
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
+"""DuckDB's message when another process has the file open for writing."""
 
 DUCKDB_TYPES: dict[ColumnType, str] = {
     "string": "VARCHAR",
@@ -99,19 +106,32 @@ class DuckDBDestination(Destination):
         self.read_only = read_only
         self._con: duckdb.DuckDBPyConnection | None = None
         self._columns: dict[str, list[str]] = {}
+        self._claim: weakref.finalize[[str], DuckDBDestination] | None = None
         if read_only and not self.path.exists():
             return  # a dry run against a file that does not exist yet: no state, no file
+        if not read_only:
+            # DuckDB locks the file against other processes, not against this one's threads
+            key = f"duckdb:{self.path.resolve()}"
+            CLAIMS.take(key, self.description)
+            self._claim = weakref.finalize(self, CLAIMS.release, key)  # also if never closed
         try:
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._con = duckdb.connect(str(self.path), read_only=read_only)
+            if not read_only:
+                self._con.execute(
+                    f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (stream VARCHAR PRIMARY KEY, "
+                    "state JSON, updated_at TIMESTAMPTZ)"
+                )
         except duckdb.Error as exc:
+            self.close()
+            held = _LOCK_HOLDER.search(str(exc))
+            if held is not None:
+                raise busy(self.description, f"process {held.group(1)}") from None
             raise ConfigError(f"cannot open DuckDB file {self.path}: {exc}") from exc
-        if not read_only:
-            self._con.execute(
-                f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (stream VARCHAR PRIMARY KEY, "
-                "state JSON, updated_at TIMESTAMPTZ)"
-            )
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -191,6 +211,8 @@ class DuckDBDestination(Destination):
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._claim is not None:
+            self._claim()
 
 
 __all__ = ["DUCKDB_TYPES", "DuckDBDestination"]

@@ -3,6 +3,7 @@
 Layout (``parquet:///dir`` or a directory path)::
 
     dir/_ampkit_state.json                       state + the list of live files (the manifest)
+    dir/.ampkit-sync.lock                        locked by the sync writing the directory
     dir/events/dt=2024-01-01/part-<id>.parquet   events: by server_upload_time's UTC date
     dir/active_users/dt=2024-01-01/part-….parquet  daily streams: by date
     dir/cohorts/part-<id>.parquet                catalogs: not partitioned
@@ -12,13 +13,18 @@ by Parquet readers and globs), rewrites the files of the partitions it touches t
 its primary keys (without those rows), then replaces ``_ampkit_state.json`` atomically — the
 commit point — and finally renames the new files and deletes the replaced ones.  Opening the
 directory finishes or discards an interrupted commit, so the live files hold each key once.
+A writing sync holds the directory's lock file from opening to closing: a second one (here or
+in another process) gets :class:`~ampkit.sync.destinations.base.DestinationBusy` instead of
+discarding the first one's uncommitted files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,10 +36,19 @@ import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel, Field
 
-from ampkit.sync.destinations.base import Destination, TableSpec, Transaction, as_table, dedupe
+from ampkit.sync.destinations.base import (
+    Destination,
+    TableSpec,
+    Transaction,
+    as_table,
+    busy,
+    dedupe,
+)
 from ampkit.sync.state import STATE_TABLE, StreamState
 
 MANIFEST = f"{STATE_TABLE}.json"
+LOCK_FILE = ".ampkit-sync.lock"
+"""Held (an OS lock, released when the process ends) by the sync writing the directory."""
 NO_DATE = "unknown"
 
 
@@ -130,6 +145,31 @@ class _ParquetTransaction(Transaction):
             _tmp(self.dest.root / rel).unlink(missing_ok=True)
 
 
+def _lock(path: Path, description: str) -> int:
+    """An open descriptor of ``path`` holding an exclusive lock on it; busy if another holds it.
+
+    The lock belongs to the open file (``flock``; ``msvcrt.locking`` on Windows), so a second
+    opening in this same process is refused too, and the OS drops it when the process dies.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise busy(description, f"it holds {path}") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class ParquetDestination(Destination):
     """``parquet:///dir`` (or a directory path)."""
 
@@ -139,10 +179,23 @@ class ParquetDestination(Destination):
         self.root = Path(root)
         self.description = f"parquet {self.root}"
         self.read_only = read_only
-        self.manifest = self._load()
+        self._unlock: weakref.finalize[[int], ParquetDestination] | None = None
         if not read_only:
             self.root.mkdir(parents=True, exist_ok=True)
-            self.recover()
+            fd = _lock(self.root / LOCK_FILE, self.description)
+            # released by close(), or when the object is collected unclosed
+            self._unlock = weakref.finalize(self, os.close, fd)
+        try:
+            self.manifest = self._load()
+            if not read_only:
+                self.recover()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._unlock is not None:
+            self._unlock()  # closing the descriptor releases the lock (once)
 
     def _load(self) -> Manifest:
         path = self.root / MANIFEST
@@ -224,4 +277,4 @@ class ParquetDestination(Destination):
             os.replace(_tmp(self.root / rel), self.root / rel)
 
 
-__all__ = ["MANIFEST", "Manifest", "ParquetDestination"]
+__all__ = ["LOCK_FILE", "MANIFEST", "Manifest", "ParquetDestination"]

@@ -1,6 +1,8 @@
 """PostgreSQL through psycopg 3: each batch is COPied (CSV written by Arrow, in C++) into a
 temporary table, then merged with ``INSERT … ON CONFLICT (key) DO UPDATE``; the state row is
-upserted in the same transaction.
+upserted in the same transaction.  A writing sync holds a session advisory lock on the schema
+(:func:`lock_key`) until it closes: a second one gets
+:class:`~ampkit.sync.destinations.base.DestinationBusy` naming the holder's backend PID.
 
 Target: ``postgresql://user:password@host:port/db`` (``?schema=name`` picks the schema, default
 ``public``; every other URL parameter goes to libpq).  Types: text, bigint, double precision,
@@ -28,6 +30,7 @@ from ampkit.sync.destinations.base import (
     TableSpec,
     Transaction,
     as_table,
+    busy,
     dedupe,
     extra_columns,
     translated,
@@ -78,6 +81,12 @@ def _no_nul(table: Any) -> Any:
                 column = pc.replace_substring(column, needle, fix)
         table = table.set_column(i, field, column)
     return table
+
+
+def lock_key(schema: str) -> int:
+    """The advisory lock (a signed 64-bit key) a writing sync holds on ``schema``."""
+    digest = hashlib.sha256(f"ampkit-sync:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _index_name(table: str, keys: tuple[str, ...]) -> str:
@@ -166,16 +175,43 @@ class PostgresDestination(Destination):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"cannot connect to {redact_url(url)}: {first}") from None
         if not read_only:
-            with self.conn.cursor() as cur:
-                cur.execute(
-                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-                )
-                cur.execute(
-                    sql.SQL(
-                        "CREATE TABLE IF NOT EXISTS {} (stream text PRIMARY KEY, state jsonb, "
-                        "updated_at timestamptz)"
-                    ).format(sql.Identifier(self.schema, STATE_TABLE))
-                )
+            try:
+                with translated(psycopg.Error, "postgres"):
+                    self._lock()
+                    self._create_state_table()
+            except BaseException:
+                self.conn.close()
+                raise
+
+    def _lock(self) -> None:
+        """Hold the schema's advisory lock for this session, or raise DestinationBusy."""
+        key = lock_key(self.schema)
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            row = cur.fetchone()
+            if row is not None and row[0]:
+                return
+            cur.execute(  # a bigint key is stored as (classid, objid) = (high, low) halves
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND objsubid = 1 AND classid::bigint = %s AND objid::bigint = %s "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                [(key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF],
+            )
+            holder = cur.fetchone()
+        who = f"PostgreSQL backend PID {holder[0]}" if holder else "another session"
+        raise busy(self.description, f"{who} holds its lock on schema {self.schema!r}")
+
+    def _create_state_table(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            cur.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (stream text PRIMARY KEY, state jsonb, "
+                    "updated_at timestamptz)"
+                ).format(sql.Identifier(self.schema, STATE_TABLE))
+            )
 
     def _exists(self, table: str) -> bool:
         with self.conn.cursor() as cur:
@@ -265,4 +301,4 @@ class PostgresDestination(Destination):
         self.conn.close()
 
 
-__all__ = ["PG_TYPES", "PostgresDestination", "redact_url", "split_schema"]
+__all__ = ["PG_TYPES", "PostgresDestination", "lock_key", "redact_url", "split_schema"]
