@@ -27,6 +27,7 @@ from tests.sync.conftest import (
 
 from ampkit.server import RunningServer
 from ampkit.sync import plan_sync
+from ampkit.sync.readers.prefetch import GROW_AFTER
 
 
 def test_incremental_lands_every_source_row_once(seeded: RunningServer, tmp_path: Path) -> None:
@@ -127,6 +128,58 @@ def test_oversized_window_is_split_and_the_split_remembered(
     assert plan.windows[:2] == ["2024-03-10T00..2024-03-10T02", "2024-03-10T03..2024-03-10T05"]
     second = ok(sync(fresh, str(db), streams=["events"], now=later)).streams[0]
     assert (second.rows, second.requests, second.splits) == (12, 4, 0)  # no 400 this time
+
+
+def _one_per_hour(srv: RunningServer, start: dt.datetime, hours: int, tag: int) -> None:
+    for hour in range(hours):
+        send(srv, _padded(tag + hour, 1))
+        upload_at(srv, [f"h{tag + hour}-0"], start + dt.timedelta(hours=hour, minutes=5))
+
+
+def _split_to_three_hours(srv: RunningServer, db: Path) -> dt.datetime:
+    """A first run over 2024-03-09 whose 24 h window is split down to 3 h (as above)."""
+    day = dt.datetime(2024, 3, 9, tzinfo=dt.UTC)
+    _one_per_hour(srv, day, 24, 0)
+    sizes = [len(orjson.dumps(e)) + 1 for e in source_events(srv)]
+    srv.store.config.export.max_bytes = sum(sorted(sizes)[-3:]) + 100  # 3 hours fit, 4 not
+    first = ok(sync(srv, str(db), streams=["events"], anchor_date=day.date(),
+                    now=dt.datetime(2024, 3, 10, 2, 30, tzinfo=dt.UTC))).streams[0]
+    assert (first.window_hours, first.splits) == (3, 1)
+    return day + dt.timedelta(days=1)
+
+
+def test_split_windows_grow_back_once_the_volume_is_down(
+    fresh: RunningServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "grow.duckdb"
+    nxt = _split_to_three_hours(fresh, db)
+    _one_per_hour(fresh, nxt, 48, 100)
+    fresh.store.config.export.max_bytes = 10**12  # the spike is over: anything fits
+    later = dt.datetime(2024, 3, 12, 2, 30, tzinfo=dt.UTC)  # export end 2024-03-11T23
+    plan = plan_sync(options(str(db), streams=["events"], now=later)).plans[0]
+    assert plan.note is not None and f"×2 after {GROW_AFTER} clean ones up to 24 h" in plan.note
+    second = ok(sync(fresh, str(db), streams=["events"], now=later)).streams[0]
+    # 4 × 3 h, then 4 × 6 h, then the last 12 hours in one 12 h window
+    assert GROW_AFTER == 4
+    assert (second.rows, second.requests, second.splits, second.window_hours) == (48, 9, 0, 12)
+    assert duckdb_state(db, "events")["window_hours"] == 12
+    assert len(duckdb_rows(db, "events")) == 24 + 48
+
+
+def test_growing_into_a_still_high_volume_backs_off(
+    fresh: RunningServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "backoff.duckdb"
+    nxt = _split_to_three_hours(fresh, db)
+    _one_per_hour(fresh, nxt, 72, 100)  # the volume stays high: still 3 hours at most
+    later = dt.datetime(2024, 3, 13, 2, 30, tzinfo=dt.UTC)  # export end 2024-03-12T23
+    second = ok(sync(fresh, str(db), streams=["events"], now=later)).streams[0]
+    # 4 × 3 h clean → a 6 h try (400, then 2 × 3 h: 3 requests) → now 8 clean ones needed:
+    # 8 × 3 h → a 6 h try (3 requests) → 16 needed: the last 24 hours as 8 × 3 h.
+    # Without the back-off it would try 6 h every 4 windows: 28 requests and 4 splits.
+    assert (second.rows, second.requests, second.splits, second.window_hours) == (72, 26, 2, 3)
+    assert duckdb_state(db, "events")["window_hours"] == 3
+    assert len(duckdb_rows(db, "events")) == 24 + 72
 
 
 def test_one_hour_too_large_names_the_hour_and_keeps_what_was_committed(

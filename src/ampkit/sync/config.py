@@ -12,7 +12,7 @@
       anchor_date: 2024-01-01   # first day of the first incremental run (default: 30 days ago)
     streams:
       events:
-        window_hours: 24        # export window (shrinks by itself after a 400/504 split)
+        window_hours: 24        # export window (halves after a 400/504, grows back)
       active_users:
         group_by: country
       cohorts: {}

@@ -5,8 +5,11 @@ ahead of the one being committed (:mod:`~ampkit.sync.readers.prefetch`).  A 400 
 504 halves a window, down to one hour; every archive that comes back is decoded entry → gzip →
 lines → Arrow batches and committed **with the cursor** (its last hour) in one transaction.
 After a split, the size that worked is saved in the state and used for the rest of this run
-and the next ones.  404 windows are empty; the cursor still moves past them.  Caps: line size,
-compressed archive size (checked while downloading) and uncompressed size.
+and the next ones, until it grows back: every :data:`~ampkit.sync.readers.prefetch.GROW_AFTER`
+planned windows in a row that needed no split double it again, up to the configured
+``window_hours`` (a split right after growing doubles the streak needed before the next try).
+404 windows are empty; the cursor still moves past them.  Caps: line size, compressed archive
+size (checked while downloading) and uncompressed size.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from ampkit.sync.config import Limits
 from ampkit.sync.destinations.base import Transaction
 from ampkit.sync.plan import HourSpan, StreamPlan, export_end, hour_span, hour_windows
 from ampkit.sync.readers.base import StreamRun
-from ampkit.sync.readers.prefetch import Archive, ArchiveTooLarge, ExportPrefetch, Failed
+from ampkit.sync.readers.prefetch import (
+    GROW_AFTER,
+    Archive,
+    ArchiveTooLarge,
+    ExportPrefetch,
+    Failed,
+)
 from ampkit.sync.state import StreamState
 
 
@@ -67,7 +76,9 @@ class EventsRun(StreamRun):
         plan.units = span.hours
         plan.windows = [str(w) for w in windows]
         plan.requests = len(windows)
-        plan.note = f"{self.window_size()} h windows; 400/504 → halve, 404 → empty"
+        size, ceiling = self.window_size(), self.opts.window_hours
+        grow = f", ×2 after {GROW_AFTER} clean ones up to {ceiling} h" if size < ceiling else ""
+        plan.note = f"{size} h windows{grow}; 400/504 → halve, 404 → empty"
         return plan
 
     def execute(self) -> None:
@@ -82,7 +93,8 @@ class EventsRun(StreamRun):
         self.replace = self.opts.mode == "full-refresh" and not self.backfill
         self.size = self.window_size()
         prefetch = ExportPrefetch(self.source.transport, span, self.size,
-                                  self.ctx.options.limits, self.ctx.options.spool_dir)
+                                  self.ctx.options.limits, self.ctx.options.spool_dir,
+                                  ceiling=self.opts.window_hours)
         with closing(prefetch):
             for item in prefetch:
                 self._learn(item.size)
@@ -138,6 +150,10 @@ class EventsRun(StreamRun):
             self.ctx.reporter.note(self.stream.name,
                                    f"export window split; remembering {size}-hour windows")
             self.result.splits += 1
+            self.size = size
+        elif size > self.size:
+            self.ctx.reporter.note(self.stream.name,
+                                   f"export windows grew back to {size} hours")
             self.size = size
         self.result.window_hours = self.size
 

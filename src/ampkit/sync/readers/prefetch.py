@@ -61,6 +61,8 @@ class Failed:
 
 
 Item = Archive | WindowEnd | Failed
+GROW_AFTER = 4
+"""Clean windows in a row (no split) after which a shrunk window size doubles again."""
 _DONE = object()
 
 
@@ -92,10 +94,16 @@ class ExportPrefetch:
         limits: Limits,
         spool_dir: Path | None = None,
         ahead: int = 1,
+        ceiling: int | None = None,
     ) -> None:
         self.transport = transport
         self.span = span
         self.size = size
+        self.ceiling = max(size, ceiling or size)
+        """Windows grow back up to this many hours (the configured size) after a split."""
+        self._streak = 0
+        self._needed = GROW_AFTER
+        self._just_grew = False
         self.limits = limits
         self.spool_dir = spool_dir
         self._queue: queue.Queue[object] = queue.Queue()
@@ -162,6 +170,27 @@ class ExportPrefetch:
         if seen.smallest is not None and seen.smallest < self.size:
             self.size = seen.smallest
 
+    def _grow(self, seen: _Settled) -> None:
+        """After a planned window: count it, and double the size after enough clean ones.
+
+        A window that needed no split is clean; :data:`GROW_AFTER` clean windows in a row
+        double the size (up to :attr:`ceiling`).  A split right after growing means the
+        volume is still high: the streak needed before the next try doubles, so a steady high
+        volume costs a failed request ever more rarely.
+        """
+        if seen.smallest is not None:
+            if self._just_grew:
+                self._needed *= 2
+            self._streak = 0
+            self._just_grew = False
+            return
+        self._just_grew = False
+        self._streak += 1
+        if self._streak >= self._needed and self.size < self.ceiling:
+            self.size = min(self.ceiling, self.size * 2)
+            self._streak = 0
+            self._just_grew = True
+
     def _produce(self) -> None:
         seen: _Settled | None = None
         try:
@@ -190,6 +219,7 @@ class ExportPrefetch:
                     else:
                         return  # stopping
                 self._learn(seen)
+                self._grow(seen)
                 if not self._put(WindowEnd(window, self.size)):
                     return
         except Exception as exc:  # handed to the consumer, raised there
@@ -198,4 +228,5 @@ class ExportPrefetch:
             self._put(_DONE)
 
 
-__all__ = ["Archive", "ArchiveTooLarge", "ExportPrefetch", "Failed", "Item", "WindowEnd"]
+__all__ = ["GROW_AFTER", "Archive", "ArchiveTooLarge", "ExportPrefetch", "Failed", "Item",
+           "WindowEnd"]
