@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.server.conftest import KEY, SECRET, SECRET2, Api, config
+from tests.server.conftest import KEY, KEY2, SECRET, SECRET2, Api, config
 
 from ampkit import Amplitude, RateLimited, RetryPolicy
 from ampkit.server import serve_in_thread
@@ -91,6 +91,10 @@ def test_profile_api_limit_is_per_organisation_and_per_minute() -> None:
             client.user_profile("user-00001")
         assert "600 requests per minute" in str(info.value.limit)
         client.close()
+        # resetting project 2 forgets its one request only: one more fits, then full again
+        api.http.post("/_ampkit/reset", auth=(KEY2, SECRET2)).raise_for_status()
+        assert api.http.get(url, params=params, headers=auth).status_code == 200
+        assert api.http.get(url, params=params, headers=auth).status_code == 429
 
 
 def test_profile_limit_status_is_configurable_and_can_be_off() -> None:
@@ -125,5 +129,13 @@ def test_profile_window_slides_unit() -> None:
     limits.admit()  # the first call has left the window
     with pytest.raises(LimitExceeded):
         limits.admit()
+    limits.reset(7)  # another project's requests stay in the window
+    with pytest.raises(LimitExceeded):
+        limits.admit(7)
     limits.reset()
-    limits.admit()
+    limits.admit(7)
+    limits.admit(8)
+    limits.reset(7)  # only project 7's entry leaves
+    limits.admit(8)
+    with pytest.raises(LimitExceeded):
+        limits.admit(9)

@@ -150,8 +150,9 @@ class ProfileLimitsConfig(BaseModel):
 
 
 class ProfileLimits:
-    """A sliding 60-second window of User Profile requests; ``admit`` raises
-    :class:`LimitExceeded` when the window is full."""
+    """A sliding 60-second window of User Profile requests, shared by every project (one
+    organisation); ``admit`` raises :class:`LimitExceeded` when the window is full.  Each entry
+    remembers its project, so resetting one project forgets only its own requests."""
 
     def __init__(
         self, config: ProfileLimitsConfig, clock: Callable[[], float] = time.monotonic
@@ -159,21 +160,26 @@ class ProfileLimits:
         self.config = config
         self._clock = clock
         self._lock = threading.Lock()
-        self._calls: deque[float] = deque()
+        self._calls: deque[tuple[float, int | None]] = deque()
 
-    def admit(self) -> None:
+    def admit(self, project_id: int | None = None) -> None:
+        """Count one request (for ``project_id``), or raise if the window is full."""
         if not self.config.enabled:
             return
         now = self._clock()
         with self._lock:
-            while self._calls and self._calls[0] <= now - 60:
+            while self._calls and self._calls[0][0] <= now - 60:
                 self._calls.popleft()
             if len(self._calls) >= self.config.per_minute:
-                wait = int(self._calls[0] + 60 - now) + 1
+                wait = int(self._calls[0][0] + 60 - now) + 1
                 raise LimitExceeded("User Profile API requests per minute",
                                     f"at most {self.config.per_minute} per minute", wait)
-            self._calls.append(now)
+            self._calls.append((now, project_id))
 
-    def reset(self) -> None:
+    def reset(self, project_id: int | None = None) -> None:
+        """Forget the requests of ``project_id`` (``None``: all of them)."""
         with self._lock:
-            self._calls.clear()
+            if project_id is None:
+                self._calls.clear()
+            else:
+                self._calls = deque(c for c in self._calls if c[1] != project_id)

@@ -207,7 +207,7 @@ class Store:
             for key in self.counters:
                 self.counters[key] = 0
             self.dashboard_limits.reset(project_id)
-            self.profile_limits.reset()
+            self.profile_limits.reset(project_id)  # the window is org-wide: only its entries
 
     # --- reads -----------------------------------------------------------------------------
     def project_for_basic(self, api_key: str, secret_key: str) -> ProjectConfig | None:

@@ -45,7 +45,7 @@ def routes(store: Store) -> list[BaseRoute]:
         if project is None:
             return PlainTextResponse("Invalid Api-Key", 401)
         try:
-            store.profile_limits.admit()
+            store.profile_limits.admit(project.project_id)
         except LimitExceeded as exc:
             return JSONResponse({"error": PROFILE_LIMIT_ERROR},
                                 store.profile_limits.config.status,
