@@ -150,12 +150,11 @@ class EventsRun(StreamRun):
             self.ctx.reporter.note(self.stream.name,
                                    f"export window split; remembering {size}-hour windows")
             self.result.splits += 1
-            self.size = size
         elif size > self.size:
             self.ctx.reporter.note(self.stream.name,
                                    f"export windows grew back to {size} hours")
-            self.size = size
-        self.result.window_hours = self.size
+        self.size = size
+        self.result.window_hours = size
 
     def _committed(self, label: str, rows: int, state: StreamState) -> None:
         self.replace = False
