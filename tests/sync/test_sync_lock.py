@@ -4,6 +4,7 @@ holder's death) frees the destination; dry runs take no lock."""
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,7 @@ from tests.sync.conftest import ok, options, sync
 from ampkit.server import RunningServer
 from ampkit.sync import plan_sync
 from ampkit.sync.destinations import open_destination
-from ampkit.sync.destinations.base import DestinationBusy, TableSpec
+from ampkit.sync.destinations.base import DestinationBusy, DestinationError, TableSpec
 from ampkit.sync.destinations.parquet import LOCK_FILE, ParquetDestination
 from ampkit.sync.destinations.postgres import PostgresDestination, lock_key, split_schema
 from ampkit.sync.schema import Column
@@ -127,6 +128,7 @@ def test_a_sync_into_a_held_destination_fails_before_fetching(
     holder = ParquetDestination(tmp_path / "out")
     with pytest.raises(DestinationBusy):
         sync(seeded, target + "/", streams=["active_users"])
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [LOCK_FILE]  # nothing written
     holder.close()
     result = ok(sync(seeded, target + "/", streams=["active_users"]))
     assert result.streams[0].rows > 0
@@ -159,6 +161,20 @@ def test_postgres_sync_refused_while_another_holds_the_schema(
     with held_elsewhere(pg_url), pytest.raises(DestinationBusy, match="backend PID"):
         sync(seeded, pg_url, streams=["active_users"])
     assert ok(sync(seeded, pg_url, streams=["active_users"])).streams[0].rows > 0
+
+
+def test_a_filesystem_without_locks_is_an_error_not_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    def no_locks(fd: int, op: int) -> None:  # e.g. an NFS mount without a lock daemon
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(DestinationError, match=r"cannot lock .*No locks available") as info:
+        ParquetDestination(tmp_path)
+    assert not isinstance(info.value, DestinationBusy)
 
 
 def test_lock_key_is_stable_and_per_schema() -> None:

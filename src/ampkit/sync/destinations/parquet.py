@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from ampkit.sync.destinations.base import (
     Destination,
+    DestinationError,
     TableSpec,
     Transaction,
     as_table,
@@ -156,14 +157,19 @@ def _lock(path: Path, description: str) -> int:
         if sys.platform == "win32":
             import msvcrt
 
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            try:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            except OSError:  # msvcrt fails the same way for any holder
+                raise busy(description, f"it holds {path}") from None
         else:
             import fcntl
 
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise busy(description, f"it holds {path}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # EWOULDBLOCK: someone holds it
+                raise busy(description, f"it holds {path}") from None
+            except OSError as exc:  # no flock here (ENOLCK…): not a busy directory
+                raise DestinationError(f"{description}: cannot lock {path}: {exc}") from exc
     except BaseException:
         os.close(fd)
         raise
