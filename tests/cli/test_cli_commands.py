@@ -133,9 +133,10 @@ def test_export_into_a_duckdb_file_new_then_appended(server: RunningServer,
         (f"d-{i}", {"i": i}) for i in range(5)]
     con.execute("CREATE TABLE mine AS SELECT 42 AS answer")
     con.close()
-    # an existing file: appended to, other tables untouched, no staging table left behind
+    # an existing file: appended to, other tables untouched, no staging table left behind;
+    # a memory limit for the load leaves the file's own setting as it was
     r = run(server, "export", "--start", hour, "--end", hour, "--out", str(db), "--table",
-            "events")
+            "events", "--memory-limit", "64MB")
     assert r.returncode == 0, r.stderr
     con = duckdb.connect(str(db))
     assert con.execute("SELECT count(*) FROM events").fetchone() == (10,)
@@ -147,6 +148,12 @@ def test_export_into_a_duckdb_file_new_then_appended(server: RunningServer,
     bad = run(server, "export", "--start", hour, "--end", hour, "--out", str(db), "--table",
               "a..b")
     assert bad.returncode != 0 and bad.stderr.startswith("error: --table")
+    bad = run(server, "export", "--start", hour, "--end", hour, "--out", str(db),
+              "--memory-limit", "lots")
+    assert bad.returncode != 0 and "memory_limit 'lots'" in bad.stderr
+    bad = run(server, "export", "--start", hour, "--end", hour, "--out",
+              str(tmp_path / "x.jsonl"), "--memory-limit", "64MB")
+    assert bad.returncode != 0 and bad.stderr.startswith("error: --memory-limit")
 
 
 def test_request_any_path(server: RunningServer) -> None:

@@ -1,5 +1,7 @@
 """``load_duckdb``: the Export archive straight into a DuckDB table, the same rows as the Arrow
-reader gives, drift and errors included."""
+reader gives, drift and errors included — every test through both fast readers: ampkit's C
+decoder, and DuckDB's JSON reader (the path of an install without a compiler, which
+``AMPKIT_EXPORT_DECODER=python`` also selects)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from ampkit.errors import ConfigError, ExportDecodeError
 from ampkit.export import (
     EXPORT_COLUMNS,
     EXTRA_COLUMN,
+    has_native_decoder,
     iter_arrow_batches,
     load_duckdb,
     load_duckdb_file,
@@ -42,6 +45,16 @@ JSON_COLUMNS = {col for col, _, kind in EXPORT_COLUMNS if kind in ("json", "ids"
 @pytest.fixture(scope="module")
 def export_dir(shared_dir: str) -> Path:
     return Path(shared_dir) / "fixtures" / "export"
+
+
+@pytest.fixture(params=["c", "duckdb"], autouse=True)
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The reader ``load_duckdb`` picks by itself ("auto") in this test."""
+    if request.param == "duckdb":
+        monkeypatch.setenv("AMPKIT_EXPORT_DECODER", "python")
+    elif not has_native_decoder():
+        pytest.skip("ampkit's C decoder is not built here")
+    return str(request.param)
 
 
 @pytest.fixture
@@ -83,12 +96,15 @@ def arrow_rows(data: bytes) -> list[dict[str, Any]]:
     return [row for b in batches for row in b.to_pylist()]
 
 
-def test_fixture_lines_load_like_the_arrow_reader(con: Any, export_dir: Path) -> None:
+def test_fixture_lines_load_like_the_arrow_reader(
+    con: Any, export_dir: Path, reader: str
+) -> None:
     lines = fixture_lines(export_dir, LINES_FILE)
     data = build_archive([("1/1_2025-07-01_17#0.json.gz", b"\n".join(lines))])
     report = load_duckdb(io.BytesIO(data), con)
     assert (report.rows, report.entries, report.exact_rows, report.native) == (
         len(lines), 1, 0, True)
+    assert report.reader == reader
     got = table_rows(con)
     assert [normalised(r) for r in got] == [normalised(r) for r in arrow_rows(data)]
     # object columns are compact JSON text of the same value
@@ -154,11 +170,12 @@ def test_plain_values_take_the_sql_path(con: Any) -> None:
 
 
 def test_lines_unlike_amplitudes_own_writing_are_still_read_exactly(
-    con: Any, export_dir: Path
+    con: Any, export_dir: Path, reader: str
 ) -> None:
-    """A line equal to its values written back in Amplitude's order skips the key test; any
-    other spelling takes the key test, and repeated keys go to the Python converter (which
-    keeps the last value, as the Arrow reader does)."""
+    """DuckDB: a line equal to its values written back in Amplitude's order skips the key test;
+    any other spelling takes the key test.  Both readers send repeated keys to the Python
+    converter (which keeps the last value, as the Arrow reader does); the C decoder also a
+    number orjson would spell otherwise (1E2)."""
     line = fixture_lines(export_dir, LINES_FILE)[0]
     assert line.startswith(b'{"$insert_id":')
     variants = {
@@ -186,8 +203,9 @@ def test_lines_unlike_amplitudes_own_writing_are_still_read_exactly(
     assert by_name["repeated key, other value"]["event_type"] == "again"
     assert by_name["unknown key"][EXTRA_COLUMN] == {"zz_new": 1}
     assert by_name["escaped text"]["city"] == "Café / city"
-    # to Python: the two repeated keys and the unknown key (DuckDB's reader drops the blank)
-    assert report.exact_rows == 3
+    # to Python: the two repeated keys and the unknown key (DuckDB's reader drops the blank),
+    # and for the C decoder the 1E2
+    assert report.exact_rows == {"duckdb": 3, "c": 4}[reader]
 
 
 def test_near_miss_timestamps_convert_like_the_python_converter(con: Any) -> None:
@@ -283,12 +301,14 @@ def test_oversized_line_and_corrupt_entry_are_typed_errors(con: Any) -> None:
     assert ("events",) not in tables  # not even the table: nothing half-written
 
 
-def test_archive_byte_cap_uses_the_arrow_reader(con: Any) -> None:
+def test_archive_byte_cap_uses_the_arrow_reader(con: Any, reader: str) -> None:
     data = build_archive([("1/a#0.json.gz", b"\n".join(event_line(str(i)) for i in range(20)))])
     with pytest.raises(ExportDecodeError, match="max_archive_bytes"):
         load_duckdb(io.BytesIO(data), con, max_archive_bytes=100)
     report = load_duckdb(io.BytesIO(data), con, max_archive_bytes=10**6)
-    assert (report.rows, report.native) == (20, False)
+    # DuckDB's reader cannot count the bytes: the Python converter does it then
+    assert (report.rows, report.native, report.reader) == (
+        20, reader == "c", "c" if reader == "c" else "python")
 
 
 def test_a_transaction_the_caller_holds_does_not_get_in_the_way(tmp_path: Path) -> None:
@@ -308,3 +328,36 @@ def test_bad_table_names_are_config_errors(con: Any) -> None:
     for name in ("", "a..b", "a.b.c.d"):
         with pytest.raises(ConfigError, match="table"):
             load_duckdb(io.BytesIO(b""), con, name)
+
+
+def test_a_memory_limit_holds_for_the_load_only(con: Any) -> None:
+    data = build_archive([("1/a#0.json.gz", b"\n".join(event_line(str(i)) for i in range(5)))])
+
+    def limit() -> str:
+        return str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+    default = limit()
+    assert load_duckdb(io.BytesIO(data), con, memory_limit="64MB").rows == 5
+    assert limit() == default  # the default is back exactly
+    con.execute("SET memory_limit = '1GB'")
+    mine = limit()
+    assert load_duckdb(io.BytesIO(data), con, memory_limit="64MB").rows == 5
+    assert limit() == mine
+    with pytest.raises(ConfigError, match="memory_limit 'lots'"):
+        load_duckdb(io.BytesIO(data), con, memory_limit="lots")
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (10,)
+    assert limit() == mine
+
+
+def test_reader_c_without_the_decoder_is_a_config_error(
+    con: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AMPKIT_EXPORT_DECODER", "python")
+    with pytest.raises(ConfigError, match="C decoder is not built"):
+        load_duckdb(io.BytesIO(b""), con, reader="c")
+    with pytest.raises(ConfigError, match="reader 'fast'"):
+        load_duckdb(io.BytesIO(b""), con, reader="fast")  # type: ignore[arg-type]
+    report = load_duckdb(io.BytesIO(build_archive([("1/a#0.json.gz", event_line("a"))])), con,
+                         reader="python")
+    assert (report.rows, report.reader, report.exact_rows, report.native) == (1, "python", 1,
+                                                                              False)

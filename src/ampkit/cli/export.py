@@ -44,7 +44,9 @@ def _hour(value: str, name: str) -> dt.datetime:
     return parsed.replace(minute=0, second=0, microsecond=0)
 
 
-def _into_duckdb(archives: Any, out: Path, partial: Path, table: str) -> int:
+def _into_duckdb(
+    archives: Any, out: Path, partial: Path, table: str, memory_limit: str | None = None
+) -> int:
     """Every archive into ``table`` of ``out``, all or nothing.
 
     A new file is filled under a ``.partial`` name and renamed at the end.  An existing file is
@@ -61,7 +63,7 @@ def _into_duckdb(archives: Any, out: Path, partial: Path, table: str) -> int:
     done = False
     try:
         for _, path in archives:
-            count += load_duckdb(path, con, staging).rows
+            count += load_duckdb(path, con, staging, memory_limit=memory_limit).rows
         if not new:
             with duckdb_transaction(con):
                 con.execute(duckdb_table_ddl(table))
@@ -87,6 +89,9 @@ def export_cmd(
     end: Annotated[str, typer.Option(help="Last hour, inclusive.")],
     out: Annotated[Path, typer.Option(help="FILE.jsonl, FILE.parquet or FILE.duckdb.")],
     table: Annotated[str, typer.Option(help="Table of a .duckdb file (appended to).")] = "events",
+    memory_limit: Annotated[str | None, typer.Option(
+        help="DuckDB's memory_limit while loading a .duckdb file (e.g. 128MB); default DuckDB's "
+             "own, 80% of RAM.")] = None,
     api_key: str | None = ApiKeyOpt,
     secret_key: str | None = SecretOpt,
     base_url: str | None = BaseUrlOpt,
@@ -104,6 +109,8 @@ def export_cmd(
             quote_identifier(table)
         except AmplitudeError as exc:
             fail(f"--table: {exc}")
+    elif memory_limit is not None:
+        fail("--memory-limit applies to a .duckdb --out only")
     amp = make_client(api_key, secret_key, base_url, region)
     count = 0
     partial = out.with_name(out.name + ".partial")
@@ -118,7 +125,7 @@ def export_cmd(
 
             archives = amp.export_archives(first, last, on_progress=on_progress)
             if kind == ".duckdb":
-                count = _into_duckdb(archives, out, partial, table)
+                count = _into_duckdb(archives, out, partial, table, memory_limit)
                 if count == 0:
                     console.print("no events in that range (nothing written)")
                     return

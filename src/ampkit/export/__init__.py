@@ -8,6 +8,7 @@ from ampkit.export.arrow import (
     EXPORT_COLUMNS,
     EXTRA_COLUMN,
     export_arrow_schema,
+    has_native_decoder,
     iter_arrow_batches,
     parse_timestamp,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "export_flow",
     "export_spec",
     "format_hour",
+    "has_native_decoder",
     "iter_arrow_batches",
     "iter_entry_lines",
     "iter_events",

@@ -21,10 +21,12 @@ from __future__ import annotations
 import gc
 import json
 import math
+import os
 import struct
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, Literal
@@ -294,7 +296,9 @@ _JSON_COLS = _indices("json", "ids")
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 _SEPARATOR = orjson.Fragment(b"\x00")
 """Written raw between values: orjson escapes every control character it writes itself."""
-_PLAIN_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
+_PLAIN_TIMESTAMP = (  # year 0000 left out: Arrow reads it, Python's datetime has no year 0
+    r"^(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
+)
 _ARROW_ERRORS: tuple[type[BaseException], ...] = (
     OverflowError,
     TypeError,
@@ -430,6 +434,8 @@ class _Converter:
         strings = self.strings(values)
         if strings is None:
             return None
+        if self.pc.any(self.pc.starts_with(strings, "0000", memory_pool=self.pool)).as_py():
+            return None  # Arrow reads year 0, Python's datetime has none: one by one
         try:  # a naive export timestamp is UTC
             return self.cast(self.cast(strings, self.naive), self.utc)
         except _ARROW_ERRORS:
@@ -639,13 +645,35 @@ class _BatchBuilder:
         for chunks, array in zip(self.chunks, arrays, strict=True):
             chunks.append(array)
 
+    def add_native(self, decoder: Any) -> None:
+        """The rows ``decoder`` (a :class:`_decoder.Decoder`) holds, after those added before."""
+        if not decoder.rows:
+            return
+        self.convert()
+        pa, pool = self.pa, self.converter.pool
+        columns = decoder.take()
+        rows = 0
+        for chunks, arrow_type, (rows, nulls, valid, offsets, data) in zip(
+            self.chunks, self.converter.types, columns, strict=False
+        ):
+            buffers = [None if valid is None else pa.py_buffer(valid)]
+            if offsets is not None:
+                buffers.append(pa.py_buffer(offsets))
+            buffers.append(pa.py_buffer(data))
+            chunks.append(pa.Array.from_buffers(arrow_type, rows, buffers, null_count=nulls))
+        self.chunks[-1].append(pa.nulls(rows, type=self.converter.large_string, memory_pool=pool))
+        self.rows += rows
+
     def take(self) -> pa.RecordBatch:
         """The gathered rows as one batch; each column's chunks are freed once concatenated."""
         self.convert()
         arrays = []
         for i, chunks in enumerate(self.chunks):
             self.chunks[i] = []
-            arrays.append(self.pa.concat_arrays(chunks, memory_pool=self.converter.pool))
+            if len(chunks) == 1:
+                arrays.append(chunks[0])
+            else:
+                arrays.append(self.pa.concat_arrays(chunks, memory_pool=self.converter.pool))
             del chunks
         self.rows = 0
         return self.pa.RecordBatch.from_arrays(arrays, schema=self.schema)
@@ -682,6 +710,110 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+_DECODER_KINDS: dict[Kind, str] = {
+    "string": "STRING",
+    "int": "INT",
+    "float": "FLOAT",
+    "bool": "BOOL",
+    "timestamp": "TIMESTAMP",
+    "json": "JSON",
+    "ids": "IDS",
+}
+
+
+def native_decoder() -> Any | None:
+    """A new C decoder for the export columns, or ``None`` when ampkit was installed without
+    its C extension (no compiler at install time) or ``AMPKIT_EXPORT_DECODER=python`` is set."""
+    if os.environ.get("AMPKIT_EXPORT_DECODER", "").lower() == "python":
+        return None
+    try:
+        from ampkit.export import _decoder  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return None
+    kinds = tuple(getattr(_decoder, _DECODER_KINDS[kind]) for kind in _KINDS)
+    return _decoder.Decoder(tuple(key.encode() for key in _KEYS), kinds)
+
+
+@dataclass
+class ReadStats:
+    """What a read did, filled in as it goes (for :func:`~ampkit.export.load_duckdb`)."""
+
+    entries: int = 0
+    """Hour files read."""
+    python_rows: int = 0
+    """Rows converted by the Python converter (all of them without the C decoder)."""
+    decoder: bool = False
+    """Whether the C decoder read the lines."""
+
+
+def has_native_decoder() -> bool:
+    """Whether the export readers use ampkit's C decoder here (see :func:`native_decoder`)."""
+    return native_decoder() is not None
+
+
+def _native_batches(
+    decoder: Any,
+    builder: _BatchBuilder,
+    blocks: Iterator[tuple[str, int, list[bytes]]],
+    batch_size: int,
+    stop: threading.Event,
+    stats: ReadStats,
+) -> Iterator[pa.RecordBatch]:
+    """The C decoder's loop: lines it does not cover go one by one to the Python converter.
+
+    Lines the decoder flags wait in ``pending`` (up to PARSE_ROWS of them, so a drifting
+    archive is still converted in chunks); ``pending`` always holds rows that come before the
+    decoder's, and both are handed to the builder in that order.
+    """
+    flagged = decoder_status("FLAGGED")
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        builder.add(pending)
+        pending.clear()
+        builder.add_native(decoder)
+
+    entry_now = None
+    for entry, first, lines in blocks:
+        if stop.is_set():
+            return
+        if entry != entry_now:
+            entry_now = entry
+            stats.entries += 1
+        done: list[pa.RecordBatch] = []
+        at = 0
+        with _gc_paused():
+            while at < len(lines):
+                room = batch_size - builder.rows - len(pending) - decoder.rows
+                at, status = decoder.feed(lines, at, room)
+                if status == flagged:
+                    if decoder.rows:
+                        flush()
+                    records = parse_lines([lines[at]], entry=entry, first=first + at)
+                    stats.python_rows += len(records)
+                    pending += records
+                    at += 1
+                    if len(pending) >= PARSE_ROWS:
+                        builder.add(pending)
+                        pending.clear()
+                if builder.rows + len(pending) + decoder.rows >= batch_size:
+                    flush()
+                    done.append(builder.take())
+        yield from done
+        del done
+    flush()
+    if builder.rows:
+        yield builder.take()
+
+
+def decoder_status(name: str) -> int:
+    """A status code of the C decoder's ``feed`` (DONE, FLAGGED, FULL)."""
+    from ampkit.export import _decoder  # type: ignore[attr-defined, unused-ignore]
+
+    code: int = getattr(_decoder, name)
+    return code
+
+
 def _batches(
     archive: Archive,
     batch_size: int,
@@ -689,6 +821,8 @@ def _batches(
     max_line_bytes: int,
     max_archive_bytes: int | None,
     stop: threading.Event,
+    stats: ReadStats,
+    native: bool,
 ) -> Iterator[pa.RecordBatch]:
     builder = _BatchBuilder(_pyarrow(), schema)
     step = min(PARSE_ROWS, batch_size)
@@ -698,16 +832,26 @@ def _batches(
         ),
         name="ampkit-export-inflate",
     )
+    decoder = native_decoder() if native else None
+    stats.decoder = decoder is not None
     try:
+        if decoder is not None:
+            yield from _native_batches(decoder, builder, blocks, batch_size, stop, stats)
+            return
+        entry_now = None
         for entry, first, lines in blocks:
             if stop.is_set():
                 return
+            if entry != entry_now:
+                entry_now = entry
+                stats.entries += 1
             done: list[pa.RecordBatch] = []
             with _gc_paused():
                 for start in range(0, len(lines), step):
                     records = parse_lines(
                         lines[start : start + step], entry=entry, first=first + start
                     )
+                    stats.python_rows += len(records)
                     while records:
                         room = batch_size - builder.rows
                         if len(records) <= room:
@@ -814,14 +958,33 @@ def iter_arrow_batches(
     Every batch has the schema of :func:`export_arrow_schema`; an empty archive yields nothing.
     Raises :class:`~ampkit.errors.ConfigError` when pyarrow is not installed.  The archive is read
     in a worker thread, one batch ahead of the consumer (a file object must not be used elsewhere
-    until the iteration ends or is closed); memory stays proportional to ``batch_size``.
+    until the iteration ends or is closed); memory stays proportional to ``batch_size``.  Lines
+    are decoded by ampkit's C decoder where it was built (see :func:`native_decoder`), the
+    others — and every line without it — by the Python converter; the rows are the same.
     """
+    return read_arrow_batches(
+        archive, batch_size, max_line_bytes=max_line_bytes, max_archive_bytes=max_archive_bytes
+    )
+
+
+def read_arrow_batches(
+    archive: Archive,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    max_archive_bytes: int | None = None,
+    stats: ReadStats | None = None,
+    native: bool = True,
+) -> Iterator[pa.RecordBatch]:
+    """:func:`iter_arrow_batches`, filling ``stats`` as it reads; ``native=False`` keeps the C
+    decoder out (every line through the Python converter)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     schema = export_arrow_schema()
+    counts = ReadStats() if stats is None else stats
     yield from _run_ahead(
         lambda stop: _batches(
-            archive, batch_size, schema, max_line_bytes, max_archive_bytes, stop
+            archive, batch_size, schema, max_line_bytes, max_archive_bytes, stop, counts, native
         )
     )
 
@@ -830,8 +993,12 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "EXPORT_COLUMNS",
     "EXTRA_COLUMN",
+    "ReadStats",
     "export_arrow_schema",
+    "has_native_decoder",
     "iter_arrow_batches",
+    "native_decoder",
     "parse_timestamp",
+    "read_arrow_batches",
     "records_to_batch",
 ]

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 from pydantic import BaseModel, ConfigDict
@@ -37,8 +37,10 @@ from ampkit.export.arrow import (
     EXPORT_COLUMNS,
     EXTRA_COLUMN,
     Kind,
+    ReadStats,
     export_arrow_schema,
-    iter_arrow_batches,
+    native_decoder,
+    read_arrow_batches,
     records_to_batch,
 )
 from ampkit.export.decode import (
@@ -71,6 +73,12 @@ _UDF_IDS = itertools.count(1)
 """Numbers the per-load function names (next() on a count is atomic under the GIL)."""
 
 
+Reader = Literal["c", "duckdb", "python"]
+"""Who decoded the lines: ampkit's C decoder, DuckDB's JSON reader, or the Python converter."""
+LOAD_BATCH_ROWS = 8192
+"""Rows per Arrow batch on the C decoder's path: small batches keep the reader's memory small."""
+
+
 class DuckDBLoad(BaseModel):
     """What :func:`load_duckdb` did."""
 
@@ -80,11 +88,14 @@ class DuckDBLoad(BaseModel):
     rows: int
     """Rows inserted."""
     entries: int
-    """Hour files read from the archive."""
+    """Hour files in the archive."""
     exact_rows: int
-    """Rows the SQL did not cover, converted by the Arrow reader's Python code instead."""
+    """Rows neither the C decoder nor the SQL covered, converted by the Python converter."""
     native: bool
-    """False when DuckDB refused the archive and the Arrow reader loaded it instead."""
+    """False when the Python converter loaded every line (asked for, or after DuckDB's JSON
+    reader refused the archive)."""
+    reader: Reader
+    """Who decoded the lines (``"python"`` also after DuckDB's JSON reader refused them)."""
 
 
 def _literal(text: str) -> str:
@@ -252,25 +263,59 @@ def duckdb_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
-def _load_exact(
+def _load_arrow(
     archive: Archive, con: duckdb.DuckDBPyConnection, table: str, max_line_bytes: int,
-    max_archive_bytes: int | None,
-) -> int:
-    """The archive through the Arrow reader, in one transaction; the rows inserted."""
-    target = quote_identifier(table)
-    rows = 0
-    with duckdb_transaction(con):
-        con.execute(duckdb_table_ddl(table))
-        for batch in iter_arrow_batches(
-            archive, max_line_bytes=max_line_bytes, max_archive_bytes=max_archive_bytes
-        ):
-            con.register("ampkit_export_batch", batch)
+    max_archive_bytes: int | None, native: bool,
+) -> tuple[int, ReadStats]:
+    """(rows inserted, what the read did): the archive through the Arrow reader, in one
+    transaction and one INSERT that pulls the batches as DuckDB needs them (so at most a few
+    batches are alive at once)."""
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+    stats = ReadStats()
+    failures: list[BaseException] = []
+
+    def batches() -> Iterator[Any]:
+        try:
+            yield from read_arrow_batches(
+                archive, LOAD_BATCH_ROWS, max_line_bytes=max_line_bytes,
+                max_archive_bytes=max_archive_bytes, stats=stats, native=native,
+            )
+        except BaseException as exc:  # DuckDB rewraps it as text: raised again as itself below
+            failures.append(exc)
+            raise
+
+    reader = pa.RecordBatchReader.from_batches(export_arrow_schema(), batches())
+    name = f"ampkit_export_stream_{next(_UDF_IDS)}"
+    try:
+        with duckdb_transaction(con):
+            con.execute(duckdb_table_ddl(table))
+            con.register(name, reader)
             try:
-                con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM ampkit_export_batch")  # noqa: S608
+                counted = con.execute(
+                    f"INSERT INTO {quote_identifier(table)} BY NAME SELECT * FROM {name}"  # noqa: S608
+                ).fetchone()
             finally:
-                con.unregister("ampkit_export_batch")
-            rows += batch.num_rows
-    return rows
+                con.unregister(name)
+    except (duckdb.Error, pa.ArrowException) as exc:
+        if failures:
+            raise failures[0] from exc
+        raise
+    finally:
+        reader.close()
+    return (int(counted[0]) if counted else 0), stats
+
+
+def _count_entries(archive: Archive) -> int:
+    """The archive's hour files (a file object is left where it was)."""
+    where = None if isinstance(archive, str | os.PathLike) else archive.tell()
+    try:
+        with ExitStack() as stack:
+            zf = _open_zip(archive, stack)
+            return 0 if zf is None else len(_sorted_entries(zf))
+    finally:
+        if where is not None and not isinstance(archive, str | os.PathLike):
+            archive.seek(where)
 
 
 def _load_native(
@@ -303,6 +348,48 @@ def _load_native(
     return (int(counted[0]) if counted else 0), exact[0]
 
 
+def _shown_limit(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    return str(row[0]) if row else None
+
+
+def _restore_limit(con: duckdb.DuckDBPyConnection, shown: str) -> None:
+    """Set the memory limit DuckDB showed as ``shown``.
+
+    DuckDB shows the limit cut to 0.1 of its unit ('953.6 MiB' for 1GB), so the exact value is
+    lost; half a step more lands within 0.05 of the unit of it and shows the same text again,
+    so loads one after the other do not creep the limit down.
+    """
+    number, _, unit = shown.partition(" ")
+    try:
+        nudged = f"{float(number) + 0.05:.2f} {unit}"
+    except ValueError:
+        nudged = shown
+    for text in (nudged, shown):
+        con.execute(f"SET memory_limit = {_literal(text)}")
+        if _shown_limit(con) == shown:
+            return
+
+
+@contextmanager
+def _memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator[None]:
+    """DuckDB's ``memory_limit`` set to ``limit`` for the time of the block, then put back."""
+    if limit is None:
+        yield
+        return
+    before = _shown_limit(con)
+    try:
+        con.execute(f"SET memory_limit = {_literal(limit)}")
+    except duckdb.Error as exc:
+        raise ConfigError(f"memory_limit {limit!r}: {exc}") from exc
+    try:
+        yield
+    finally:
+        con.execute("RESET memory_limit")  # the default comes back exactly
+        if before is not None and _shown_limit(con) != before:
+            _restore_limit(con, before)
+
+
 def load_duckdb(
     archive: Archive,
     con: duckdb.DuckDBPyConnection,
@@ -311,6 +398,8 @@ def load_duckdb(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     max_archive_bytes: int | None = None,
     temp_dir: str | os.PathLike[str] | None = None,
+    reader: Literal["auto", "c", "duckdb", "python"] = "auto",
+    memory_limit: str | None = None,
 ) -> DuckDBLoad:
     """Append every event of ``archive`` to ``table`` (created if missing), all or nothing.
 
@@ -318,35 +407,68 @@ def load_duckdb(
     ``TIMESTAMP WITH TIME ZONE``, objects as JSON text, ``_raw_extra``); an existing table needs
     at least those columns (matched by name).  The load runs on its own cursor of ``con``, in its
     own transaction, committed when it returns: on any error nothing is inserted, and a
-    transaction the caller holds open on ``con`` neither sees nor undoes it.  The entries are
-    copied, still compressed, into a temporary directory (``temp_dir``, default the system's)
-    for the time of the load.  ``max_archive_bytes`` (a cap on the uncompressed size) needs the
-    Arrow reader, which is then used.
+    transaction the caller holds open on ``con`` neither sees nor undoes it.
+
+    ``reader``: ``"auto"`` (the default) is ``"c"`` where ampkit's C decoder was built, else
+    ``"duckdb"``.  ``"c"``: the lines are decoded by the C decoder into Arrow batches that one
+    INSERT pulls as it goes (the Arrow reader's rows exactly).  ``"duckdb"``: the entries are
+    copied, still compressed, into a temporary directory (``temp_dir``, default the system's) and
+    DuckDB's JSON reader decodes them; needs no compiler, and ``max_archive_bytes`` makes it
+    fall back to ``"python"``.  ``"python"``: the Arrow reader's Python converter only.
+    ``memory_limit`` (e.g. ``"128MB"``) sets DuckDB's ``memory_limit`` for the time of the load
+    and puts the old value back after — a database-wide setting, which bounds the pages DuckDB
+    keeps of the table being filled (by default it keeps them up to 80% of RAM).
     """
     if max_line_bytes < 1:
         raise ValueError("max_line_bytes must be at least 1")
+    if reader not in ("auto", "c", "duckdb", "python"):
+        raise ConfigError(f"reader {reader!r}: expected auto, c, duckdb or python")
     quote_identifier(table)  # a bad name fails before anything is read
+    if reader in ("auto", "c"):
+        has_decoder = native_decoder() is not None
+        if reader == "c" and not has_decoder:
+            raise ConfigError(
+                "reader 'c': ampkit's C decoder is not built here (installed without a C "
+                "compiler, or AMPKIT_EXPORT_DECODER=python is set); use reader='auto'"
+            )
+        reader = "c" if has_decoder else "duckdb"
     cursor = con.cursor()  # a connection of its own: no transaction of the caller's in the way
     try:
-        if max_archive_bytes is not None:
-            rows = _load_exact(archive, cursor, table, max_line_bytes, max_archive_bytes)
-            return DuckDBLoad(table=table, rows=rows, entries=0, exact_rows=rows, native=False)
-        with tempfile.TemporaryDirectory(prefix="ampkit-export-", dir=temp_dir) as directory:
-            files = _extract(archive, directory)
-            if not files:
-                with duckdb_transaction(cursor):
-                    cursor.execute(duckdb_table_ddl(table))
-                return DuckDBLoad(table=table, rows=0, entries=0, exact_rows=0, native=True)
-            loaded = _load_native(cursor, table, files, max_line_bytes)
-        if loaded is None:  # DuckDB refused the archive: the Arrow reader names the line
-            rows = _load_exact(archive, cursor, table, max_line_bytes, None)
-            return DuckDBLoad(table=table, rows=rows, entries=len(files), exact_rows=rows,
-                              native=False)
-        rows, exact = loaded
-        return DuckDBLoad(table=table, rows=rows, entries=len(files), exact_rows=exact,
-                          native=True)
+        with _memory_limit(cursor, memory_limit):
+            return _load(archive, cursor, table, max_line_bytes, max_archive_bytes, temp_dir,
+                         reader)
     finally:
         cursor.close()
+
+
+def _load(
+    archive: Archive, cursor: duckdb.DuckDBPyConnection, table: str, max_line_bytes: int,
+    max_archive_bytes: int | None, temp_dir: str | os.PathLike[str] | None, reader: str,
+) -> DuckDBLoad:
+    if reader == "c" or reader == "python" or max_archive_bytes is not None:
+        native = reader == "c"
+        entries = _count_entries(archive)
+        rows, stats = _load_arrow(
+            archive, cursor, table, max_line_bytes, max_archive_bytes, native
+        )
+        used: Reader = "c" if stats.decoder else "python"
+        return DuckDBLoad(table=table, rows=rows, entries=entries,
+                          exact_rows=stats.python_rows, native=used == "c", reader=used)
+    with tempfile.TemporaryDirectory(prefix="ampkit-export-", dir=temp_dir) as directory:
+        files = _extract(archive, directory)
+        if not files:
+            with duckdb_transaction(cursor):
+                cursor.execute(duckdb_table_ddl(table))
+            return DuckDBLoad(table=table, rows=0, entries=0, exact_rows=0, native=True,
+                              reader="duckdb")
+        loaded = _load_native(cursor, table, files, max_line_bytes)
+    if loaded is None:  # DuckDB refused the archive: the Arrow reader names the line
+        rows, _ = _load_arrow(archive, cursor, table, max_line_bytes, None, False)
+        return DuckDBLoad(table=table, rows=rows, entries=len(files), exact_rows=rows,
+                          native=False, reader="python")
+    rows, exact = loaded
+    return DuckDBLoad(table=table, rows=rows, entries=len(files), exact_rows=exact,
+                      native=True, reader="duckdb")
 
 
 def load_duckdb_file(
