@@ -14,6 +14,10 @@ call; the JSON columns are serialised by one ``orjson.dumps`` call and split apa
 column whose values do not fit (drift) falls back to per-value conversion, for that chunk and
 column only.  Chunks are gathered into batches of ``batch_size`` rows, built in a worker thread
 one batch ahead of the consumer, so memory is proportional to the batch, never to the archive.
+
+Where ampkit's C extension was built (``_decoder.c``), lines are decoded by it instead, straight
+into Arrow buffers; it takes only the lines it converts exactly as the converters here do and
+hands every other line to them (:func:`_native_batches`), so the batches are the same.
 """
 
 from __future__ import annotations

@@ -1,20 +1,22 @@
-"""Export archives straight into a DuckDB table, decoded by DuckDB's own JSON reader.
+"""Export archives into a DuckDB table: through ampkit's C decoder, or DuckDB's own JSON reader.
 
 :func:`load_duckdb` gives the same rows as inserting :func:`~ampkit.export.iter_arrow_batches`
-into the table, about 1.8 times as fast: the gzip entries are copied out of the ZIP (still
-compressed) and DuckDB decompresses, parses and converts them in C++, on every core, in one
-statement.  Lines are checked as they are converted; a line the SQL does not cover exactly — an
-unknown or repeated key, a value that does not fit its column (drift), a timestamp in any other
-shape than Amplitude's ``YYYY-MM-DD HH:MM:SS.ffffff`` — is handed to the Python converter of the
-Arrow reader (a DuckDB function called for that line only), so ``_raw_extra`` and every column
-come out as the Arrow reader makes them.  When DuckDB refuses the archive (a line that is no
-JSON, a corrupt entry, a line past ``max_line_bytes``) nothing is kept and the archive is read
-again by the Arrow reader, which raises the :class:`~ampkit.errors.ExportDecodeError` naming the
-entry and line — or loads it, where DuckDB was stricter than the reader.
+into the table.  Where ampkit's C decoder was built (``reader="c"``, the default then), that is
+what it does, in one INSERT that pulls small Arrow batches as it goes.  Without it
+(``reader="duckdb"``), the gzip entries are copied out of the ZIP (still compressed) and DuckDB
+decompresses, parses and converts them in C++, on every core, in one statement.  Lines are
+checked as they are converted; a line the SQL does not cover exactly — an unknown or repeated
+key, a value that does not fit its column (drift), a timestamp in any other shape than
+Amplitude's ``YYYY-MM-DD HH:MM:SS.ffffff`` — is handed to the Python converter of the Arrow
+reader (a DuckDB function called for that line only), so ``_raw_extra`` and every column come
+out as the Arrow reader makes them.  When DuckDB refuses the archive (a line that is no JSON, a
+corrupt entry, a line past ``max_line_bytes``) nothing is kept and the archive is read again by
+the Arrow reader, which raises the :class:`~ampkit.errors.ExportDecodeError` naming the entry
+and line — or loads it, where DuckDB was stricter than the reader.
 
-One difference remains, in value only: the JSON text of object columns is DuckDB's compact
-writing, so a number may be spelled differently (``1e20`` as ``100000000000000000000.0``); parsed,
-both texts are the same value.
+One difference remains on DuckDB's path, in value only: the JSON text of object columns is
+DuckDB's compact writing, so a number may be spelled differently (``1e20`` as
+``100000000000000000000.0``); parsed, both texts are the same value.
 """
 
 from __future__ import annotations
