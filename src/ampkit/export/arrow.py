@@ -742,8 +742,6 @@ def native_decoder() -> Any | None:
 class ReadStats:
     """What a read did, filled in as it goes (for :func:`~ampkit.export.load_duckdb`)."""
 
-    entries: int = 0
-    """Hour files read."""
     python_rows: int = 0
     """Rows converted by the Python converter (all of them without the C decoder)."""
     decoder: bool = False
@@ -777,13 +775,9 @@ def _native_batches(
         pending.clear()
         builder.add_native(decoder)
 
-    entry_now = None
     for entry, first, lines in blocks:
         if stop.is_set():
             return
-        if entry != entry_now:
-            entry_now = entry
-            stats.entries += 1
         done: list[pa.RecordBatch] = []
         at = 0
         with _gc_paused():
@@ -842,13 +836,9 @@ def _batches(
         if decoder is not None:
             yield from _native_batches(decoder, builder, blocks, batch_size, stop, stats)
             return
-        entry_now = None
         for entry, first, lines in blocks:
             if stop.is_set():
                 return
-            if entry != entry_now:
-                entry_now = entry
-                stats.entries += 1
             done: list[pa.RecordBatch] = []
             with _gc_paused():
                 for start in range(0, len(lines), step):
