@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.server.conftest import KEY, KEY2, SECRET2, Api
+from tests.server.conftest import KEY, KEY2, SECRET, SECRET2, Api
 
 
 def ev(i: int = 0, **kw: object) -> dict[str, object]:
@@ -172,3 +172,25 @@ def test_admin_routes_need_the_key_pair(api: Api) -> None:
     assert api.http.get("/_ampkit/events", auth=(KEY, "wrong")).status_code == 401
     assert api.http.get("/_ampkit/stats", auth=(KEY2, SECRET2)).status_code == 200
     assert api.admin("GET", "/_ampkit/users/nobody-000").status_code == 404
+
+
+def test_request_counters_are_per_project_and_reset_with_it(api: Api) -> None:
+    api.admin("POST", "/_ampkit/reset").raise_for_status()
+    api.http.post("/_ampkit/reset", auth=(KEY2, SECRET2)).raise_for_status()
+    api.post_events([ev(0, insert_id="c-1")])
+    api.post_events([ev(0, insert_id="c-1")])  # a duplicate
+    api.post_events([ev(1)], key=KEY2)
+
+    def stats(key: str, secret: str) -> dict[str, object]:
+        body: dict[str, object] = api.http.get("/_ampkit/stats", auth=(key, secret)).json()
+        return body
+
+    mine, other = stats(KEY, SECRET), stats(KEY2, SECRET2)
+    assert (mine["requests"], mine["duplicates"]) == (2, 1)
+    assert (other["requests"], other["duplicates"]) == (1, 0)
+    server = mine["server"]
+    assert isinstance(server, dict) and server["requests"] >= 3
+    # resetting the other project leaves this one's counters (they used to be zeroed too)
+    api.http.post("/_ampkit/reset", auth=(KEY2, SECRET2)).raise_for_status()
+    assert (stats(KEY, SECRET)["requests"], stats(KEY2, SECRET2)["requests"]) == (2, 0)
+    assert stats(KEY, SECRET)["server"] == server

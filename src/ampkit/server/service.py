@@ -48,6 +48,7 @@ def ingest_events(store: Store, api: Api, body: bytes) -> Outcome:
     project = store.projects_by_key.get(parsed.api_key)
     if project is None:
         return error(400, invalid_key_message(parsed.api_key))
+    store.states[project.project_id].counters["requests"] += 1
     return _accept(store, project.project_id, parsed, api, len(body))
 
 
@@ -58,6 +59,7 @@ def _accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size
         refused = check_request(parsed, store.projects[project_id], throttle, at)
         if refused is not None:
             store.counters["rejected"] += 1
+            store.states[project_id].counters["rejected"] += 1
             return refused
         builder = EventBuilder(store.states[project_id], store.next_amplitude_id)
         outcome = builder.build(parsed, api, size, at, store.next_seq())
@@ -65,6 +67,7 @@ def _accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size
         store.next_amplitude_id = builder.next_amplitude_id
         throttle.record(outcome.accepted_ids, at)
         store.counters["duplicates"] += outcome.duplicates
+        store.states[project_id].counters["duplicates"] += outcome.duplicates
         return outcome
 
 
@@ -84,6 +87,7 @@ def identify(store: Store, params: Mapping[str, str], group: bool) -> TextAnswer
     project = store.projects_by_key.get(api_key)
     if project is None:
         return _identify_error(store, f"{ERR_INVALID_API_KEY}: {api_key}")
+    store.states[project.project_id].counters["requests"] += 1
     raw = params.get("identification")
     try:
         data = orjson.loads(raw) if raw else None

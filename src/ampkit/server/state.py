@@ -55,6 +55,8 @@ class ProjectState:
         self.touched_users: dict[int, UserState] = {}
         self.touched_groups: dict[tuple[str, str], GroupState] = {}
         self._last_prune = 0
+        self.counters: dict[str, int] = {"requests": 0, "duplicates": 0, "rejected": 0}
+        """Ingestion requests made with this project's key since it was created or reset."""
 
     # --- dedup -----------------------------------------------------------------------------
     def seen(self, id_key: str, insert_id: str, now_ms: int) -> bool:

@@ -73,6 +73,7 @@ class Store:
         }
         self.counters: dict[str, int] = {"requests": 0, "duplicates": 0, "faults_injected": 0,
                                           "rejected": 0}
+        """Server-wide, since it started (a project's own are in its state, reset with it)."""
         self._seq = 0
         self.next_amplitude_id = FIRST_AMPLITUDE_ID
         self.dashboard_limits = DashboardLimits(config.dashboard_limits)
@@ -204,8 +205,6 @@ class Store:
             for (pid, _), throttle in self.throttles.items():
                 if pid == project_id:
                     throttle.reset()
-            for key in self.counters:
-                self.counters[key] = 0
             self.dashboard_limits.reset(project_id)
             self.profile_limits.reset(project_id)  # the window is org-wide: only its entries
 

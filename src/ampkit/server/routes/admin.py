@@ -61,7 +61,9 @@ def routes(store: Store, faults: Faults) -> list[BaseRoute]:
         state = store.states[project.project_id]
         body: dict[str, Any] = {"project_id": project.project_id, "events": count,
                                 "users": len(state.users), "groups": len(state.groups),
-                                **store.counters}
+                                **state.counters,
+                                "faults_injected": store.counters["faults_injected"],
+                                "server": dict(store.counters)}
         return JSONResponse(body)
 
     async def user(request: Request) -> Response:
