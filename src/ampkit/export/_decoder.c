@@ -18,7 +18,11 @@
  *     orjson writes them (compact, only the escapes orjson writes, numbers in the spelling orjson
  *     gives them): a value whose text orjson would write differently is flagged, not guessed.
  * Strings must be valid UTF-8 without lone surrogates; nesting deeper than MAX_DEPTH, objects
- * with more than MAX_KEYS keys and repeated keys in nested objects are flagged.
+ * with more than MAX_KEYS keys, repeated keys in nested objects and number literals of more
+ * than MAX_DIGITS digits are flagged.  A string column holds at most max_string_bytes (its
+ * Arrow offsets are int32): the line that would pass it ends the rows so far (feed returns
+ * FULL; the caller takes them and feeds the line again).  take() and feed() refuse to run
+ * while the other is running in another thread, and after a MemoryError.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,7 +35,7 @@ enum { ST_DONE = 0, ST_FLAGGED = 1, ST_FULL = 2 };
 #define MAX_DEPTH 64
 #define MAX_KEYS 128
 #define TABLE_SIZE 512
-#define FULL_BYTES ((size_t)256 << 20) /* per feed: keeps int32 string offsets far from 2**31 */
+#define MAX_DIGITS 400 /* longer number literals are flagged (and counters cannot overflow) */
 
 typedef struct {
     uint8_t *d;
@@ -74,6 +78,8 @@ typedef struct {
     int64_t rows;
     uint32_t gen;
     int busy;
+    int broken; /* after a MemoryError half-way through a row: unusable */
+    size_t max_string; /* bytes a string column may hold (its offsets are int32) */
 } Decoder;
 
 static uint32_t fnv(const uint8_t *p, size_t n) {
@@ -267,6 +273,7 @@ static int number(Cur *c, Num *n) {
         n->intdigits = 1;
     } else if (*p >= '1' && *p <= '9') {
         while (p < end && *p >= '0' && *p <= '9') {
+            if (n->intdigits >= MAX_DIGITS) return -1;
             if (n->mant > (UINT64_MAX - 9) / 10) n->overflow = 1;
             else n->mant = n->mant * 10 + (uint64_t)(*p - '0');
             n->sig++;
@@ -280,6 +287,7 @@ static int number(Cur *c, Num *n) {
         p++;
         const uint8_t *f = p;
         while (p < end && *p >= '0' && *p <= '9') {
+            if (p - f >= MAX_DIGITS) return -1;
             if (n->sig == 0 && *p == '0') n->lead0++;
             else {
                 if (n->mant > (UINT64_MAX - 9) / 10) n->overflow = 1;
@@ -296,7 +304,11 @@ static int number(Cur *c, Num *n) {
         p++;
         if (p < end && (*p == '+' || *p == '-')) p++;
         if (p >= end || *p < '0' || *p > '9') return -1;
-        while (p < end && *p >= '0' && *p <= '9') p++;
+        const uint8_t *e = p;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (p - e >= MAX_DIGITS) return -1;
+            p++;
+        }
     }
     c->p = p;
     return 0;
@@ -461,7 +473,7 @@ static int timestamp_value(const uint8_t *s, size_t n, int64_t *out) {
 
 /* ---------------------------------------------------------------- one line */
 
-enum { LINE_ROW = 0, LINE_BLANK = 1, LINE_FLAG = 2, LINE_NOMEM = 3 };
+enum { LINE_ROW = 0, LINE_BLANK = 1, LINE_FLAG = 2, LINE_NOMEM = 3, LINE_FULL = 4 };
 
 static int value_for(Col *col, Cur *c) {
     uint8_t ch = *c->p;
@@ -654,6 +666,18 @@ static int decode_line(Decoder *self, const uint8_t *p, size_t len) {
         if (c.p != c.end) result = LINE_FLAG;
     }
     if (result == LINE_ROW) {
+        /* a string column's offsets are int32: a line that would take one past 2**31 - 1 bytes
+         * ends the rows taken so far (the caller takes them and feeds the line again), or, as
+         * the only row, goes to Python (which cannot hold it in a string column either) */
+        for (int i = 0; i < self->ncols; i++) {
+            Col *col = &self->cols[i];
+            if (col->kind == K_STRING && col->seen == self->gen && col->data.len > self->max_string) {
+                result = self->rows ? LINE_FULL : LINE_FLAG;
+                break;
+            }
+        }
+    }
+    if (result == LINE_ROW) {
         if (commit_row(self) < 0) result = LINE_NOMEM;
         else return LINE_ROW;
     }
@@ -686,10 +710,16 @@ static void Decoder_dealloc(Decoder *self) {
 
 static int Decoder_init(Decoder *self, PyObject *args, PyObject *kwds) {
     PyObject *keys, *kinds;
-    static char *kwlist[] = {"keys", "kinds", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!", kwlist, &PyTuple_Type, &keys,
-                                     &PyTuple_Type, &kinds))
+    Py_ssize_t max_string = INT32_MAX;
+    static char *kwlist[] = {"keys", "kinds", "max_string_bytes", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!|n", kwlist, &PyTuple_Type, &keys,
+                                     &PyTuple_Type, &kinds, &max_string))
         return -1;
+    if (max_string < 0 || max_string > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "max_string_bytes: 0 to 2**31 - 1");
+        return -1;
+    }
+    self->max_string = (size_t)max_string;
     if (self->cols) {
         PyErr_SetString(PyExc_RuntimeError, "Decoder is already initialised");
         return -1;
@@ -743,6 +773,18 @@ static int Decoder_init(Decoder *self, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
+static int busy_or_broken(Decoder *self) {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Decoder used from two threads at once");
+        return 1;
+    }
+    if (self->broken) {
+        PyErr_SetString(PyExc_RuntimeError, "Decoder ran out of memory before: make a new one");
+        return 1;
+    }
+    return 0;
+}
+
 static PyObject *Decoder_feed(Decoder *self, PyObject *args) {
     PyObject *lines;
     Py_ssize_t start, max_rows;
@@ -756,10 +798,7 @@ static PyObject *Decoder_feed(Decoder *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "start or max_rows out of range");
         return NULL;
     }
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "Decoder used from two threads at once");
-        return NULL;
-    }
+    if (busy_or_broken(self)) return NULL;
     Py_ssize_t n = total - start;
     PyObject **items = (PyObject **)PyMem_Malloc(sizeof(PyObject *) * (size_t)(n ? n : 1));
     if (!items) return PyErr_NoMemory();
@@ -778,27 +817,28 @@ static PyObject *Decoder_feed(Decoder *self, PyObject *args) {
     Py_ssize_t i = 0;
     int status = ST_DONE;
     int64_t rows0 = self->rows;
-    size_t used = 0;
     Py_BEGIN_ALLOW_THREADS
     for (; i < n; i++) {
-        if (self->rows - rows0 >= max_rows || used >= FULL_BYTES) {
+        if (self->rows - rows0 >= max_rows) {
             status = ST_FULL;
             break;
         }
         const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(items[i]);
         size_t len = (size_t)PyBytes_GET_SIZE(items[i]);
         int r = decode_line(self, p, len);
-        if (r == LINE_FLAG || r == LINE_NOMEM) {
-            status = r == LINE_FLAG ? ST_FLAGGED : -1;
-            break;
-        }
-        used += len;
+        if (r == LINE_FLAG) status = ST_FLAGGED;
+        else if (r == LINE_FULL) status = ST_FULL;
+        else if (r == LINE_NOMEM) status = -1;
+        if (status != ST_DONE) break;
     }
     Py_END_ALLOW_THREADS
     self->busy = 0;
     for (Py_ssize_t j = 0; j < n; j++) Py_DECREF(items[j]);
     PyMem_Free(items);
-    if (status < 0) return PyErr_NoMemory();
+    if (status < 0) {
+        self->broken = 1; /* a row may be half-committed: nothing more from this decoder */
+        return PyErr_NoMemory();
+    }
     return Py_BuildValue("(ni)", start + i, status);
 }
 
@@ -853,6 +893,7 @@ static PyObject *Decoder_take(Decoder *self, PyObject *Py_UNUSED(ignored)) {
         PyErr_SetString(PyExc_RuntimeError, "Decoder is not initialised");
         return NULL;
     }
+    if (busy_or_broken(self)) return NULL;
     PyObject *out = PyList_New(self->ncols);
     if (!out) return NULL;
     int64_t rows = self->rows;
@@ -905,8 +946,9 @@ static PyMethodDef Decoder_methods[] = {
      "feed(lines, start, max_rows) -> (next, status)\n\n"
      "Decode lines[start:] (a list of bytes) into the column buffers, without the GIL, until\n"
      "the list ends (status 0), a line the decoder does not cover (status 1: lines[next] is\n"
-     "that line, nothing of it was kept), or max_rows rows were added or the call has read\n"
-     "256 MB (status 2).  Blank lines (JSON whitespace only) add no row."},
+     "that line, nothing of it was kept), or max_rows rows were added, or lines[next] would\n"
+     "take a string column past 2**31 - 1 bytes (status 2: take() the rows, feed again).\n"
+     "Blank lines (JSON whitespace only) add no row."},
     {"take", (PyCFunction)Decoder_take, METH_NOARGS,
      "take() -> [(rows, nulls, validity | None, offsets | None, data), ...] per column\n\n"
      "The rows decoded so far as Arrow buffers (bytes), and a fresh start."},

@@ -767,7 +767,7 @@ def _native_batches(
     archive is still converted in chunks); ``pending`` always holds rows that come before the
     decoder's, and both are handed to the builder in that order.
     """
-    flagged = decoder_status("FLAGGED")
+    flagged, full = decoder_status("FLAGGED"), decoder_status("FULL")
     pending: list[dict[str, Any]] = []
 
     def flush() -> None:
@@ -794,7 +794,8 @@ def _native_batches(
                     if len(pending) >= PARSE_ROWS:
                         builder.add(pending)
                         pending.clear()
-                if builder.rows + len(pending) + decoder.rows >= batch_size:
+                # full: batch_size rows, or a string column's 2 GiB of text (int32 offsets)
+                if status == full or builder.rows + len(pending) + decoder.rows >= batch_size:
                     flush()
                     done.append(builder.take())
         yield from done
