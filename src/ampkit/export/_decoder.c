@@ -552,6 +552,16 @@ static int first_offset(Buf *b, size_t width) {
     return 0;
 }
 
+/* `width` bytes of `value` appended to `b`; an offsets buffer (`offsets` 1) starts with the
+ * first row's start, 0. */
+static int append(Buf *b, const void *value, size_t width, int offsets) {
+    if (offsets && b->len == 0 && first_offset(b, width) < 0) return -1;
+    if (buf_reserve(b, width)) return -1;
+    memcpy(b->d + b->len, value, width);
+    b->len += width;
+    return 0;
+}
+
 static int commit_row(Decoder *self) {
     int64_t row = self->rows;
     for (int i = 0; i < self->ncols; i++) {
@@ -561,35 +571,25 @@ static int commit_row(Decoder *self) {
         if (!on) col->nulls++;
         switch (col->kind) {
         case K_STRING: {
-            if (col->offsets.len == 0 && first_offset(&col->offsets, 4) < 0) return -1;
-            if (buf_reserve(&col->offsets, 4)) return -1;
-            int32_t off = (int32_t)col->data.len;
-            memcpy(col->offsets.d + col->offsets.len, &off, 4);
-            col->offsets.len += 4;
+            int32_t off = (int32_t)col->data.len; /* <= max_string: fits */
+            if (append(&col->offsets, &off, 4, 1)) return -1;
             break;
         }
         case K_JSON:
         case K_IDS: {
-            if (col->offsets.len == 0 && first_offset(&col->offsets, 8) < 0) return -1;
-            if (buf_reserve(&col->offsets, 8)) return -1;
             int64_t off = (int64_t)col->data.len;
-            memcpy(col->offsets.d + col->offsets.len, &off, 8);
-            col->offsets.len += 8;
+            if (append(&col->offsets, &off, 8, 1)) return -1;
             break;
         }
         case K_INT:
         case K_TIMESTAMP: {
-            if (buf_reserve(&col->data, 8)) return -1;
             int64_t v = on ? col->ival : 0;
-            memcpy(col->data.d + col->data.len, &v, 8);
-            col->data.len += 8;
+            if (append(&col->data, &v, 8, 0)) return -1;
             break;
         }
         case K_FLOAT: {
-            if (buf_reserve(&col->data, 8)) return -1;
             double v = on ? col->fval : 0.0;
-            memcpy(col->data.d + col->data.len, &v, 8);
-            col->data.len += 8;
+            if (append(&col->data, &v, 8, 0)) return -1;
             break;
         }
         case K_BOOL:
