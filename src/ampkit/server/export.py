@@ -25,6 +25,9 @@ from ampkit.server.store import Store
 HOUR_FORMAT = re.compile(r"^\d{8}T\d{2}$")
 _UPLOAD = EVENT_COLUMN_NAMES.index("server_upload_time")
 _FETCH = 5000
+_GZIP_LEVEL = 6
+"""gzip's own default: level 9 took twice the time for a few percent less (what level
+Amplitude uses is not documented; any level reads the same)."""
 
 
 class ExportRequestError(ValueError):
@@ -89,42 +92,53 @@ def build_archive(store: Store, project_id: int, window: ExportWindow) -> IO[byt
     )
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
     written = 0
-    entry_key: tuple[dt.datetime, int] | None = None
+    entry_key: tuple[str, int] | None = None
     in_entry = 0
     partition = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as zf:
         stream: IO[bytes] | None = None
         gz: gzip.GzipFile | None = None
+        lines: list[bytes] = []
+
+        def flush() -> None:
+            if lines:
+                assert gz is not None
+                gz.write(b"".join(lines))
+                lines.clear()
+
         try:
             while True:
                 rows = cur.fetchmany(_FETCH)
                 if not rows:
                     break
                 for row in rows:
-                    uploaded: dt.datetime = row[_UPLOAD]
-                    hour = uploaded.replace(minute=0, second=0, microsecond=0)
+                    uploaded: str = row[_UPLOAD]  # YYYY-MM-DD HH:MM:SS.ffffff
+                    hour = uploaded[:13]
                     if entry_key is None or hour != entry_key[0] or (
                         in_entry >= config.partition_events
                     ):
                         partition = partition + 1 if entry_key and hour == entry_key[0] else 0
+                        flush()
                         if gz is not None and stream is not None:
                             gz.close()
                             stream.close()
-                        name = (f"{project_id}/{project_id}_{hour:%Y-%m-%d}_{hour.hour}"
-                                f"#{partition}.json.gz")
-                        stream = zf.open(zipfile.ZipInfo(name, hour.timetuple()[:6]), "w",
-                                         force_zip64=True)
-                        gz = gzip.GzipFile(fileobj=stream, mode="wb", mtime=0)
+                        day, hh = hour[:10], int(hour[11:13])
+                        name = f"{project_id}/{project_id}_{day}_{hh}#{partition}.json.gz"
+                        stamp = (int(day[:4]), int(day[5:7]), int(day[8:10]), hh, 0, 0)
+                        stream = zf.open(zipfile.ZipInfo(name, stamp), "w", force_zip64=True)
+                        gz = gzip.GzipFile(fileobj=stream, mode="wb", mtime=0,
+                                           compresslevel=_GZIP_LEVEL)
                         entry_key, in_entry = (hour, partition), 0
                     line = orjson.dumps(export_dict(row)) + b"\n"
                     written += len(line)
                     if written > config.max_bytes:
                         raise ExportTooLarge
-                    assert gz is not None
-                    gz.write(line)
+                    lines.append(line)
                     in_entry += 1
+                flush()
         finally:
             if gz is not None and stream is not None:
+                flush()
                 gz.close()
                 stream.close()
     if entry_key is None:

@@ -97,43 +97,57 @@ def insert_sql() -> str:
     return "INSERT INTO events SELECT " + ", ".join(parts)
 
 
-EXPORT_SELECT = ", ".join(EVENT_COLUMN_NAMES)
-
 _TIMESTAMPS = frozenset(n for n, _, how in EVENT_COLUMNS if how == "ms")
+EXPORT_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
+"""Amplitude's export timestamp format: ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC, no zone)."""
+EXPORT_SELECT = ", ".join(
+    f"strftime({name}, '{EXPORT_TIMESTAMP}') AS {name}" if name in _TIMESTAMPS else name
+    for name in EVENT_COLUMN_NAMES
+)
+"""The event columns for :func:`export_dict`, timestamps already written out by DuckDB (a
+Python strftime per value took a sixth of an export's time)."""
 _JSON = frozenset(n for n, _, how in EVENT_COLUMNS if how == "json")
-_HIDDEN = frozenset({"seq", "project_id", "revenue", "extra", "insert_id"})
 
 
-def fmt_ts(value: dt.datetime | None) -> str | None:
-    """Amplitude's export timestamp format: ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC, no zone)."""
-    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+def fmt_ts(value: dt.datetime | str | None) -> str | None:
+    """Amplitude's export timestamp format (text from :data:`EXPORT_SELECT` is kept as is)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.strftime(EXPORT_TIMESTAMP)
+
+
+_OBJECT_KEYS = ("event_properties", "user_properties", "group_properties", "groups", "plan",
+                "data")
+_DROPPED = ("seq", "revenue")
+_JSON_VALUES = tuple(sorted(_JSON - {"extra"}))
 
 
 def export_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     """A stored row (selected with :data:`EXPORT_SELECT`) as an exported event line."""
+    values = dict(zip(EVENT_COLUMN_NAMES, row, strict=True))
+    extra = values.pop("extra")
+    values["app"] = values.pop("project_id")
+    values["$insert_id"] = values.pop("insert_id")
+    for name in _DROPPED:
+        del values[name]
+    for name in _TIMESTAMPS:
+        value = values[name]
+        if value is not None and not isinstance(value, str):
+            values[name] = fmt_ts(value)
+    for name in _JSON_VALUES:
+        value = values[name]
+        if value is not None:
+            values[name] = orjson.loads(value)
     out: dict[str, Any] = {
-        "$insert_id": None, "$insert_key": None, "$schema": None,
+        "$insert_key": None, "$schema": None,
         "amplitude_attribution_ids": None, "amplitude_event_type": None,
         "data_type": "event", "global_user_properties": {}, "is_attribution_event": False,
         "sample_rate": None, "source_id": None,
+        **values,
     }
-    extra: dict[str, Any] = {}
-    for name, value in zip(EVENT_COLUMN_NAMES, row, strict=True):
-        if name in _TIMESTAMPS:
-            out[name] = fmt_ts(value)
-        elif name == "extra":
-            extra = orjson.loads(value) if value else {}
-        elif name in _JSON:
-            out[name] = orjson.loads(value) if value is not None else None
-        elif name == "project_id":
-            out["app"] = value
-        elif name == "insert_id":
-            out["$insert_id"] = value
-        elif name not in _HIDDEN:
-            out[name] = value
-    for key in ("event_properties", "user_properties", "group_properties", "groups", "plan",
-                "data"):
+    for key in _OBJECT_KEYS:
         if out.get(key) is None:
             out[key] = {}
-    out.update(extra)
+    if extra:
+        out.update(orjson.loads(extra))
     return dict(sorted(out.items()))  # Amplitude writes each line's keys sorted
