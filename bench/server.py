@@ -66,6 +66,16 @@ QUERIES = {
         "/api/2/funnels",
         {"e": [json.dumps({"event_type": "Sign Up"}), json.dumps({"event_type": "Activate"}),
                json.dumps({"event_type": "Purchase"})], "start": "20240101", "end": "20240229"}),
+    "funnel (sequential: each step the next event)": (
+        "/api/2/funnels",
+        {"e": [json.dumps({"event_type": "Sign Up"}), json.dumps({"event_type": "Activate"}),
+               json.dumps({"event_type": "Purchase"})], "start": "20240101", "end": "20240229",
+         "mode": "sequential"}),
+    "segmentation (uniques by an event property)": (
+        "/api/2/events/segmentation",
+        {"e": json.dumps({"event_type": "View Item",
+                          "group_by": [{"type": "event", "value": "item"}]}),
+         "start": "20240101", "end": "20240229"}),
     "retention (Sign Up → any event, daily)": (
         "/api/2/retention",
         {"se": json.dumps({"event_type": "Sign Up"}), "re": json.dumps({"event_type": "_all"}),
