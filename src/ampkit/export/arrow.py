@@ -655,10 +655,9 @@ class _BatchBuilder:
             return
         self.convert()
         pa, pool = self.pa, self.converter.pool
-        columns = decoder.take()
-        rows = 0
-        for chunks, arrow_type, (rows, nulls, valid, offsets, data) in zip(
-            self.chunks, self.converter.types, columns, strict=False
+        rows: int = decoder.rows
+        for chunks, arrow_type, (_, nulls, valid, offsets, data) in zip(
+            self.chunks, self.converter.types, decoder.take(), strict=False
         ):
             buffers = [None if valid is None else pa.py_buffer(valid)]
             if offsets is not None:
@@ -725,17 +724,26 @@ _DECODER_KINDS: dict[Kind, str] = {
 }
 
 
-def native_decoder() -> Any | None:
-    """A new C decoder for the export columns, or ``None`` when ampkit was installed without
-    its C extension (no compiler at install time) or ``AMPKIT_EXPORT_DECODER=python`` is set."""
+def _decoder_module() -> Any | None:
+    """The C extension, or ``None`` when ampkit was installed without it (no compiler at
+    install time) or ``AMPKIT_EXPORT_DECODER=python`` is set."""
     if os.environ.get("AMPKIT_EXPORT_DECODER", "").lower() == "python":
         return None
     try:
         from ampkit.export import _decoder  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         return None
-    kinds = tuple(getattr(_decoder, _DECODER_KINDS[kind]) for kind in _KINDS)
-    return _decoder.Decoder(tuple(key.encode() for key in _KEYS), kinds)
+    return _decoder
+
+
+def native_decoder() -> Any | None:
+    """A new C decoder for the export columns, or ``None`` without the extension (see
+    :func:`_decoder_module`)."""
+    module = _decoder_module()
+    if module is None:
+        return None
+    kinds = tuple(getattr(module, _DECODER_KINDS[kind]) for kind in _KINDS)
+    return module.Decoder(tuple(key.encode() for key in _KEYS), kinds)
 
 
 @dataclass
@@ -750,7 +758,7 @@ class ReadStats:
 
 def has_native_decoder() -> bool:
     """Whether the export readers use ampkit's C decoder here (see :func:`native_decoder`)."""
-    return native_decoder() is not None
+    return _decoder_module() is not None
 
 
 def _native_batches(
@@ -767,7 +775,9 @@ def _native_batches(
     archive is still converted in chunks); ``pending`` always holds rows that come before the
     decoder's, and both are handed to the builder in that order.
     """
-    flagged, full = decoder_status("FLAGGED"), decoder_status("FULL")
+    module = _decoder_module()
+    assert module is not None  # it made ``decoder``
+    flagged, full = module.FLAGGED, module.FULL
     pending: list[dict[str, Any]] = []
 
     def flush() -> None:
@@ -803,14 +813,6 @@ def _native_batches(
     flush()
     if builder.rows:
         yield builder.take()
-
-
-def decoder_status(name: str) -> int:
-    """A status code of the C decoder's ``feed`` (DONE, FLAGGED, FULL)."""
-    from ampkit.export import _decoder  # type: ignore[attr-defined, unused-ignore]
-
-    code: int = getattr(_decoder, name)
-    return code
 
 
 def _batches(

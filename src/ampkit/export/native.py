@@ -41,7 +41,7 @@ from ampkit.export.arrow import (
     Kind,
     ReadStats,
     export_arrow_schema,
-    native_decoder,
+    has_native_decoder,
     read_arrow_batches,
     records_to_batch,
 )
@@ -311,13 +311,11 @@ def _load_arrow(
 def _count_entries(archive: Archive) -> int:
     """The archive's hour files (a file object is left where it was)."""
     where = None if isinstance(archive, str | os.PathLike) else archive.tell()
-    try:
-        with ExitStack() as stack:
-            zf = _open_zip(archive, stack)
-            return 0 if zf is None else len(_sorted_entries(zf))
-    finally:
-        if where is not None and not isinstance(archive, str | os.PathLike):
-            archive.seek(where)
+    with ExitStack() as stack:
+        if where is not None:
+            stack.callback(archive.seek, where)  # type: ignore[union-attr]
+        zf = _open_zip(archive, stack)
+        return 0 if zf is None else len(_sorted_entries(zf))
 
 
 def _load_native(
@@ -427,7 +425,7 @@ def load_duckdb(
         raise ConfigError(f"reader {reader!r}: expected auto, c, duckdb or python")
     quote_identifier(table)  # a bad name fails before anything is read
     if reader in ("auto", "c"):
-        has_decoder = native_decoder() is not None
+        has_decoder = has_native_decoder()
         if reader == "c" and not has_decoder:
             raise ConfigError(
                 "reader 'c': ampkit's C decoder is not built here (installed without a C "
