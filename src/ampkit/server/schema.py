@@ -7,7 +7,6 @@ nothing sent is lost.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import orjson
@@ -109,13 +108,6 @@ Python strftime per value took a sixth of an export's time)."""
 _JSON = frozenset(n for n, _, how in EVENT_COLUMNS if how == "json")
 
 
-def fmt_ts(value: dt.datetime | str | None) -> str | None:
-    """Amplitude's export timestamp format (text from :data:`EXPORT_SELECT` is kept as is)."""
-    if value is None or isinstance(value, str):
-        return value
-    return value.strftime(EXPORT_TIMESTAMP)
-
-
 _OBJECT_KEYS = ("event_properties", "user_properties", "group_properties", "groups", "plan",
                 "data")
 _DROPPED = ("seq", "revenue")
@@ -123,17 +115,14 @@ _JSON_VALUES = tuple(sorted(_JSON - {"extra"}))
 
 
 def export_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A stored row (selected with :data:`EXPORT_SELECT`) as an exported event line."""
+    """A stored row (selected with :data:`EXPORT_SELECT`, which writes the timestamps out) as
+    an exported event line."""
     values = dict(zip(EVENT_COLUMN_NAMES, row, strict=True))
     extra = values.pop("extra")
     values["app"] = values.pop("project_id")
     values["$insert_id"] = values.pop("insert_id")
     for name in _DROPPED:
         del values[name]
-    for name in _TIMESTAMPS:
-        value = values[name]
-        if value is not None and not isinstance(value, str):
-            values[name] = fmt_ts(value)
     for name in _JSON_VALUES:
         value = values[name]
         if value is not None:

@@ -51,7 +51,6 @@ from pydantic import Field
 
 from ampkit.server.query.clock import DAILY, MONTHLY, WEEKLY, Buckets
 from ampkit.server.query.common import (
-    IDENTIFY_EVENTS,
     NONE_LABEL,
     Ctx,
     QueryError,
@@ -75,12 +74,7 @@ from ampkit.server.query.params import (
     parse_event,
     segmented,
 )
-from ampkit.server.query.props import (
-    Scope,
-    event_sql,
-    segment_sql,
-    user_prop,
-)
+from ampkit.server.query.props import Scope, active_events, event_sql, segment_sql, user_prop
 from ampkit.server.query.users import first_events
 
 BIN_EDGES_MS = (0, 10_000, 30_000, 60_000, 180_000, 600_000, 1_800_000, 3_600_000,
@@ -136,10 +130,6 @@ def _ordered(p: FunnelParams, count: int, window_ms: int) -> list[Sql]:
                 "AND e._t <= s._t0 + to_milliseconds(")
             + sql("?::BIGINT) GROUP BY s._a, s._g, s._t0, s._p", window_ms))
     return steps
-
-
-ACTIVE_X = sql("x.event_type NOT IN (?, ?)", *IDENTIFY_EVENTS)
-"""An active event of ``events AS x`` ($identify / $groupidentify are not)."""
 
 
 def _next_active(k: int, where: Sql) -> Sql:
@@ -216,7 +206,7 @@ def _query(ctx: Ctx, p: FunnelParams, scope: Scope, segment: Sql, buckets: Bucke
         for k, body in enumerate(steps):
             if k and p.mode == "sequential":
                 active = all_of([sql("x.project_id = ? AND x.event_time < ?", ctx.project_id,
-                                     hi), ACTIVE_X])
+                                     hi), active_events("x.")])
                 ctes.append(Sql(f"n{k} AS (") + _next_active(k, active) + ")")
             ctes.append(Sql(f"s{k} AS (") + body + ")")
         # previous-step events from the previous step's event up to this step's

@@ -168,7 +168,13 @@ def filters_sql(filters: Sequence[FilterSpec], param: str) -> list[Sql]:
                     param) for f in filters]
 
 
-ACTIVE = sql("event_type NOT IN (?, ?)", *IDENTIFY_EVENTS)
+def active_events(alias: str = "") -> Sql:
+    """An active event ($identify / $groupidentify are not) of the table named ``alias``
+    (with its dot, e.g. ``"x."``), or of the query's only table."""
+    return sql(f"{alias}event_type NOT IN (?, ?)", *IDENTIFY_EVENTS)
+
+
+ACTIVE = active_events()
 
 
 def event_type_sql(event_type: str, param: str) -> Sql:
