@@ -58,16 +58,14 @@ def _accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size
         throttle = store.throttles[(project_id, api)]
         refused = check_request(parsed, store.projects[project_id], throttle, at)
         if refused is not None:
-            store.counters["rejected"] += 1
-            store.states[project_id].counters["rejected"] += 1
+            store.count("rejected", 1, project_id)
             return refused
         builder = EventBuilder(store.states[project_id], store.next_amplitude_id)
         outcome = builder.build(parsed, api, size, at, store.next_seq())
         store.write(project_id, outcome.rows)
         store.next_amplitude_id = builder.next_amplitude_id
         throttle.record(outcome.accepted_ids, at)
-        store.counters["duplicates"] += outcome.duplicates
-        store.states[project_id].counters["duplicates"] += outcome.duplicates
+        store.count("duplicates", outcome.duplicates, project_id)
         return outcome
 
 

@@ -208,6 +208,11 @@ class Store:
             self.dashboard_limits.reset(project_id)
             self.profile_limits.reset(project_id)  # the window is org-wide: only its entries
 
+    def count(self, key: str, n: int, project_id: int) -> None:
+        """Add ``n`` to counter ``key``: server-wide and the project's own."""
+        self.counters[key] += n
+        self.states[project_id].counters[key] += n
+
     # --- reads -----------------------------------------------------------------------------
     def project_for_basic(self, api_key: str, secret_key: str) -> ProjectConfig | None:
         project = self.projects_by_key.get(api_key)
