@@ -8,7 +8,7 @@ table's pages, up to 80% of RAM); the path of an install without a C compiler (D
 reader, ``reader="duckdb"``); and the Arrow batch reader alone (batches built and dropped, no
 DuckDB), with the C decoder and with the Python converter only.
 
-The archive is built from the real export lines in ``../shared/fixtures/export/`` (new uuid,
+The archive is built from the real export lines in ``tests/fixtures/export/`` (new uuid,
 insert id and times per line), laid out as Amplitude does (per-hour ``.json.gz`` entries).
 Each reader runs in a fresh process so its peak RSS is its own.  Prints events/s for each, the
 ratio to the floor, and the peak RSS.  Targets: >= 50% of the floor, peak RSS under 300 MB.
@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = (ROOT.parent / "shared" / "fixtures" / "export"
+FIXTURE = (ROOT / "tests" / "fixtures" / "export"
            / "export_lines__project636686__2025-07-01.jsonl")
 PER_HOUR = 100_000
 

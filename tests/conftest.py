@@ -1,19 +1,16 @@
-"""Shared fixtures: where ../shared is."""
+"""Shared fixtures: where the test data lives."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> str:
-    """The ``shared`` folder beside the repository (fixtures, API reference)."""
-    path = Path(os.environ.get("AMPKIT_SHARED", ROOT.parent / "shared"))
-    if not (path / "fixtures").is_dir():
-        pytest.fail(f"../shared/fixtures not found at {path}; set AMPKIT_SHARED")
-    return str(path)
+def data_dir() -> str:
+    """The folder holding ``fixtures/`` (real Amplitude shapes copied from public connectors,
+    see ``tests/fixtures/README.md``, and the seed documents in ``fixtures/seeds/``)."""
+    return str(TESTS)

@@ -1,4 +1,4 @@
-"""Every real export line in ../shared/fixtures/export/ loads through the events stream's
+"""Every real export line in tests/fixtures/export/ loads through the events stream's
 archive loader, typed, into each destination kind (no line lost, none doubled)."""
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def _load(dest: Destination, archives: list[Path]) -> int:
 
 
 @pytest.mark.parametrize("kind", ["duckdb", "parquet"])
-def test_every_fixture_line_lands_typed(shared_dir: str, tmp_path: Path, kind: str) -> None:
-    shared = Path(shared_dir)
+def test_every_fixture_line_lands_typed(data_dir: str, tmp_path: Path, kind: str) -> None:
+    shared = Path(data_dir)
     lines = _lines(shared)
     assert len(lines) == 14  # 13 + 1 real lines
     zipped = shared / "fixtures/export/synthesized_export_archive__project636686__20250701T17.zip"

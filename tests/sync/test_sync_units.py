@@ -139,8 +139,8 @@ def _opts(name: str) -> StreamOptions:
                          anchor_date=dt.date(2024, 1, 1))
 
 
-def test_real_users_and_session_bodies(shared_dir: str) -> None:
-    base = Path(shared_dir) / AIRBYTE
+def test_real_users_and_session_bodies(data_dir: str) -> None:
+    base = Path(data_dir) / AIRBYTE
     body = orjson.loads((base / "users__one_series.json").read_bytes())
     rows = ENDPOINTS["active_users"].rows(_raw(body), _opts("active_users"))
     assert rows == [{"date": "2021-01-01", "segment": "0", "value": 1},

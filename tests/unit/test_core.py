@@ -77,8 +77,8 @@ def test_rate_limited_names_the_limit_and_retry_after() -> None:
     assert isinstance(quota, RateLimited) and "daily quota" in quota.limit
 
 
-def test_dashboard_error_envelope_from_fixture(shared_dir: str) -> None:
-    with open(f"{shared_dir}/fixtures/airbyte/responses/error_400__invalid_chart_definition.json",
+def test_dashboard_error_envelope_from_fixture(data_dir: str) -> None:
+    with open(f"{data_dir}/fixtures/airbyte/responses/error_400__invalid_chart_definition.json",
               "rb") as fh:
         err = error_for(400, fh.read(), endpoint="/api/2/users")
     assert isinstance(err, InvalidRequest)

@@ -55,8 +55,8 @@ def assert_strict(value: Any, where: str = "result") -> None:
 # --- the real fixture bodies -------------------------------------------------------------
 
 
-def responses(shared_dir: str) -> Path:
-    return Path(shared_dir) / "fixtures" / "airbyte" / "responses"
+def responses(data_dir: str) -> Path:
+    return Path(data_dir) / "fixtures" / "airbyte" / "responses"
 
 
 PARSERS = {
@@ -66,8 +66,8 @@ PARSERS = {
 }
 
 
-def test_every_fixture_body_is_accounted_for(shared_dir: str) -> None:
-    bodies = [p for p in responses(shared_dir).glob("*.json")
+def test_every_fixture_body_is_accounted_for(data_dir: str) -> None:
+    bodies = [p for p in responses(data_dir).glob("*.json")
               if not p.name.endswith(".expected.json")]
     assert bodies
     for path in bodies:
@@ -76,8 +76,8 @@ def test_every_fixture_body_is_accounted_for(shared_dir: str) -> None:
 
 
 @pytest.mark.parametrize("family", sorted(PARSERS))
-def test_fixture_bodies_parse_strictly(shared_dir: str, family: str) -> None:
-    paths = sorted(responses(shared_dir).glob(f"{family}__*.json"))
+def test_fixture_bodies_parse_strictly(data_dir: str, family: str) -> None:
+    paths = sorted(responses(data_dir).glob(f"{family}__*.json"))
     paths = [p for p in paths if not p.name.endswith(".expected.json")]
     assert paths
     for path in paths:
@@ -98,24 +98,24 @@ def _airbyte_rows(result: TimeSeriesResult, family: str) -> list[dict[str, Any]]
 
 
 @pytest.mark.parametrize("family", ["users", "sessions_average"])
-def test_rows_match_the_expected_records(shared_dir: str, family: str) -> None:
-    for expected in sorted(responses(shared_dir).glob(f"{family}__*.expected.json")):
+def test_rows_match_the_expected_records(data_dir: str, family: str) -> None:
+    for expected in sorted(responses(data_dir).glob(f"{family}__*.expected.json")):
         body = expected.with_name(expected.name.replace(".expected.json", ".json"))
         result = PARSERS[family](RawResponse(200, {}, body.read_bytes()))
         assert isinstance(result, TimeSeriesResult)
         assert _airbyte_rows(result, family) == json.loads(expected.read_bytes()), body.name
 
 
-def test_users_one_series_details(shared_dir: str) -> None:
-    raw = RawResponse(200, {}, (responses(shared_dir) / "users__one_series.json").read_bytes())
+def test_users_one_series_details(data_dir: str) -> None:
+    raw = RawResponse(200, {}, (responses(data_dir) / "users__one_series.json").read_bytes())
     result = users.parse(raw)
     assert result.rows() == [SeriesRow("2021-01-01", "0", 1), SeriesRow("2021-01-02", "0", 5)]
     assert result.totals() == [0]
     assert result.series_meta and result.labels() == ["0"]
 
 
-def test_error_envelope_fixture_is_invalid_request(shared_dir: str) -> None:
-    content = (responses(shared_dir) / "error_400__invalid_chart_definition.json").read_bytes()
+def test_error_envelope_fixture_is_invalid_request(data_dir: str) -> None:
+    content = (responses(data_dir) / "error_400__invalid_chart_definition.json").read_bytes()
     for raw in (RawResponse(400, {}, content), RawResponse(200, {}, content)):
         with pytest.raises(InvalidRequest) as err:
             segmentation.parse(raw)
@@ -125,8 +125,8 @@ def test_error_envelope_fixture_is_invalid_request(shared_dir: str) -> None:
         assert err.value.body["error"]["type"] == "invalid"
 
 
-def test_annotations_minimal_fixture(shared_dir: str) -> None:
-    raw = RawResponse(200, {}, (responses(shared_dir) / "annotations__minimal.json").read_bytes())
+def test_annotations_minimal_fixture(data_dir: str) -> None:
+    raw = RawResponse(200, {}, (responses(data_dir) / "annotations__minimal.json").read_bytes())
     result = annotations.parse(raw)
     assert [(a.id, a.label, a.date) for a in result.annotations] == [(1, "release", None)]
 

@@ -42,8 +42,8 @@ ARCHIVE_FILE = "synthesized_export_archive__project636686__20250701T17.zip"
 
 
 @pytest.fixture(scope="module")
-def export_dir(shared_dir: str) -> Path:
-    return Path(shared_dir) / "fixtures" / "export"
+def export_dir(data_dir: str) -> Path:
+    return Path(data_dir) / "fixtures" / "export"
 
 
 def fixture_lines(export_dir: Path, name: str) -> list[bytes]:

@@ -163,8 +163,8 @@ def test_every_spelling_of_every_kind_alone() -> None:
     assert_same(lines, batch_size=100)
 
 
-def test_lines_amplitude_writes_are_all_decoded_in_c(shared_dir: str) -> None:
-    path = Path(shared_dir) / "fixtures" / "export" / LINES_FILE
+def test_lines_amplitude_writes_are_all_decoded_in_c(data_dir: str) -> None:
+    path = Path(data_dir) / "fixtures" / "export" / LINES_FILE
     lines = [line for line in path.read_bytes().splitlines() if line.strip()] * 50
     stats = assert_same(lines, batch_size=64)
     assert stats.python_rows == 0

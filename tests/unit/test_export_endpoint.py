@@ -273,8 +273,8 @@ def server() -> Iterator[ExportServer]:
 
 
 @pytest.fixture
-def archive_bytes(shared_dir: str) -> bytes:
-    return (Path(shared_dir) / "fixtures" / "export" / ARCHIVE_FILE).read_bytes()
+def archive_bytes(data_dir: str) -> bytes:
+    return (Path(data_dir) / "fixtures" / "export" / ARCHIVE_FILE).read_bytes()
 
 
 def settings_for(server: ExportServer) -> Settings:

@@ -43,8 +43,8 @@ JSON_COLUMNS = {col for col, _, kind in EXPORT_COLUMNS if kind in ("json", "ids"
 
 
 @pytest.fixture(scope="module")
-def export_dir(shared_dir: str) -> Path:
-    return Path(shared_dir) / "fixtures" / "export"
+def export_dir(data_dir: str) -> Path:
+    return Path(data_dir) / "fixtures" / "export"
 
 
 @pytest.fixture(params=["c", "duckdb"], autouse=True)
