@@ -6,7 +6,9 @@ The events are generated straight into the server's DuckDB file with SQL (200,00
 60 days, a sign-up → activation → purchase funnel, 6 countries, 3 platforms); loading them
 through HTTP would measure ingestion, not queries.
 
-    .venv/bin/python bench/server.py [--events 10000000] [--repeat 3] [--db FILE]
+    .venv/bin/python bench/server.py [--events 10000000] [--repeat 3] [--db FILE] [--only TEXT]
+
+``--only funnel`` times just the queries whose name contains ``funnel``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ QUERIES = {
         {"e": [json.dumps({"event_type": "Sign Up"}), json.dumps({"event_type": "Activate"}),
                json.dumps({"event_type": "Purchase"})], "start": "20240101", "end": "20240229",
          "mode": "sequential"}),
+    "funnel (unordered: the steps in any order)": (
+        "/api/2/funnels",
+        {"e": [json.dumps({"event_type": "Sign Up"}), json.dumps({"event_type": "Activate"}),
+               json.dumps({"event_type": "Purchase"})], "start": "20240101", "end": "20240229",
+         "mode": "unordered"}),
+    "funnel (any active event → Purchase, 1-day window: an attempt per event)": (
+        "/api/2/funnels",
+        {"e": [json.dumps({"event_type": "_active"}), json.dumps({"event_type": "Purchase"})],
+         "start": "20240101", "end": "20240229", "cs": "86400"}),
     "segmentation (uniques by an event property)": (
         "/api/2/events/segmentation",
         {"e": json.dumps({"event_type": "View Item",
@@ -89,6 +100,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir())
                         / "ampkit-bench-server.duckdb")
+    parser.add_argument("--only", default="", help="time only the queries whose name "
+                        "contains this text")
     args = parser.parse_args()
     generate_events(args.db, args.events, EXPRESSIONS)
     # latency, not the query-cost ledger, is measured here: repeated queries would exhaust it
@@ -101,6 +114,8 @@ def main() -> None:
               "(first run included)")
         results = {}
         for name, (path, params) in QUERIES.items():
+            if args.only not in name:
+                continue
             times = []
             for _ in range(args.repeat):
                 t0 = time.perf_counter()

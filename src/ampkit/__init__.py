@@ -26,7 +26,10 @@ from ampkit.errors import (
     PayloadTooLarge,
     QueueFullError,
     RateLimited,
+    RedirectRefused,
     ServerError,
+    UnexpectedResponse,
+    UnreachableError,
 )
 from ampkit.ingest.batching import DeliveryReport
 from ampkit.ingest.identify import Identify
@@ -76,6 +79,7 @@ __all__ = [
     "QueryBudgets",
     "QueueFullError",
     "RateLimited",
+    "RedirectRefused",
     "RetentionResult",
     "RetryPolicy",
     "Segment",
@@ -84,6 +88,8 @@ __all__ = [
     "SenderOptions",
     "ServerError",
     "Settings",
+    "UnexpectedResponse",
+    "UnreachableError",
     "UserSearchResult",
     "UsersResult",
     "__version__",

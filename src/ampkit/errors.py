@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 
-_API_KEY_ECHO = re.compile(r"(Invalid API key:?\s*)(\S+)", re.IGNORECASE)
+# Amplitude's echo is "Invalid API key: <key>": the key follows the colon.  Only that value is
+# scrubbed, never the words of other messages ("Invalid API key or secret key").
+_API_KEY_ECHO = re.compile(r"(Invalid API key:\s*)([^\s\"']+)", re.IGNORECASE)
 REDACTED = "***"
 
 
@@ -89,6 +91,18 @@ class APITimeoutError(APIConnectionError):
     """No complete answer within the timeout."""
 
 
+class UnreachableError(APIConnectionError):
+    """No connection could be made at all (refused, unknown host, connect timeout), so nothing
+    was sent.  ``url`` is where, ``attempts`` how many tries were made."""
+
+    def __init__(
+        self, message: str, *, url: str, attempts: int, endpoint: str | None = None
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.url = url
+        self.attempts = attempts
+
+
 class APIStatusError(AmplitudeError):
     """Amplitude answered with an error status."""
 
@@ -163,6 +177,26 @@ class ServerError(APIStatusError):
     """5xx: Amplitude failed; trying again is safe with insert_ids."""
 
     retryable = True
+
+
+class UnexpectedResponse(APIStatusError):
+    """A 2xx answer that is not the endpoint's success answer (a non-JSON or empty 200, a 202,
+    ``{"code": 400}``…): nothing proves the request was taken, so it is retried like a 5xx
+    (same bytes, same insert_ids) and this is raised once the retry policy is spent."""
+
+    retryable = True
+
+
+class RedirectRefused(APIStatusError):
+    """A redirect to another origin of a request that carries the API key in its body
+    (ingestion, Identify): not followed, so the key never leaves for that host.  ``location``
+    is where the server pointed."""
+
+    def __init__(
+        self, message: str, *, status: int, location: str, endpoint: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
+        self.location = location
 
 
 def _decode(content: bytes) -> dict[str, Any]:

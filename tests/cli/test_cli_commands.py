@@ -98,6 +98,7 @@ def test_export_to_jsonl_and_parquet(server: RunningServer, tmp_path: Path) -> N
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(row["$insert_id"] for row in rows) == [f"x-{i}" for i in range(4)]
+    assert out.stat().st_mode & 0o077 == 0  # event data: the owner's alone (umask 077)
     pq = pytest.importorskip("pyarrow.parquet")
     parquet = tmp_path / "events.parquet"
     assert run(server, "export", "--start", hour, "--end", hour, "--out",

@@ -43,28 +43,30 @@ def by_user() -> dict[str, list[tuple[int, dict[str, Any]]]]:
 def walk(steps: list[str], window_ms: int, sequential: bool = False
          ) -> dict[str, tuple[dict[str, Any], list[int], list[int]]]:
     """user → (entering event, [time of each step reached], [previous-step events done from
-    the previous step's event up to this step's, per step reached after the first])."""
-    out = {}
+    the previous step's event up to this step's, per step reached after the first]) of the
+    attempt that counts: each step-1 event in the range starts one, the one reaching the most
+    steps counts, the earliest among equals (Amplitude's "earliest-longest")."""
+    out: dict[str, tuple[dict[str, Any], list[int], list[int]]] = {}
     for user, evs in by_user().items():
         seq = [p for p in evs if active(p[1])]
-        entry = next((k for k, (_, e) in enumerate(seq)
-                      if e["event_type"] == steps[0] and in_range(e)), None)
-        if entry is None:
-            continue
-        t0 = seq[entry][1]["time"]
-        times, counts, pos = [t0], [], entry
-        for k, step in enumerate(steps[1:], 1):
-            cands = [j for j in range(pos + 1, len(seq))
-                     if seq[j][1]["event_type"] == step and seq[j][1]["time"] <= t0 + window_ms]
-            if sequential:
-                cands = [j for j in cands if j == pos + 1]
-            if not cands:
-                break
-            counts.append(sum(1 for j in range(pos, cands[0])
-                              if seq[j][1]["event_type"] == steps[k - 1]))
-            pos = cands[0]
-            times.append(seq[pos][1]["time"])
-        out[user] = (seq[entry][1], times, counts)
+        for entry, (_, first) in enumerate(seq):
+            if first["event_type"] != steps[0] or not in_range(first):
+                continue
+            t0 = first["time"]
+            times, counts, pos = [t0], [], entry
+            for k, step in enumerate(steps[1:], 1):
+                cands = [j for j in range(pos + 1, len(seq)) if seq[j][1]["event_type"] == step
+                         and seq[j][1]["time"] <= t0 + window_ms]
+                if sequential:
+                    cands = [j for j in cands if j == pos + 1]
+                if not cands:
+                    break
+                counts.append(sum(1 for j in range(pos, cands[0])
+                                  if seq[j][1]["event_type"] == steps[k - 1]))
+                pos = cands[0]
+                times.append(seq[pos][1]["time"])
+            if user not in out or len(times) > len(out[user][1]):
+                out[user] = (first, times, counts)
     return out
 
 
@@ -88,22 +90,23 @@ def unordered_counts(steps: list[str], window_ms: int) -> list[list[int]]:
 
 
 def unordered(steps: list[str], window_ms: int) -> dict[str, tuple[dict[str, Any], list[int]]]:
-    out = {}
+    """user → (entering event, [when steps 1..k were all first done, per step reached]): an
+    attempt per step-1 event in the range, its window starting there; earliest-longest."""
+    out: dict[str, tuple[dict[str, Any], list[int]]] = {}
     for user, evs in by_user().items():
-        starts = [e for _, e in evs if e["event_type"] in steps and in_range(e)]
-        if not starts:
-            continue
-        first = starts[0]
-        t0 = first["time"]
-        firsts = []
-        for step in steps:
-            hit = [e["time"] for _, e in evs
-                   if e["event_type"] == step and t0 <= e["time"] <= t0 + window_ms]
-            if not hit:
-                break
-            firsts.append(min(hit))
-        if firsts:
-            out[user] = (first, [max(firsts[:k + 1]) for k in range(len(firsts))])
+        for _, first in evs:
+            if first["event_type"] != steps[0] or not in_range(first):
+                continue
+            t0 = first["time"]
+            firsts = []
+            for step in steps:
+                hit = [e["time"] for _, e in evs
+                       if e["event_type"] == step and t0 <= e["time"] <= t0 + window_ms]
+                if not hit:
+                    break
+                firsts.append(min(hit))
+            if user not in out or len(firsts) > len(out[user][1]):
+                out[user] = (first, [max(firsts[:k + 1]) for k in range(len(firsts))])
     return out
 
 
@@ -136,8 +139,8 @@ def distribution(result: dict[str, tuple[dict[str, Any], list[int]]], n: int,
     for k in range(1, n):
         times = [t[k] - t[k - 1] for _, t in result.values() if len(t) > k]
         step = []
-        for lo, hi in pairwise(edges):
-            inside = [x for x in times if lo <= x < hi]
+        for lo, hi in pairwise(edges):  # the window's end is inside the window: the last bin
+            inside = [x for x in times if lo <= x < hi or x == hi == window_ms]
             step.append({"start": lo, "end": hi, "bin_dist": {
                 "users": len(inside), "count": len(inside), "propsum": sum(inside)}})
         out.append(step)
@@ -312,16 +315,18 @@ def test_retention_cells(dash: Dash, method: str) -> None:
     for c, d in enumerate(days()):
         users = [u for u, cd in cohort.items() if cd == d]
         cells = series["values"][fmt(d)]
+        assert len(cells) == n + 1  # Day 0 … Day n
+        # Day 0 is the cohort itself (a return later that day makes no cell of its own)
         assert cells[0] == {"count": len(users), "outof": len(users), "incomplete": False}
-        for k in range(n):
+        for k in range(1, n + 1):
             if method == "rolling":
                 kept = sum(1 for u in users if any(o >= k for o in offsets[u]))
             else:
                 kept = sum(1 for u in users if k in offsets[u])
-            assert cells[k + 1] == {"count": kept, "outof": len(users), "incomplete": False}
-            if c + k <= n - 1:
-                combined[k + 1][0] += kept
-                combined[k + 1][1] += len(users)
+            assert cells[k] == {"count": kept, "outof": len(users), "incomplete": False}
+            if c + k <= n - 1:  # the cell lies within the range
+                combined[k][0] += kept
+                combined[k][1] += len(users)
         combined[0][0] += len(users)
         combined[0][1] += len(users)
     combined[0] = [len(cohort), len(cohort)]
@@ -338,7 +343,7 @@ def test_retention_brackets_and_new_users(dash: Dash) -> None:
         users = [u for u, cd in cohort.items() if cd == d]
         cells = series["values"][fmt(d)]
         assert [c["count"] for c in cells] == [
-            len(users), sum(1 for u in users if offsets[u] & {0, 1}),
+            len(users), len(users),  # [0, 2) holds Day 0: the whole cohort
             sum(1 for u in users if offsets[u] & {2, 3, 4})]
     new = dash.data(RET, se={"event_type": "_new"}, re={"event_type": "_all"}, **RANGE)
     first: dict[str, int] = {}
@@ -388,10 +393,14 @@ def test_retention_cells_of_intervals_not_over_are_incomplete(api: Api) -> None:
     assert r.status_code == 200, r.text
     series = r.json()["data"]["series"][0]
     cells = series["values"][fmt(today)]
+    # Day 0 (today) is the cohort; Days 1 and 2 have not begun
     assert cells == [{"count": 1, "outof": 1, "incomplete": False},
-                     {"count": 1, "outof": 1, "incomplete": True},
+                     {"count": 0, "outof": 1, "incomplete": True},
                      {"count": 0, "outof": 1, "incomplete": True}]
-    assert series["combined"][1] == {"count": 1, "outof": 1, "retainedSetId": None,
+    assert series["combined"][0] == {"count": 1, "outof": 1, "retainedSetId": None,
+                                     "incomplete": False}
+    # Day 1 of today's cohort lies past the range: only yesterday's (empty) cohort counts
+    assert series["combined"][1] == {"count": 0, "outof": 0, "retainedSetId": None,
                                      "incomplete": True}
 
 

@@ -25,6 +25,7 @@ from ampkit.errors import (
     PayloadTooLarge,
     RateLimited,
     ServerError,
+    UnreachableError,
     redact,
 )
 
@@ -105,6 +106,8 @@ def describe(
         limit = f" within {timeout:g} s" if timeout else ""
         return (f"timed out{limit} at {exc.endpoint or 'the server'}: {exc.message}. Retry, ask "
                 "for less (a shorter range), or raise AMPLITUDE_TIMEOUT (seconds)"), None
+    if isinstance(exc, UnreachableError):  # it names the URL and what to check
+        return exc.message, None
     if isinstance(exc, APIConnectionError):
         server = base_url or "Amplitude"
         return (f"could not reach {server} ({exc.message}). Check the network, "

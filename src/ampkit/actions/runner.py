@@ -23,14 +23,17 @@ from ampkit.actions.registry import REGISTRY, Action, ActionRegistry
 from ampkit.client import Amplitude
 from ampkit.config import Settings, load_settings
 from ampkit.core.policy import RetryPolicy
+from ampkit.core.transport import WaitCallback
 from ampkit.errors import redact
 
 log = logging.getLogger("ampkit.actions")
 
 Out = TypeVar("Out", bound=ActionOutput)
 
-ACTION_RETRY = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=4.0, max_total=20.0)
-"""Actions answer someone waiting: a few quick retries, then a clear error."""
+ACTION_RETRY = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=4.0, max_total=20.0,
+                           max_rate_limit_wait=60.0)
+"""Actions answer someone waiting: a few quick retries and at most a minute on a rate limit,
+then a clear error (``ampkit query`` passes a policy that waits out the 5-minute window)."""
 
 _SECRET_ENV = ("AMPLITUDE_API_KEY", "AMPLITUDE_SECRET_KEY")
 
@@ -56,12 +59,14 @@ class ActionRunner:
         settings: Settings | None = None,
         registry: ActionRegistry = REGISTRY,
         retry: RetryPolicy | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> None:
         self.registry = registry
         self._client = client
         self._owns_client = client is None
         self._settings = settings
         self._retry = retry or ACTION_RETRY
+        self._on_wait = on_wait
         self._lock = threading.Lock()
 
     def __enter__(self) -> ActionRunner:
@@ -75,7 +80,8 @@ class ActionRunner:
         with self._lock:
             if self._client is None:
                 settings = self._settings or load_settings()
-                self._client = Amplitude(settings=settings, retry=self._retry)
+                self._client = Amplitude(settings=settings, retry=self._retry,
+                                         on_wait=self._on_wait)
             return self._client
 
     def _secrets(self) -> tuple[str, ...]:
@@ -143,12 +149,15 @@ def run_action(
     *,
     client: Amplitude | None = None,
     settings: Settings | None = None,
+    retry: RetryPolicy | None = None,
+    on_wait: WaitCallback | None = None,
 ) -> ActionOutput:
-    """Run one action and return its output; never raises.
+    """Run one action and return its output; never raises (``retry`` and ``on_wait`` apply to
+    the client made here when none is given).
 
     >>> out = run_action("list_events")            # doctest: +SKIP
     >>> out.success, out.error                       # doctest: +SKIP
     (False, 'configuration: no API key: ...')
     """
-    with ActionRunner(client=client, settings=settings) as runner:
+    with ActionRunner(client=client, settings=settings, retry=retry, on_wait=on_wait) as runner:
         return runner.run(name, arguments)

@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from ampkit.core.files import set_private_umask
+
 app = typer.Typer(
     name="ampkit",
     help="Amplitude from code: send events, query, export, replicate, serve agents — and a "
@@ -47,6 +49,11 @@ def validation_message(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+def show_wait(reason: str, seconds: float) -> None:
+    """What a command waits for (a rate limit's Retry-After, the query-cost budget), on stderr."""
+    err_console.print(f"waiting {seconds:.0f} s: {escape(reason)}", soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line to stderr and exit non-zero (no traceback for user mistakes)."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
@@ -69,6 +76,7 @@ def main() -> None:
         sync,
     )
 
+    set_private_umask()  # what a command writes (queues, databases, exports) is its owner's
     try:
         app()
     except KeyboardInterrupt:

@@ -11,15 +11,17 @@ import orjson
 import typer
 from rich.table import Table
 
-from ampkit.cli.app import console, fail
+from ampkit.cli.app import console, fail, show_wait
 from ampkit.client import Amplitude
 from ampkit.config import Region
 from ampkit.errors import AmplitudeError
 
 ApiKeyOpt = typer.Option(None, "--api-key", envvar="AMPLITUDE_API_KEY", show_default=False,
-                         help="Project API key (AMPLITUDE_API_KEY).")
+                         help="Project API key (AMPLITUDE_API_KEY). A flag is visible to other "
+                         "local users in `ps`: prefer the variable.")
 SecretOpt = typer.Option(None, "--secret-key", envvar="AMPLITUDE_SECRET_KEY",
-                         show_default=False, help="Project secret key (AMPLITUDE_SECRET_KEY).")
+                         show_default=False, help="Project secret key (AMPLITUDE_SECRET_KEY); "
+                         "as a flag, visible in `ps`: prefer the variable.")
 BaseUrlOpt = typer.Option(None, "--base-url", envvar="AMPLITUDE_BASE_URL", show_default=False,
                           help="Send every API family here, e.g. ampkit serve's URL.")
 RegionOpt = typer.Option(None, "--region", envvar="AMPLITUDE_REGION", show_default=False,
@@ -32,7 +34,7 @@ def make_client(api_key: str | None, secret_key: str | None, base_url: str | Non
         fail(f"--region must be us or eu, not {region!r}")
     reg: Region | None = region  # type: ignore[assignment]
     try:
-        return Amplitude(api_key, secret_key, base_url=base_url, region=reg)
+        return Amplitude(api_key, secret_key, base_url=base_url, region=reg, on_wait=show_wait)
     except AmplitudeError as exc:
         fail(str(exc))
 

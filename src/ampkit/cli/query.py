@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import csv
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 
-from ampkit.actions import REGISTRY, ActionOutput, SeriesOutput, run_action
-from ampkit.cli.app import app, console, fail
+from ampkit.actions import ACTION_RETRY, REGISTRY, ActionOutput, SeriesOutput, run_action
+from ampkit.cli.app import app, console, fail, show_wait
 from ampkit.cli.charts import Series, png_chart, terminal_chart
 from ampkit.cli.common import parse_value, print_json, show, table
+from ampkit.core.policy import RetryPolicy
 from ampkit.models.dashboard import FunnelResult, RetentionResult
 
 
@@ -114,7 +116,9 @@ def query(
         arguments[key] = parse_value(value)
         if isinstance(arguments[key], int | float) and key in ("start", "end"):
             arguments[key] = value  # dates stay text
-    out = run_action(action, arguments)
+    # a person at a terminal waits out a rate limit (Amplitude's cost window is 5 minutes)
+    retry = replace(ACTION_RETRY, max_rate_limit_wait=RetryPolicy().max_rate_limit_wait)
+    out = run_action(action, arguments, retry=retry, on_wait=show_wait)
     if not out.success:
         if as_json:
             print_json(out.model_dump(mode="json"))

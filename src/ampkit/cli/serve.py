@@ -18,16 +18,30 @@ from ampkit.server import (
     run_server,
 )
 
+DASHBOARD_LIMITS: dict[str, dict[str, Any]] = {
+    "amplitude": {},
+    "relaxed": {"concurrency": 50, "user_concurrency": 50, "user_per_hour": 36_000,
+                "cost_per_5min": 100_000, "cost_per_hour": 10_800_000},
+    "off": {"enabled": False},
+}
+"""``--dashboard-limits``: Amplitude's own (5 concurrent, cost 1,000 per 5 minutes and 108,000
+per hour, user search/activity 10 concurrent and 360 an hour), a hundred times those, or none."""
+
 
 def build_config(
     *, host: str, port: int, db: Path | None, api_key: str | None, secret_key: str | None,
     project_id: int | None, config: Path | None, faults: str | None, no_throttle: bool,
-    log_level: str,
+    log_level: str, dashboard_limits: str = "amplitude", memory_limit: str | None = None,
 ) -> ServerConfig:
     """Flags over the config file over defaults; raises ``ValueError`` with a clear message."""
+    if dashboard_limits not in DASHBOARD_LIMITS:
+        raise ValueError(f"--dashboard-limits must be one of {', '.join(DASHBOARD_LIMITS)}, "
+                         f"not {dashboard_limits!r}")
     overrides: dict[str, Any] = {"host": host, "port": port, "log_level": log_level}
     if db is not None:
         overrides["db"] = db
+    if memory_limit:
+        overrides["memory_limit"] = memory_limit
     if faults:
         overrides["faults"] = parse_fault_spec(faults).model_dump()
     try:
@@ -53,6 +67,7 @@ def build_config(
             project["secret_key"] = project["secret_key"].get_secret_value()
     if no_throttle:
         data["throttle"]["enabled"] = False
+    data["dashboard_limits"].update(DASHBOARD_LIMITS[dashboard_limits])
     try:
         return ServerConfig.model_validate(data)
     except ValidationError as exc:
@@ -65,8 +80,13 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (0 = any free port).")] = 8787,
     db: Annotated[Path | None, typer.Option(help="DuckDB file to keep data in (default: "
                                             "in memory).")] = None,
-    api_key: Annotated[str | None, typer.Option(help="Project API key to accept.")] = None,
-    secret_key: Annotated[str | None, typer.Option(help="Project secret key.")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="AMPKIT_SERVE_API_KEY", show_default=False,
+        help="Project API key to accept (AMPKIT_SERVE_API_KEY). A flag is visible to other "
+        "local users in `ps`: prefer the variable or --config.")] = None,
+    secret_key: Annotated[str | None, typer.Option(
+        envvar="AMPKIT_SERVE_SECRET_KEY", show_default=False,
+        help="Project secret key (AMPKIT_SERVE_SECRET_KEY); as visible as --api-key.")] = None,
     project_id: Annotated[int | None, typer.Option(help="Project id.")] = None,
     config: Annotated[Path | None, typer.Option(
         help="YAML/JSON file: several projects, throttle, limits, faults.")] = None,
@@ -75,6 +95,11 @@ def serve(
         "seed=7'.")] = None,
     no_throttle: Annotated[bool, typer.Option(
         "--no-throttle", help="Disable the per-user/device EPS throttles.")] = False,
+    dashboard_limits: Annotated[str, typer.Option(
+        help="Dashboard REST limits: amplitude (Amplitude's own: 5 concurrent, cost 1,000 per "
+        "5 minutes), relaxed (a hundred times those) or off.")] = "amplitude",
+    memory_limit: Annotated[str | None, typer.Option(
+        help="DuckDB memory limit, e.g. 512MB (default: DuckDB's, 80% of RAM).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run a local Amplitude-compatible server (ingestion, queries, export, profiles)."""
@@ -83,7 +108,8 @@ def serve(
     try:
         cfg = build_config(host=host, port=port, db=db, api_key=api_key, secret_key=secret_key,
                            project_id=project_id, config=config, faults=faults,
-                           no_throttle=no_throttle, log_level=log_level)
+                           no_throttle=no_throttle, log_level=log_level,
+                           dashboard_limits=dashboard_limits, memory_limit=memory_limit)
     except ValueError as exc:
         fail(str(exc), 2)
     def announce(url: str) -> None:
@@ -97,6 +123,9 @@ def serve(
         console.print(f"  point a client at it: AMPLITUDE_BASE_URL={url}")
         if cfg.faults.active:
             console.print(f"  [yellow]injecting faults[/]: {cfg.faults.rates}")
+        if dashboard_limits != "amplitude":
+            console.print(f"  Dashboard limits: {dashboard_limits} (Amplitude's: "
+                          "--dashboard-limits amplitude)")
         console.file.flush()
 
     try:

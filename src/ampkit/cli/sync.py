@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ampkit.cli.app import app, console, err_console, fail
+from ampkit.cli.app import app, console, err_console, fail, show_wait
 from ampkit.cli.common import print_json
 from ampkit.errors import AmplitudeError
 from ampkit.sync import (
@@ -61,6 +61,9 @@ class _Bars(Reporter):
 
     def note(self, stream: str, message: str) -> None:
         err_console.print(f"{stream}: {escape(message)}")
+
+    def waiting(self, reason: str, seconds: float) -> None:
+        show_wait(reason, seconds)
 
     def stream_finished(self, result: StreamResult) -> None:
         task = self.tasks.get(result.stream)
@@ -132,6 +135,11 @@ def sync_cmd(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Log every committed window to stderr.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    export_delay: Annotated[int | None, typer.Option(
+        "--export-delay", min=0, max=48,
+        help="Hours an Export API hour takes to become exportable after it closes (default: "
+        "the file's, else 2). 0 against ampkit serve: reads up to now, the open hour included "
+        "(read again by the next run).")] = None,
 ) -> None:
     """Copy Amplitude data into your database: raw events, daily metrics, catalogs.
     Credentials: AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY (and AMPLITUDE_BASE_URL / _REGION)."""
@@ -142,7 +150,8 @@ def sync_cmd(
     try:
         file = load_config(config) if config is not None else None
         options = resolve(file, streams=streams.split(",") if streams else None,
-                          backfill=range_, target=target, mode=_mode(mode), anchor_date=anchor)
+                          backfill=range_, target=target, mode=_mode(mode), anchor_date=anchor,
+                          export_delay_hours=export_delay)
         if dry_run:
             planned = plan_sync(options)
             if as_json:

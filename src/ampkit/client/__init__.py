@@ -22,7 +22,7 @@ from ampkit.config import Region, Settings, load_settings
 from ampkit.core.flow import arun_flow, run_flow, single
 from ampkit.core.limits import Limits, QueryBudgets
 from ampkit.core.policy import RetryPolicy
-from ampkit.core.transport import AsyncTransport, SyncTransport
+from ampkit.core.transport import AsyncTransport, SyncTransport, WaitCallback
 from ampkit.errors import ConfigError, InvalidEventError
 from ampkit.ingest.batching import DeliveryReport, QueuedEvent, delivery_flow
 from ampkit.ingest.endpoints import check_identify, identify_spec
@@ -64,6 +64,7 @@ class _Base:
         retry: RetryPolicy | None = None,
         on_delivered: DeliveredCallback | None = None,
         on_failed: FailedCallback | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> None:
         self.settings = settings or load_settings(
             api_key=api_key, secret_key=secret_key, region=region, base_url=base_url
@@ -78,7 +79,10 @@ class _Base:
         self.sender_options = sender or SenderOptions()
         self.retry = retry or RetryPolicy()
         self.limits = Limits()
-        self.budgets = QueryBudgets()
+        self.on_wait = on_wait
+        """``on_wait(reason, seconds)``: told before each wait on a rate limit (a 429's
+        ``Retry-After``, or the client's own query-cost budget)."""
+        self.budgets = QueryBudgets(on_wait=on_wait)
         """Per-client query-cost budgets (Dashboard, user search/activity, taxonomy)."""
         self._on_delivered = on_delivered
         self._on_failed = on_failed
@@ -211,13 +215,15 @@ class Amplitude(_Base, SyncQueries, SyncExports):
         retry: RetryPolicy | None = None,
         on_delivered: DeliveredCallback | None = None,
         on_failed: FailedCallback | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> None:
         super().__init__(
             api_key, secret_key, region=region, base_url=base_url, settings=settings,
             defaults=defaults, sender=sender, validation=validation, retry=retry,
-            on_delivered=on_delivered, on_failed=on_failed,
+            on_delivered=on_delivered, on_failed=on_failed, on_wait=on_wait,
         )
-        self.transport = SyncTransport(self.settings, policy=self.retry, limits=self.limits)
+        self.transport = SyncTransport(self.settings, policy=self.retry, limits=self.limits,
+                                       on_wait=on_wait)
         self._sender = BackgroundSender(self.transport, self._core())
 
     def __enter__(self) -> Amplitude:
@@ -342,13 +348,15 @@ class AsyncAmplitude(_Base, AsyncQueries, AsyncExports):
         retry: RetryPolicy | None = None,
         on_delivered: DeliveredCallback | None = None,
         on_failed: FailedCallback | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> None:
         super().__init__(
             api_key, secret_key, region=region, base_url=base_url, settings=settings,
             defaults=defaults, sender=sender, validation=validation, retry=retry,
-            on_delivered=on_delivered, on_failed=on_failed,
+            on_delivered=on_delivered, on_failed=on_failed, on_wait=on_wait,
         )
-        self.transport = AsyncTransport(self.settings, policy=self.retry, limits=self.limits)
+        self.transport = AsyncTransport(self.settings, policy=self.retry, limits=self.limits,
+                                        on_wait=on_wait)
         self._sender = AsyncBackgroundSender(self.transport, self._core())
 
     async def __aenter__(self) -> AsyncAmplitude:

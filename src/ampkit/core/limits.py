@@ -90,7 +90,8 @@ class Budget:
     charge larger than a window's whole limit is admitted once that window is empty (Amplitude
     itself is the judge of such a query).  If a wait would pass ``max_wait`` seconds,
     :class:`~ampkit.errors.RateLimited` is raised instead, naming the window and carrying the
-    wait as ``retry_after``.  Thread-safe; the clock is injectable so tests never sleep.
+    wait as ``retry_after``.  ``on_wait(reason, seconds)`` hears of each wait before it starts.
+    Thread-safe; the clock is injectable so tests never sleep.
     """
 
     def __init__(
@@ -101,12 +102,14 @@ class Budget:
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait: float | None = None,
+        on_wait: Callable[[str, float], None] | None = None,
     ) -> None:
         self.windows = windows
         self.clock = clock
         self.sleep = sleep
         self.asleep = asleep
         self.max_wait = max_wait
+        self.on_wait = on_wait
         self._ledger: deque[tuple[float, float]] = deque()
         self._lock = threading.Lock()
 
@@ -151,14 +154,16 @@ class Budget:
             return wait, window
 
     def _check(self, waited: float, wait: float, window: BudgetWindow | None) -> None:
+        name = window.name if window else "query budget"
         if self.max_wait is not None and waited + wait > self.max_wait:
-            name = window.name if window else "query budget"
             raise RateLimited(
                 f"client-side budget exhausted: {name}; next slot in {wait:.0f} s "
                 f"(over max_wait={self.max_wait:g} s) — wait, or lower the query's cost",
                 limit=name,
                 retry_after=wait,
             )
+        if self.on_wait is not None:
+            self.on_wait(f"{name} (ampkit's own budget, kept below Amplitude's limit)", wait)
 
     def acquire(self, cost: float) -> float:
         """Charge ``cost``, sleeping first if needed; returns the seconds waited."""
@@ -201,11 +206,13 @@ class QueryBudgets:
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait: float | None = None,
+        on_wait: Callable[[str, float], None] | None = None,
     ) -> None:
         if budgets is None:
 
             def make(windows: tuple[BudgetWindow, ...]) -> Budget:
-                return Budget(windows, clock=clock, sleep=sleep, asleep=asleep, max_wait=max_wait)
+                return Budget(windows, clock=clock, sleep=sleep, asleep=asleep, max_wait=max_wait,
+                              on_wait=on_wait)
 
             budgets = {
                 "dashboard": make(DASHBOARD_COST_WINDOWS),

@@ -12,9 +12,13 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 class RetryPolicy:
     """Exponential backoff with full jitter, bounded in attempts and in total time.
 
-    Retries only 429, 5xx, timeouts and broken connections.  A ``Retry-After`` from the server
-    is honoured (never waiting less than it asks).  ``RetryPolicy.no_wait()`` keeps every rule
-    but waits zero seconds — what the test suite uses.
+    Retries only 429, 5xx, an unexpected 2xx, timeouts and broken connections.  A server that
+    cannot be reached at all (refused, unknown host) is tried ``connect_attempts`` times, so a
+    wrong URL or a stopped server is reported within seconds.  A 429 with ``Retry-After`` is
+    waited out exactly as asked, from its own budget: ``max_rate_limit_wait`` seconds in total
+    (long enough for Amplitude's 5-minute Dashboard cost window), not ``max_total``.
+    ``RetryPolicy.no_wait()`` keeps every rule but waits zero seconds (Retry-After included) —
+    what the test suite uses.
     """
 
     max_attempts: int = 8
@@ -24,17 +28,25 @@ class RetryPolicy:
     multiplier: float = 2.0
     jitter: bool = True
     retry_statuses: frozenset[int] = RETRYABLE_STATUSES
+    connect_attempts: int = 3
+    """Attempts that could not connect at all before giving up (each also counts as one of
+    ``max_attempts``)."""
+    max_rate_limit_wait: float = 330.0
+    """Seconds a request may wait in total on 429 answers that carry ``Retry-After``."""
+    honour_retry_after: bool = True
+    """``False`` (``no_wait()``): a 429's ``Retry-After`` is counted but not slept."""
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_total < 0:
+        if self.max_attempts < 1 or self.connect_attempts < 1:
+            raise ValueError("max_attempts and connect_attempts must be at least 1")
+        if min(self.base_delay, self.max_delay, self.max_total, self.max_rate_limit_wait) < 0:
             raise ValueError("delays must not be negative")
 
     @classmethod
     def no_wait(cls, max_attempts: int = 8) -> RetryPolicy:
-        return cls(max_attempts=max_attempts, base_delay=0.0, max_delay=0.0, jitter=False)
+        return cls(max_attempts=max_attempts, base_delay=0.0, max_delay=0.0, jitter=False,
+                   honour_retry_after=False)
 
     def backoff(self, attempt: int) -> float:
         """Delay before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
@@ -59,6 +71,16 @@ class RetryPolicy:
         if elapsed + delay > self.max_total:
             return None
         return delay
+
+    def rate_limit_delay(self, attempt: int, waited: float, retry_after: float) -> float | None:
+        """Seconds to wait on a 429 that asked for ``retry_after``, or ``None`` to give up.
+
+        ``waited`` is what earlier 429s of this request were already given; the wait is
+        exactly ``retry_after`` (0 with ``honour_retry_after=False``).
+        """
+        if attempt >= self.max_attempts or waited + retry_after > self.max_rate_limit_wait:
+            return None
+        return retry_after if self.honour_retry_after else 0.0
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -10,6 +10,9 @@ import orjson
 from ampkit.config import Family
 
 AuthKind = Literal["none", "json_body_key", "form_key", "basic", "api_key_header"]
+Expect = Literal["2xx", "ingest_summary", "identify_success"]
+"""Which answers count as success: any 2xx; only a 200 with the HTTP V2/Batch success body
+(``SuccessSummary``); only a 200 whose body is ``success`` (Identify, Group Identify)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,13 @@ class RequestSpec:
     """Statuses returned to the caller (a flow) instead of being retried or raised."""
     timeout: float | None = None
     stream: bool = False
+    expect: Expect = "2xx"
+    """The success answer; any other 2xx is retried like a 5xx (see :mod:`ampkit.core.expect`)."""
+
+    @property
+    def key_in_body(self) -> bool:
+        """The API key travels in the body: redirects are followed within the origin only."""
+        return self.auth in ("json_body_key", "form_key")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,18 @@
 
 :func:`delivery_flow` is the whole send-a-batch protocol as a generator flow (no I/O):
 
-* 200 → every event delivered;
+* 200 with Amplitude's success body → every event delivered (any other 2xx never reaches the
+  flow: the transport retries it like a 5xx, see ``RequestSpec.expect``);
 * 400 with per-event maps → drop (report) exactly the events named, resend the rest at once;
 * 400 naming a request-level problem (bad key, missing field) → raise: nothing can succeed;
 * 413 → split the batch in halves and send each; a single event still too large is dropped;
 * 429 → events over the daily quota are dropped, throttled users/devices are deferred by
   ``throttle_delay`` seconds, the others are resent at once.
 
-5xx, timeouts and broken connections never reach the flow: the transport retries them by the
-retry policy, resending the same bytes (so the same insert_ids).
+5xx, unexpected 2xx, timeouts and broken connections never reach the flow: the transport
+retries them by the retry policy, resending the same bytes (so the same insert_ids), and raises
+a retryable error once the policy is spent (the background sender then tries the batch again
+later, up to ``max_delivery_rounds``, and reports it failed after that).
 """
 
 from __future__ import annotations
@@ -28,16 +31,16 @@ from ampkit.ingest.endpoints import events_spec, parse_error_body
 
 @dataclass(slots=True)
 class QueuedEvent:
-    """One encoded event waiting to be sent."""
+    """One encoded event waiting to be sent (kept small: a queue holds 100,000 of them)."""
 
     id: int
     payload: bytes
     not_before: float = 0.0
     attempts: int = 0
-    size: int = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.size = len(self.payload)
+    @property
+    def size(self) -> int:
+        return len(self.payload)
 
     def event(self) -> dict[str, object]:
         value = orjson.loads(self.payload)

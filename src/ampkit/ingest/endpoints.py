@@ -46,6 +46,7 @@ def events_spec(
         auth="json_body_key",
         limit_class="ingest",
         handled_statuses=FLOW_STATUSES,
+        expect="ingest_summary",
     )
 
 
@@ -61,6 +62,7 @@ def identify_spec(identifications: Sequence[dict[str, Any]], *, group: bool = Fa
         form=(("identification", ident),),
         auth="form_key",
         limit_class="ingest",
+        expect="identify_success",
     )
 
 
@@ -88,7 +90,8 @@ def parse_error_body(raw: RawResponse) -> IngestErrorBody:
 
 
 def check_identify(raw: RawResponse, endpoint: str, secrets: Sequence[str]) -> None:
-    """Identify answers 200 ``success``; anything else becomes our exception."""
+    """Identify answers 200 ``success`` (the transport retries any other 2xx, see
+    ``identify_spec``'s ``expect``); an error status becomes our exception."""
     if raw.status >= 300:
         raise error_for(raw.status, raw.content, endpoint=endpoint, secrets=secrets)
 

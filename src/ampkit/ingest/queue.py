@@ -6,38 +6,49 @@ whatever an earlier process left unacknowledged — including processes that cra
 killed.  Each process uses its own file in the queue directory (``queue-<pid>.sqlite``, held
 with an exclusive lock), so forked workers (gunicorn ``--preload``, Celery prefork) never fight
 over one file, and an abandoned file is adopted by the next process that opens the directory.
+
+Memory: each queued event holds its JSON in a ``bytes`` of exactly that size (orjson hands out
+buffers of 4 KB and more, so payloads are copied to their size on the way in) plus
+:data:`QUEUED_EVENT_OVERHEAD` bytes of bookkeeping; ``held_bytes`` counts exactly that, and
+``max_bytes`` bounds it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import itertools
 import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+from ampkit.core.files import private_dir, private_file
 from ampkit.ingest.batching import QueuedEvent
 
 OnFull = Literal["block", "drop", "raise"]
 _INHERITED: list[object] = []
+QUEUED_EVENT_OVERHEAD = 160
+"""Bytes a queued event costs beside its JSON: the ``QueuedEvent`` (64), its id (32), the
+``bytes`` header (33, rounded up by the allocator) and its slot in the queue's containers —
+measured with ``tracemalloc`` (``tests/client/test_memory.py``)."""
 
 
 class MemoryQueue:
     """Ready events in arrival order, deferred ones until their time, in-flight ones aside."""
 
-    def __init__(self, max_size: int = 100_000) -> None:
+    def __init__(self, max_size: int = 100_000, *, max_bytes: int | None = None) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self.max_size = max_size
+        self.max_bytes = max_bytes
         self.cond = threading.Condition()
-        self._ready: OrderedDict[int, QueuedEvent] = OrderedDict()
+        self._ready: deque[QueuedEvent] = deque()
         self._ready_bytes = 0
+        self._held_bytes = 0
         self._deferred: dict[int, QueuedEvent] = {}
         self._inflight: dict[int, QueuedEvent] = {}
         self._next_id = 1
@@ -52,7 +63,13 @@ class MemoryQueue:
 
     @property
     def ready_bytes(self) -> int:
+        """JSON bytes of the events ready to send (what a request body would carry)."""
         return self._ready_bytes
+
+    @property
+    def held_bytes(self) -> int:
+        """What every queued event costs in memory: its JSON plus the bookkeeping."""
+        return self._held_bytes
 
     def next_deferred(self) -> float | None:
         return min((e.not_before for e in self._deferred.values()), default=None)
@@ -61,19 +78,44 @@ class MemoryQueue:
     def free_slots(self) -> int:
         return self.max_size - len(self)
 
+    def room_for(self, payloads: Sequence[bytes]) -> int:
+        """How many of ``payloads``, from the first, fit now (both bounds).  An empty queue
+        takes one event however large, so no event waits for room that can never come."""
+        n = max(0, min(len(payloads), self.max_size - len(self)))
+        if self.max_bytes is None:
+            return n
+        free = self.max_bytes - self._held_bytes
+        for i in range(n):
+            free -= len(payloads[i]) + QUEUED_EVENT_OVERHEAD
+            if free < 0:
+                return 1 if i == 0 and not len(self) else i
+        return n
+
+    def describe(self) -> str:
+        """The bounds, for a "queue full" message."""
+        held = f"{len(self)} of {self.max_size} events"
+        if self.max_bytes is not None:
+            held += f", {self._held_bytes:,} of {self.max_bytes:,} bytes"
+        return held
+
     def _store(self, payloads: Sequence[bytes]) -> list[QueuedEvent]:
         items = []
         for payload in payloads:
-            items.append(QueuedEvent(self._next_id, payload))
+            # a copy of exactly its size: orjson's buffers are 4 KB for a 200-byte event
+            items.append(QueuedEvent(self._next_id, bytes(memoryview(payload))))
             self._next_id += 1
+            self._held_bytes += len(payload) + QUEUED_EVENT_OVERHEAD
         return items
+
+    def _add_ready(self, items: Iterable[QueuedEvent]) -> None:
+        for item in items:
+            self._ready.append(item)
+            self._ready_bytes += item.size
 
     def put(self, payloads: Sequence[bytes]) -> list[QueuedEvent]:
         with self.cond:
             items = self._store(payloads)
-            for item in items:
-                self._ready[item.id] = item
-                self._ready_bytes += item.size
+            self._add_ready(items)
             return items
 
     def promote(self, now: float) -> None:
@@ -81,11 +123,11 @@ class MemoryQueue:
             self._promote(now)
 
     def _promote(self, now: float) -> None:
-        due = [e for e in self._deferred.values() if e.not_before <= now]
-        for item in sorted(due, key=lambda e: e.id):
+        due = sorted((e for e in self._deferred.values() if e.not_before <= now),
+                     key=lambda e: e.id)
+        for item in due:
             del self._deferred[item.id]
-            self._ready[item.id] = item
-            self._ready_bytes += item.size
+        self._add_ready(due)
 
     def take(self, max_count: int, max_bytes: int, now: float) -> list[QueuedEvent]:
         with self.cond:
@@ -93,25 +135,20 @@ class MemoryQueue:
 
     def _take(self, max_count: int, max_bytes: int, now: float) -> list[QueuedEvent]:
         self._promote(now)
-        if not self._ready:
-            return []
         ready = self._ready
         if self._ready_bytes + len(ready) + 64 <= max_bytes:  # all of it fits: no size sums
-            batch = list(itertools.islice(ready.values(), max_count))
+            batch = [ready.popleft() for _ in range(min(max_count, len(ready)))]
         else:
             batch = []
             total = 64  # the body's own bytes
-            for item in ready.values():
-                total += item.size + 1
+            while ready and len(batch) < max_count:
+                total += ready[0].size + 1
                 if batch and total > max_bytes:
                     break
-                batch.append(item)
-                if len(batch) >= max_count:
-                    break
+                batch.append(ready.popleft())
         inflight = self._inflight
         taken = 0
         for item in batch:
-            del ready[item.id]
             taken += item.size
             item.attempts += 1
             inflight[item.id] = item
@@ -121,7 +158,8 @@ class MemoryQueue:
     def ack(self, items: Iterable[QueuedEvent]) -> None:
         with self.cond:
             for item in items:
-                self._inflight.pop(item.id, None)
+                if self._inflight.pop(item.id, None) is not None:
+                    self._held_bytes -= item.size + QUEUED_EVENT_OVERHEAD
             self.cond.notify_all()
 
     def defer(self, items: Iterable[QueuedEvent], delay: float, now: float) -> None:
@@ -140,6 +178,7 @@ class MemoryQueue:
         self._deferred.clear()
         self._inflight.clear()
         self._ready_bytes = 0
+        self._held_bytes = 0
 
     def reset_after_fork(self) -> None:
         """In a forked child: the parent still owns (and sends) what was queued."""
@@ -154,17 +193,23 @@ class DurableQueue(MemoryQueue):
     """A :class:`MemoryQueue` mirrored to SQLite in ``directory`` (see the module docstring)."""
 
     def __init__(
-        self, directory: str | os.PathLike[str], max_size: int = 100_000, fsync: bool = False
+        self,
+        directory: str | os.PathLike[str],
+        max_size: int = 100_000,
+        fsync: bool = False,
+        *,
+        max_bytes: int | None = None,
     ) -> None:
-        super().__init__(max_size)
+        super().__init__(max_size, max_bytes=max_bytes)
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)  # queued events are the owner's alone
         self.fsync = fsync
         self._open()
 
     def _open(self) -> None:
         self.path = self.directory / f"queue-{os.getpid()}.sqlite"
-        self._lockfile = open(str(self.path) + ".lock", "a+b")  # noqa: SIM115 - held open
+        lock = os.open(str(self.path) + ".lock", os.O_CREAT | os.O_RDWR | os.O_APPEND, 0o600)
+        self._lockfile = os.fdopen(lock, "a+b")
         fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._db = self._connect(self.path)
         self._db.execute(
@@ -179,6 +224,8 @@ class DurableQueue(MemoryQueue):
         self._adopt_orphans()
 
     def _connect(self, path: Path) -> sqlite3.Connection:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))  # SQLite's -wal/-shm copy it
+        private_file(path)
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
@@ -188,8 +235,8 @@ class DurableQueue(MemoryQueue):
         rows = self._db.execute("SELECT id, payload FROM queue ORDER BY id").fetchall()
         for rid, payload in rows:
             item = QueuedEvent(int(rid), bytes(payload))
-            self._ready[item.id] = item
-            self._ready_bytes += item.size
+            self._held_bytes += item.size + QUEUED_EVENT_OVERHEAD
+            self._add_ready([item])
             self._next_id = max(self._next_id, item.id + 1)
 
     def _adopt_orphans(self) -> None:
@@ -237,10 +284,9 @@ class DurableQueue(MemoryQueue):
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._held_bytes -= sum(i.size + QUEUED_EVENT_OVERHEAD for i in items)
             raise
-        for item in items:
-            self._ready[item.id] = item
-            self._ready_bytes += item.size
+        self._add_ready(items)
         return items
 
     def put(self, payloads: Sequence[bytes]) -> list[QueuedEvent]:

@@ -11,8 +11,13 @@ Promises kept (each has a test):
   what it queued);
 * a broken connection mid-answer resends the same bytes (same insert_ids): nothing is lost and
   the server's dedup makes sure nothing counts twice;
-* memory is bounded: a full queue blocks the caller, drops (reporting each drop) or raises;
-* retries follow the retry policy's backoff, not the flush interval.
+* memory is bounded: a full queue (``max_queue_size`` events or ``max_queue_bytes``, counted as
+  what the queue really holds) blocks the caller, drops (reporting each drop) or raises;
+* retries follow the retry policy's backoff, not the flush interval;
+* only Amplitude's success answer settles events as delivered; anything else is retried with
+  the same bytes and, after ``max_delivery_rounds``, reported to ``on_failed``;
+* a server that cannot be reached at all costs no delivery round: the events stay queued and
+  the sender tries again ``retry_delay`` seconds later (nothing lost, nothing failed).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ampkit.core.flow import arun_flow, run_flow
 from ampkit.core.transport import AsyncTransport, SyncTransport
-from ampkit.errors import AmplitudeError, ClosedError, QueueFullError
+from ampkit.errors import AmplitudeError, ClosedError, QueueFullError, UnreachableError
 from ampkit.ingest.batching import DeliveryReport, Failure, QueuedEvent, delivery_flow
 from ampkit.ingest.endpoints import (
     BATCH_MAX_BYTES,
@@ -61,6 +66,10 @@ class SenderOptions(BaseModel):
     flush_interval: float = Field(default=10.0, gt=0)
     """Seconds after which queued events are sent even if the batch is not full."""
     max_queue_size: int = Field(default=100_000, ge=1)
+    """Events the queue holds at most (delivered or failed ones leave it)."""
+    max_queue_bytes: int | None = Field(default=256 * 1024 * 1024, ge=1024)
+    """Bytes the queue holds at most, counted as it holds them: each event's JSON plus
+    ``QUEUED_EVENT_OVERHEAD`` (``None``: no byte bound)."""
     on_full: Literal["block", "drop", "raise"] = "block"
     """What ``track`` does when the queue is full: wait for room, drop (reported), or raise."""
     block_timeout: float | None = Field(default=None, ge=0)
@@ -109,12 +118,16 @@ class SenderCore:
         self.on_delivered = on_delivered
         self.on_failed = on_failed
         self.queue: MemoryQueue = (
-            DurableQueue(options.durable_dir, options.max_queue_size, options.fsync)
+            DurableQueue(options.durable_dir, options.max_queue_size, options.fsync,
+                         max_bytes=options.max_queue_bytes)
             if options.durable_dir is not None
-            else MemoryQueue(options.max_queue_size)
+            else MemoryQueue(options.max_queue_size, max_bytes=options.max_queue_bytes)
         )
         self.flush_requested = False
         self.closing = False
+        self.stopped = False
+        self.held_until = 0.0
+        """While the server cannot be reached: no batch is taken before this time."""
         self.last_send = time.monotonic()
         self.delivered_count = 0
         self.failed_count = 0
@@ -124,7 +137,7 @@ class SenderCore:
         """A batch to send now, or ``[]`` (call with the queue's lock held)."""
         q = self.queue
         q.promote(now)
-        if not q.ready_count:
+        if not q.ready_count or now < self.held_until:
             return []
         force = self.flush_requested or self.closing
         if not (force or self.batch_ready() or now - self.last_send >= self.options.flush_interval):
@@ -142,7 +155,9 @@ class SenderCore:
     def wait_time(self, now: float) -> float | None:
         waits = []
         if self.queue.ready_count:
-            waits.append(max(0.0, self.last_send + self.options.flush_interval - now))
+            forced = self.flush_requested or self.closing or self.batch_ready()
+            due = now if forced else self.last_send + self.options.flush_interval
+            waits.append(max(0.0, due - now, self.held_until - now))
         deferred = self.queue.next_deferred()
         if deferred is not None:
             waits.append(max(0.0, deferred - now))
@@ -176,10 +191,19 @@ class SenderCore:
         return calls
 
     def settle_error(self, batch: list[QueuedEvent], exc: Exception) -> list[Callable[[], None]]:
+        now = time.monotonic()
+        if isinstance(exc, UnreachableError):  # nothing was sent: keep them, try again later
+            log.warning("%s; %d events stay queued, next try in %.0fs", exc, len(batch),
+                        self.retry_delay)
+            for item in batch:
+                item.attempts -= 1  # not a delivery round
+            self.held_until = now + self.retry_delay
+            self.queue.defer(batch, 0.0, now)
+            return []
         retryable = isinstance(exc, AmplitudeError) and exc.retryable
         if retryable and all(e.attempts < self.options.max_delivery_rounds for e in batch):
             log.warning("delivery failed (%s); will retry %d events", exc, len(batch))
-            self.queue.defer(batch, self.retry_delay, time.monotonic())
+            self.queue.defer(batch, self.retry_delay, now)
             return []
         status = getattr(exc, "status", None)
         failure = Failure(batch, str(exc) or type(exc).__name__, status)
@@ -249,6 +273,8 @@ class BackgroundSender:
         self._threads = []
         self.core.queue.reset_after_fork()
         self.core.closing = False
+        self.core.stopped = False
+        self.core.held_until = 0.0
         self.core.flush_requested = False
 
     def enqueue(self, payloads: Sequence[bytes]) -> int:
@@ -260,7 +286,7 @@ class BackgroundSender:
                 self._ensure_running()
             queue = self.core.queue
             n = len(payloads)
-            if n <= queue.free_slots():
+            if queue.room_for(payloads) == n:
                 was_idle = not queue.ready_count
                 was_ready = not was_idle and self.core.batch_ready()
                 queue.put(payloads)
@@ -278,7 +304,7 @@ class BackgroundSender:
                 else time.monotonic() + self.core.options.block_timeout
             )
             while pending:
-                room = self.core.queue.free_slots()
+                room = self.core.queue.room_for(pending)
                 if room > 0:
                     was_idle = not self.core.queue.ready_count
                     was_ready = not was_idle and self.core.batch_ready()
@@ -296,7 +322,7 @@ class BackgroundSender:
                     break
                 if mode == "raise":
                     raise QueueFullError(
-                        f"queue full ({self.core.options.max_queue_size} events); "
+                        f"queue full ({self.core.queue.describe()}); "
                         f"{accepted} of {len(payloads)} accepted"
                     )
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -316,6 +342,8 @@ class BackgroundSender:
         while True:
             with self.cond:
                 while True:
+                    if core.stopped:  # close() gave up waiting (e.g. the server is down)
+                        return
                     now = time.monotonic()
                     batch = core.due_batch(now)
                     if batch:
@@ -367,6 +395,9 @@ class BackgroundSender:
             self.cond.notify_all()
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        with self.cond:  # past the deadline: threads stop after the request they are in
+            self.core.stopped = True
+            self.cond.notify_all()
         drained = not len(self.core.queue)
         if not drained:
             log.warning("closed with %d events not delivered%s", len(self.core.queue),
@@ -431,7 +462,7 @@ class AsyncBackgroundSender:
         started = time.monotonic()
         while pending:
             with core.queue.cond:
-                room = core.queue.free_slots()
+                room = core.queue.room_for(pending)
                 if room > 0:
                     was_idle = not core.queue.ready_count
                     core.queue.put(pending[:room])
@@ -448,7 +479,7 @@ class AsyncBackgroundSender:
                 timeout is not None and time.monotonic() - started >= timeout
             ):
                 raise QueueFullError(
-                    f"queue full ({core.options.max_queue_size} events); "
+                    f"queue full ({core.queue.describe()}); "
                     f"{accepted} of {len(payloads)} accepted"
                 )
             core.flush_requested = True

@@ -20,6 +20,13 @@ MAX_GROUP_TYPES = 5
 MAX_GROUP_VALUES = 10
 DEFAULT_MIN_ID_LENGTH = 5
 MIN_PLAUSIBLE_MS = 100_000_000_000  # 1973-03-03 in ms; anything smaller is seconds, not ms
+MAX_TIME_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: the last millisecond a timestamp column (and Python) can hold."""
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""``time``, ``session_id`` and ``event_id`` are Amplitude "long"s: signed 64-bit integers."""
+JSON_UINT_MAX = 2**64 - 1
+"""The largest integer a property value keeps as an integer (orjson's range); ``$add`` past it
+gives a float."""
 
 RESERVED_EVENT_TYPES = frozenset(
     {
@@ -314,12 +321,23 @@ def check_event(
                 out.append(Violation(field, "must be an integer" + (
                     " of milliseconds since epoch" if field in ("time", "session_id") else ""
                 )))
-            elif field == "time" and 0 <= value < MIN_PLAUSIBLE_MS:
-                out.append(Violation(
-                    "time", "must be milliseconds since epoch (this looks like seconds)"
-                ))
+            elif field == "time":
+                if 0 <= value < MIN_PLAUSIBLE_MS:
+                    out.append(Violation(
+                        "time", "must be milliseconds since epoch (this looks like seconds)"
+                    ))
+                elif not 0 <= value <= MAX_TIME_MS:
+                    out.append(Violation("time", "must be milliseconds since epoch between "
+                                         f"1970-01-01 and 9999-12-31 (0 to {MAX_TIME_MS})"))
+            elif not INT64_MIN <= value <= INT64_MAX:
+                out.append(Violation(field, "must fit a signed 64-bit integer "
+                                     f"({INT64_MIN} to {INT64_MAX})"))
         elif not is_number(value):  # number
             out.append(Violation(field, "must be a finite number"))
+    if "quantity" in event:
+        v = _check_amount(event.get("price"), event["quantity"])
+        if v:
+            out.append(v)
     rare = event.keys() & _RARE_KEYS  # most events have none of these: one set operation
     if rare:
         out.extend(_check_rare(event, rare, json_checked))
@@ -329,7 +347,6 @@ def check_event(
         if v:
             out.append(v)
     return out
-
 
 
 _RARE_KEYS = frozenset({"currency", "productId", "revenueType", "user_properties",
@@ -346,7 +363,6 @@ def _check_rare(event: Mapping[str, Any], rare: set[str], json_checked: bool) ->
         event.get("price") is None and event.get("revenue") is None
     ):
         out.append(Violation("revenue", "productId/revenueType need price or revenue", "missing"))
-
     ops = event.get("user_properties")
     if ops is not None:
         v = check_operations(ops, "user_properties", json_checked=json_checked)
@@ -376,6 +392,19 @@ def _check_rare(event: Mapping[str, Any], rare: set[str], json_checked: bool) ->
     if skip is not None and not isinstance(skip, bool):
         out.append(Violation("$skip_user_properties_sync", "must be a boolean"))
     return out
+
+
+def _check_amount(price: object, quantity: object) -> Violation | None:
+    """``price × quantity`` (the revenue amount when ``revenue`` is absent) must be finite."""
+    if is_number(price) and is_int(quantity):
+        try:
+            amount = float(price) * float(quantity)  # type: ignore[arg-type]
+        except OverflowError:
+            amount = math.inf
+        if not math.isfinite(amount):
+            return Violation("price", "price × quantity must be a finite number")
+    return None
+
 
 def check_identification(
     ident: object, *, min_id_length: int = DEFAULT_MIN_ID_LENGTH
@@ -470,7 +499,10 @@ def apply_operations(current: dict[str, Any], ops: Mapping[str, Any]) -> dict[st
             elif op == "$add":
                 base = props.get(key, 0)
                 base = base if is_number(base) else 0
-                props[key] = base + value if is_number(value) else base
+                total = base + value if is_number(value) else base
+                if is_int(total) and not INT64_MIN <= total <= JSON_UINT_MAX:
+                    total = float(total)  # past what JSON numbers hold as integers
+                props[key] = total
             elif op == "$unset":
                 props.pop(key, None)
             else:

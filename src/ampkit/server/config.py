@@ -11,7 +11,15 @@ from typing import Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from ampkit.server.limits import DashboardLimitsConfig, ProfileLimitsConfig
 
@@ -20,6 +28,9 @@ DEMO_SECRET_KEY = "ampkit-demo-secret-key"  # noqa: S105 - a public demo key
 DEMO_PROJECT_ID = 100000
 
 FAULT_KINDS = ("429", "500", "503", "504", "reset", "delay")
+MAX_FAULT_DELAY = 60.0
+"""The longest injected delay, in seconds: long enough to pass any client's timeout, short
+enough that a request cannot hold a worker for good."""
 FaultKind = Literal["429", "500", "503", "504", "reset", "delay"]
 
 
@@ -60,10 +71,24 @@ class ThrottleConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
-    """Request size limits (413) and other caps."""
+    """Request size limits (413, refused before the body is read) and other caps."""
 
     httpapi_max_bytes: int = Field(default=1_000_000, ge=1)
     batch_max_bytes: int = Field(default=20_000_000, ge=1)
+    identify_max_bytes: int = Field(default=1_000_000, ge=1)
+    """``/identify`` and ``/groupidentify`` (Group Identify's documented 1 MB)."""
+    other_max_bytes: int = Field(default=20_000_000, ge=1)
+    """Every other route with a body (annotations, cohort uploads, charts, admin)."""
+
+    def body_cap(self, path: str) -> int:
+        """The most bytes a request body to ``path`` may have."""
+        if path == "/2/httpapi":
+            return self.httpapi_max_bytes
+        if path == "/batch":
+            return self.batch_max_bytes
+        if path in ("/identify", "/groupidentify"):
+            return self.identify_max_bytes
+        return self.other_max_bytes
     max_events_per_request: int = Field(default=2000, ge=1)
     dedup_window_days: float = Field(default=7, gt=0)
 
@@ -78,11 +103,12 @@ class FaultConfig(_Strict):
     """
 
     rates: dict[FaultKind, float] = Field(default_factory=dict)
-    delay_seconds: float = Field(default=2.0, ge=0)
-    seed: int | None = None
+    delay_seconds: float = Field(default=2.0, ge=0, le=MAX_FAULT_DELAY)
+    seed: StrictInt | None = None
     paths: list[str] = Field(default_factory=lambda: ["/2/httpapi", "/batch", "/identify",
                                                       "/groupidentify", "/api/", "/v1/"])
-    """Path prefixes faults apply to (admin and health routes are never faulted)."""
+    """Path prefixes faults apply to (``/health``, ``/openapi.json`` and the admin routes
+    ``/_ampkit/*`` are never faulted, whatever this says)."""
 
     @field_validator("rates")
     @classmethod
@@ -158,7 +184,10 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=0, le=65535)
     db: Path | None = None
-    """DuckDB file; ``None`` keeps everything in memory."""
+    """DuckDB file; ``None`` keeps everything in memory.  Created readable by its owner only."""
+    memory_limit: str | None = None
+    """DuckDB's memory limit (e.g. ``"512MB"``; ``None``: DuckDB's default, 80% of RAM).  With
+    ``db`` set, this bounds the server's memory whatever it stores."""
     projects: list[ProjectConfig] = Field(default_factory=lambda: [ProjectConfig()])
     throttle: ThrottleConfig = Field(default_factory=ThrottleConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

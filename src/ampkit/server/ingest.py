@@ -5,8 +5,9 @@ rows and property updates.  The rules are the same ones the client checks before
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,8 +32,10 @@ from ampkit.models.rules import (
     apply_operations,
     check_event,
     index_violations,
+    is_number,
 )
 from ampkit.server.config import LimitsConfig, ProjectConfig
+from ampkit.server.schema import dedup_hash, dedup_key
 from ampkit.server.state import ProjectState, UserState
 from ampkit.server.throttle import Throttle
 
@@ -182,27 +185,30 @@ class EventBuilder:
         self.next_amplitude_id = next_amplitude_id
 
     def build(
-        self, request: ParsedRequest, api: Api, body_size: int, now_ms: int, first_seq: int
+        self, request: ParsedRequest, api: Api, body_size: int, now_ms: int, first_seq: int,
+        recent: Callable[[list[tuple[str, str]]], set[tuple[str, str]]],
     ) -> Outcome:
+        """Rows for the events of ``request`` that are not duplicates.  ``recent`` answers
+        which deduplication keys the store already holds (one look-up per request)."""
+        ids = [(_clean_id(e.get("user_id"), request.min_id_length),
+                _clean_id(e.get("device_id"), request.min_id_length)) for e in request.events]
+        keys = [None if e.get("insert_id") is None else dedup_key(u, d, e["insert_id"])
+                for e, (u, d) in zip(request.events, ids, strict=True)]
+        seen = recent([k for k in keys if k is not None])
         rows: list[dict[str, Any]] = []
-        accepted: list[tuple[str | None, str | None]] = []
         duplicates = 0
-        for event in request.events:
-            user_id = _clean_id(event.get("user_id"), request.min_id_length)
-            device_id = _clean_id(event.get("device_id"), request.min_id_length)
-            accepted.append((user_id, device_id))
-            insert_id = event.get("insert_id")
-            id_key = f"d:{device_id}" if device_id is not None else f"u:{user_id}"
-            if insert_id is not None:
-                if self.state.seen(id_key, insert_id, now_ms):
+        for event, (user_id, device_id), key in zip(request.events, ids, keys, strict=True):
+            if key is not None:
+                if key in seen:
                     duplicates += 1
                     continue
-                self.state.remember(id_key, insert_id, now_ms)
-            rows.append(self._row(event, user_id, device_id, api, now_ms,
-                                  first_seq + len(rows)))
+                seen.add(key)  # a second copy in the same request is a duplicate too
+            row = self._row(event, user_id, device_id, api, now_ms, first_seq + len(rows))
+            row["dedup_hash"] = None if key is None else dedup_hash(key)
+            rows.append(row)
         summary = SuccessSummary(events_ingested=len(request.events),
                                  payload_size_bytes=body_size, server_upload_time=now_ms)
-        return Outcome(200, summary, rows, accepted, duplicates)
+        return Outcome(200, summary, rows, ids, duplicates)
 
     def _row(
         self, event: Mapping[str, Any], user_id: str | None, device_id: str | None, api: Api,
@@ -233,6 +239,13 @@ class EventBuilder:
                     group.group_properties = apply_operations(group.group_properties,
                                                               group_props)
                     self.state.touch_group(group)
+        if isinstance(groups, dict) and event["event_type"] == "$identify":
+            # a user-level group (the SDKs' set_group): every later event of the user
+            # belongs to it too (Amplitude's Accounts docs)
+            user.fields["groups"] = {**user.fields.get("groups", {}), **groups}
+        member_of = user.fields.get("groups")
+        if isinstance(member_of, dict) and member_of:
+            groups = {**member_of, **(groups if isinstance(groups, dict) else {})}
         row: dict[str, Any] = {column: event.get(key) for key, column in _COPY.items()}
         brand = event.get("device_brand") or event.get("device_manufacturer")
         extra = {k: v for k, v in event.items() if k not in _HANDLED}
@@ -273,21 +286,35 @@ class EventBuilder:
 
 
 def _revenue(event: Mapping[str, Any], props: dict[str, Any]) -> float | None:
-    """Revenue fields go into event_properties with ``$`` names; returns the amount."""
-    present = False
+    """The event's revenue amount, or ``None`` for an event without revenue.
+
+    Revenue comes two ways, counted the same: top-level ``price``/``quantity``/``revenue`` (the
+    HTTP API's fields, copied into ``event_properties`` with ``$`` names), or already in
+    ``event_properties`` as ``$price``/``$quantity``/``$revenue`` — what the official SDKs'
+    ``Revenue`` objects send (a ``revenue_amount`` event).  Amount = ``revenue`` when present,
+    else ``price × quantity`` (quantity 1 when absent).  A non-numeric or non-finite amount
+    is no revenue."""
     for key, prop in _REVENUE.items():
         value = event.get(key)
         if value is not None:
             props[prop] = value
-            present = True
-    if not present:
-        return None
-    if event.get("revenue") is not None:
-        return float(event["revenue"])
-    price = event.get("price")
-    if price is None:
-        return None
-    return float(price) * float(event.get("quantity") or 1)
+    if event.get("revenue") is not None or event.get("price") is not None:
+        revenue, price, quantity = event.get("revenue"), event.get("price"), event.get("quantity")
+    else:
+        revenue, price, quantity = props.get("$revenue"), props.get("$price"), props.get(
+            "$quantity")
+    amount = _number(revenue)
+    if amount is None:
+        each = _number(price)
+        if each is None:
+            return None
+        count = _number(quantity)
+        amount = each * (1.0 if count is None else count)
+    return amount if math.isfinite(amount) else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if is_number(value) else None
 
 
 def apply_identification(

@@ -61,7 +61,12 @@ class RunningServer:
         return self.app.store
 
     def set_faults(self, faults: FaultConfig) -> None:
+        """The operator's faults: every project's requests on their paths."""
         self.app.faults.update(faults)
+
+    def set_project_faults(self, project_id: int, faults: FaultConfig) -> None:
+        """One project's faults (what ``POST /_ampkit/faults`` with its key pair sets)."""
+        self.app.faults.set_project(project_id, faults)
 
     def stop(self, timeout: float = 30) -> None:
         """Finish requests in flight, then close the store (nothing acknowledged is lost)."""

@@ -7,6 +7,7 @@ nothing sent is lost.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -62,8 +63,26 @@ EVENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("data", "VARCHAR", "json"),
     ("plan", "VARCHAR", "json"),
     ("extra", "VARCHAR", "json"),
+    ("dedup_hash", "UBIGINT", ""),
 )
+"""The ``events`` table.  The last column, ``dedup_hash``, is stored only (never exported): a
+64-bit hash of the deduplication key, so that ``insert_id`` look-ups scan 8 bytes a row."""
 EVENT_COLUMN_NAMES = tuple(c[0] for c in EVENT_COLUMNS)
+EXPORT_COLUMN_NAMES = EVENT_COLUMN_NAMES[:-1]
+MIGRATIONS = ("ALTER TABLE events ADD COLUMN IF NOT EXISTS dedup_hash UBIGINT",)
+"""Run after :data:`DDL` on a file an older ampkit wrote."""
+
+
+def dedup_key(user_id: str | None, device_id: str | None, insert_id: str) -> tuple[str, str]:
+    """What ``insert_id`` deduplication is keyed on: the device (or, without one, the user) and
+    the insert_id (reference §2.6)."""
+    return (f"d:{device_id}" if device_id is not None else f"u:{user_id}", insert_id)
+
+
+def dedup_hash(key: tuple[str, str]) -> int:
+    """A stable 64-bit hash of a :func:`dedup_key` (the same in every process and version)."""
+    raw = f"{key[0]}\x00{key[1]}".encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS events ("
@@ -101,7 +120,7 @@ EXPORT_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
 """Amplitude's export timestamp format: ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC, no zone)."""
 EXPORT_SELECT = ", ".join(
     f"strftime({name}, '{EXPORT_TIMESTAMP}') AS {name}" if name in _TIMESTAMPS else name
-    for name in EVENT_COLUMN_NAMES
+    for name in EXPORT_COLUMN_NAMES
 )
 """The event columns for :func:`export_dict`, timestamps already written out by DuckDB (a
 Python strftime per value took a sixth of an export's time)."""
@@ -117,7 +136,7 @@ _JSON_VALUES = tuple(sorted(_JSON - {"extra"}))
 def export_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     """A stored row (selected with :data:`EXPORT_SELECT`, which writes the timestamps out) as
     an exported event line."""
-    values = dict(zip(EVENT_COLUMN_NAMES, row, strict=True))
+    values = dict(zip(EXPORT_COLUMN_NAMES, row, strict=True))
     extra = values.pop("extra")
     values["app"] = values.pop("project_id")
     values["$insert_id"] = values.pop("insert_id")

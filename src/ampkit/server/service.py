@@ -3,7 +3,8 @@ store's writer lock so deduplication and identities stay consistent across threa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,10 @@ from ampkit.server.ingest import (
 )
 from ampkit.server.store import Store, now_ms
 
+log = logging.getLogger("ampkit.server")
+ERR_STORE_FAILED = ("Internal Server Error: the event store failed and nothing of this request "
+                    "was kept; send it again")
+
 
 @dataclass
 class TextAnswer:
@@ -39,8 +44,21 @@ class TextAnswer:
     json: dict[str, Any] | None = None
 
 
-def ingest_events(store: Store, api: Api, body: bytes) -> Outcome:
-    """``POST /2/httpapi`` or ``POST /batch`` with a JSON body."""
+@dataclass
+class Held:
+    """An ingestion request parsed and authenticated, held back so its route can apply the
+    project's injected faults before :func:`accept` stores it."""
+
+    project_id: int
+    parsed: ParsedRequest
+    size: int
+
+
+def ingest_events(
+    store: Store, api: Api, body: bytes, hold: Callable[[int], bool] | None = None
+) -> Outcome | Held:
+    """``POST /2/httpapi`` or ``POST /batch`` with a JSON body.  When ``hold(project_id)`` is
+    true the parsed request comes back as :class:`Held` instead of being stored."""
     store.counters["requests"] += 1
     parsed = parse_events_request(body, api, store.config.limits)
     if isinstance(parsed, Outcome):
@@ -49,10 +67,15 @@ def ingest_events(store: Store, api: Api, body: bytes) -> Outcome:
     if project is None:
         return error(400, invalid_key_message(parsed.api_key))
     store.states[project.project_id].counters["requests"] += 1
-    return _accept(store, project.project_id, parsed, api, len(body))
+    if hold is not None and hold(project.project_id):
+        return Held(project.project_id, parsed, len(body))
+    return accept(store, project.project_id, parsed, api, len(body))
 
 
-def _accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size: int) -> Outcome:
+def accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size: int) -> Outcome:
+    """Validate and store one request: all of it or, when the store fails, none of it (the
+    tables roll back and the in-memory state is taken again from them) — so what was
+    acknowledged is what is stored, and a request retried later is stored then."""
     with store.lock:
         at = now_ms()
         throttle = store.throttles[(project_id, api)]
@@ -61,12 +84,24 @@ def _accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size
             store.count("rejected", 1, project_id)
             return refused
         builder = EventBuilder(store.states[project_id], store.next_amplitude_id)
-        outcome = builder.build(parsed, api, size, at, store.next_seq())
-        store.write(project_id, outcome.rows)
+        try:
+            outcome = builder.build(
+                parsed, api, size, at, store.next_seq(),
+                lambda keys: store.recent_insert_ids(project_id, keys, at))
+            store.write(project_id, outcome.rows)
+        except Exception:
+            return _store_failed(store, project_id)
         store.next_amplitude_id = builder.next_amplitude_id
         throttle.record(outcome.accepted_ids, at)
         store.count("duplicates", outcome.duplicates, project_id)
         return outcome
+
+
+def _store_failed(store: Store, project_id: int) -> Outcome:
+    log.exception("the store failed; nothing of the request was kept (project %d)", project_id)
+    store.recover(project_id)
+    store.count("store_failures", 1, project_id)
+    return error(500, ERR_STORE_FAILED)
 
 
 def _identify_error(store: Store, message: str, **extra: Any) -> TextAnswer:
@@ -103,12 +138,16 @@ def identify(store: Store, params: Mapping[str, str], group: bool) -> TextAnswer
                                    f"{v.rule}")
     with store.lock:
         state = store.states[project.project_id]
-        for item in items:
-            if group:
-                apply_group_identification(state, item)
-            else:
-                store.next_amplitude_id = apply_identification(
-                    state, item, store.next_amplitude_id, DEFAULT_MIN_ID_LENGTH
-                )
-        store.write(project.project_id, [])
+        next_id = store.next_amplitude_id
+        try:
+            for item in items:
+                if group:
+                    apply_group_identification(state, item)
+                else:
+                    next_id = apply_identification(state, item, next_id, DEFAULT_MIN_ID_LENGTH)
+            store.write(project.project_id, [])
+        except Exception:
+            failed = _store_failed(store, project.project_id)
+            return TextAnswer(500, json=failed.body.model_dump(mode="json", exclude_none=True))
+        store.next_amplitude_id = next_id
     return TextAnswer(200, text="success")

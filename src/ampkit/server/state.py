@@ -1,11 +1,13 @@
 """In-memory indexes the ingestion path needs on every event, mirrored in DuckDB tables.
 
-- ``insert_id`` deduplication, keyed ``(project, device_id or user_id, insert_id)`` over a
-  rolling window (7 days by default, reference §2.6);
 - Amplitude ID assignment: one id per user, anonymous devices get their own id and are merged
   into the user's id the first time they show up with a ``user_id`` (the anonymous history
   keeps its id; later events of that device carry the user's id);
 - user and group property state, to which property operations are applied in arrival order.
+
+``insert_id`` deduplication is not kept here: the store looks ids up in the events table itself
+(:meth:`ampkit.server.store.Store.recent_insert_ids`), so its memory does not grow with the
+number of events and it survives restarts exactly.
 """
 
 from __future__ import annotations
@@ -44,31 +46,17 @@ class GroupState:
 class ProjectState:
     """Identity, dedup and property state of one project."""
 
-    def __init__(self, project_id: int, dedup_window_ms: int) -> None:
+    def __init__(self, project_id: int) -> None:
         self.project_id = project_id
-        self.dedup_window_ms = dedup_window_ms
-        self.dedup: dict[tuple[str, str], int] = {}
         self.by_user: dict[str, int] = {}
         self.by_device: dict[str, int] = {}
         self.users: dict[int, UserState] = {}
         self.groups: dict[tuple[str, str], GroupState] = {}
         self.touched_users: dict[int, UserState] = {}
         self.touched_groups: dict[tuple[str, str], GroupState] = {}
-        self._last_prune = 0
-        self.counters: dict[str, int] = {"requests": 0, "duplicates": 0, "rejected": 0}
-        """Ingestion requests made with this project's key since it was created or reset."""
-
-    # --- dedup -----------------------------------------------------------------------------
-    def seen(self, id_key: str, insert_id: str, now_ms: int) -> bool:
-        at = self.dedup.get((id_key, insert_id))
-        return at is not None and now_ms - at < self.dedup_window_ms
-
-    def remember(self, id_key: str, insert_id: str, now_ms: int) -> None:
-        self.dedup[(id_key, insert_id)] = now_ms
-        if now_ms - self._last_prune > DAY_MS:
-            self._last_prune = now_ms
-            limit = now_ms - self.dedup_window_ms
-            self.dedup = {k: v for k, v in self.dedup.items() if v >= limit}
+        self.counters: dict[str, int] = {"requests": 0, "duplicates": 0, "rejected": 0,
+                                          "faults_injected": 0, "store_failures": 0}
+        """This project's ingestion requests and faults since it was created or reset."""
 
     # --- identities ------------------------------------------------------------------------
     def resolve(

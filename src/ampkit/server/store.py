@@ -5,10 +5,11 @@ so an acknowledged request is on disk (with ``--db``) before its 200 is sent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from ampkit.server.schema import (
     EVENT_COLUMN_NAMES,
     EVENT_COLUMNS,
     EXPORT_SELECT,
+    MIGRATIONS,
+    dedup_hash,
+    dedup_key,
     export_dict,
     insert_sql,
 )
@@ -45,6 +49,18 @@ def _ts(ms: int | None) -> dt.datetime | None:
     return None if ms is None else _EPOCH + dt.timedelta(milliseconds=ms)
 
 
+class StoreFailure(Exception):
+    """The store could not take a request: nothing of it was kept, in the tables or in memory
+    (answered 500, so the client resends the same events later)."""
+
+
+def _owner_only(path: Path) -> None:
+    """Event data stays readable by its owner only (a shared machine, reference: issue 13)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
+
 class Store:
     """All stored data of all projects of one server."""
 
@@ -54,15 +70,20 @@ class Store:
         target = str(config.db) if config.db is not None else ":memory:"
         if config.db is not None:
             config.db.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(target)
+        settings: dict[str, str | bool | int | float | list[str]] = (
+            {"memory_limit": config.memory_limit} if config.memory_limit else {})
+        self.con = duckdb.connect(target, config=settings)
+        self._wal = None if config.db is None else config.db.with_name(config.db.name + ".wal")
+        if config.db is not None:
+            _owner_only(config.db)
         self.lock = threading.RLock()
-        for ddl in DDL:
+        for ddl in (*DDL, *MIGRATIONS):
             self.con.execute(ddl)
         self._insert = insert_sql()
         self.projects_by_key = {p.api_key.get_secret_value(): p for p in config.projects}
         self.projects = {p.project_id: p for p in config.projects}
-        window_ms = int(config.limits.dedup_window_days * DAY_MS)
-        self.states = {pid: ProjectState(pid, window_ms) for pid in self.projects}
+        self.dedup_window_ms = int(config.limits.dedup_window_days * DAY_MS)
+        self.states = {pid: ProjectState(pid) for pid in self.projects}
         self.throttles = {
             (pid, api): Throttle(
                 config.throttle,
@@ -72,8 +93,9 @@ class Store:
             for api in ("httpapi", "batch")
         }
         self.counters: dict[str, int] = {"requests": 0, "duplicates": 0, "faults_injected": 0,
-                                          "rejected": 0}
-        """Server-wide, since it started (a project's own are in its state, reset with it)."""
+                                          "rejected": 0, "store_failures": 0}
+        """Server-wide, since it started (a project's own are in its state, reset with it);
+        only the operator sees these (the Python API), never a project's key."""
         self._seq = 0
         self.next_amplitude_id = FIRST_AMPLITUDE_ID
         self.dashboard_limits = DashboardLimits(config.dashboard_limits)
@@ -83,6 +105,12 @@ class Store:
     # --- lifecycle -------------------------------------------------------------------------
     def _load(self) -> None:
         """Rebuild the in-memory indexes from the tables (a restarted ``--db`` server)."""
+        self._load_counters()
+        self._backfill_dedup_hashes()
+        for pid in self.projects:
+            self.states[pid] = self._load_project(pid)
+
+    def _load_counters(self) -> None:
         row = self.con.execute("SELECT max(seq), max(amplitude_id) FROM events").fetchone()
         urow = self.con.execute("SELECT max(amplitude_id) FROM users").fetchone()
         self._seq = (row[0] if row and row[0] is not None else 0)
@@ -90,34 +118,52 @@ class Store:
             (row[1] if row and row[1] is not None else 0),
             (urow[0] if urow and urow[0] is not None else 0),
         )
-        self.next_amplitude_id = max(FIRST_AMPLITUDE_ID, top + 1)
-        for pid, amp, uid, did, props, fields, first, last, paying in self.con.execute(
-            "SELECT * FROM users"
+        self.next_amplitude_id = max(self.next_amplitude_id, FIRST_AMPLITUDE_ID, top + 1)
+
+    def _load_project(self, pid: int) -> ProjectState:
+        """One project's users, identities and groups, as the tables hold them."""
+        state = ProjectState(pid)
+        for _, amp, uid, did, props, fields, first, last, paying in self.con.execute(
+            "SELECT * FROM users WHERE project_id = ?", [pid]
         ).fetchall():
-            if pid in self.states:
-                self.states[pid].users[amp] = UserState(
-                    pid, amp, uid, did, orjson.loads(props or "{}"), _ms(first), _ms(last),
-                    bool(paying), orjson.loads(fields or "{}"),
-                )
-        for pid, kind, key, amp in self.con.execute("SELECT * FROM identities").fetchall():
-            if pid in self.states:
-                target = self.states[pid].by_user if kind == "u" else self.states[pid].by_device
-                target[key] = amp
-        for pid, gtype, gvalue, props in self.con.execute(
-            "SELECT * FROM groups_state"
+            state.users[amp] = UserState(
+                pid, amp, uid, did, orjson.loads(props or "{}"), _ms(first), _ms(last),
+                bool(paying), orjson.loads(fields or "{}"),
+            )
+        for kind, key, amp in self.con.execute(
+            "SELECT kind, key, amplitude_id FROM identities WHERE project_id = ?", [pid]
         ).fetchall():
-            if pid in self.states:
-                self.states[pid].groups[(gtype, gvalue)] = GroupState(
-                    pid, gtype, gvalue, orjson.loads(props or "{}")
-                )
-        horizon = _ts(now_ms() - int(self.config.limits.dedup_window_days * DAY_MS))
-        for pid, did, uid, ins, at in self.con.execute(
-            "SELECT project_id, device_id, user_id, insert_id, server_upload_time FROM events "
-            "WHERE insert_id IS NOT NULL AND server_upload_time >= ?", [horizon]
+            (state.by_user if kind == "u" else state.by_device)[key] = amp
+        for gtype, gvalue, props in self.con.execute(
+            "SELECT group_type, group_value, group_properties FROM groups_state "
+            "WHERE project_id = ?", [pid]
         ).fetchall():
-            if pid in self.states:
-                key = f"d:{did}" if did is not None else f"u:{uid}"
-                self.states[pid].dedup[(key, ins)] = _ms(at) or 0
+            state.groups[(gtype, gvalue)] = GroupState(pid, gtype, gvalue,
+                                                       orjson.loads(props or "{}"))
+        return state
+
+    def _backfill_dedup_hashes(self) -> None:
+        """Events an older ampkit stored have no ``dedup_hash``: hash those still inside the
+        deduplication window, so their insert_ids keep counting."""
+        horizon = _ts(now_ms() - self.dedup_window_ms)
+        rows = self.con.execute(
+            "SELECT seq, user_id, device_id, insert_id FROM events WHERE dedup_hash IS NULL "
+            "AND insert_id IS NOT NULL AND server_upload_time >= ?", [horizon]).fetchall()
+        if not rows:
+            return
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE events SET dedup_hash = h.h FROM (SELECT UNNEST($1::BIGINT[]) AS seq, "
+                "UNNEST($2::UBIGINT[]) AS h) AS h WHERE events.seq = h.seq",
+                [[r[0] for r in rows], [dedup_hash(dedup_key(r[1], r[2], r[3])) for r in rows]])
+
+    def recover(self, project_id: int) -> None:
+        """After a failed write: forget what memory holds of the project and take it again from
+        the tables, which the failed transaction left untouched.  The caller holds the lock."""
+        counters = self.states[project_id].counters
+        self.states[project_id] = self._load_project(project_id)
+        self.states[project_id].counters = counters
+        self._load_counters()
 
     def close(self) -> None:
         with self.lock:
@@ -133,30 +179,51 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction on the writer connection: committed when the block ends, rolled
+        back if it raises — or if the commit itself fails."""
         with self.lock:
             self.con.execute("BEGIN TRANSACTION")
             try:
                 yield self.con
+                self.con.execute("COMMIT")
             except BaseException:
-                self.con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):
+                    self.con.execute("ROLLBACK")
                 raise
-            self.con.execute("COMMIT")
+            finally:
+                if self._wal is not None:
+                    _owner_only(self._wal)
 
     def next_seq(self) -> int:
         return self._seq + 1
 
     # --- writes ----------------------------------------------------------------------------
+    def recent_insert_ids(
+        self, project_id: int, keys: Collection[tuple[str, str]], at_ms: int
+    ) -> set[tuple[str, str]]:
+        """Which of ``keys`` (:func:`dedup_key`) a stored event of the project carries, sent
+        less than the deduplication window (7 days) before ``at_ms``."""
+        if not keys:
+            return set()
+        rows = self.con.execute(
+            "SELECT user_id, device_id, insert_id FROM events WHERE project_id = ? "
+            "AND server_upload_time >= ? AND dedup_hash IN (SELECT UNNEST(?::UBIGINT[]))",
+            [project_id, _ts(at_ms - self.dedup_window_ms), [dedup_hash(k) for k in keys]],
+        ).fetchall()
+        found = {dedup_key(uid, did, ins) for uid, did, ins in rows}
+        return found & set(keys)  # a hash collision is not a duplicate
+
     def write(self, project_id: int, rows: list[dict[str, Any]]) -> None:
         """Insert event rows and write through touched users/groups, in one transaction.
 
-        The caller holds :attr:`lock` (state was changed under it)."""
+        The caller holds :attr:`lock` (state was changed under it); if this raises, nothing was
+        written and the caller must :meth:`recover` the project's state."""
         state = self.states[project_id]
         users, groups = state.take_touched()
         with self.transaction() as con:
             if rows:
                 columns = [[r.get(name) for r in rows] for name in EVENT_COLUMN_NAMES]
                 con.execute(self._insert, columns)
-                self._seq = max(self._seq, rows[-1]["seq"])
             if users:
                 self._write_users(con, users)
             if groups:
@@ -167,6 +234,8 @@ class Store:
                      [g.group_value for g in groups],
                      [orjson.dumps(g.group_properties).decode() for g in groups]],
                 )
+        if rows:
+            self._seq = max(self._seq, rows[-1]["seq"])
 
     def _write_users(self, con: duckdb.DuckDBPyConnection, users: list[UserState]) -> None:
         con.execute(
@@ -200,8 +269,8 @@ class Store:
         with self.transaction() as con:
             for table in ("events", "users", "identities", "groups_state", "charts"):
                 con.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id])
-            state = self.states[project_id]
-            self.states[project_id] = ProjectState(project_id, state.dedup_window_ms)
+        with self.lock:
+            self.states[project_id] = ProjectState(project_id)
             for (pid, _), throttle in self.throttles.items():
                 if pid == project_id:
                     throttle.reset()
@@ -271,4 +340,4 @@ class Store:
         return None if row is None else (str(row[0]), str(row[1]))
 
 
-__all__ = ["EVENT_COLUMNS", "Store", "now_ms"]
+__all__ = ["EVENT_COLUMNS", "Store", "StoreFailure", "now_ms"]

@@ -5,7 +5,8 @@
     # credentials: AMPLITUDE_API_KEY / AMPLITUDE_SECRET_KEY (never in this file)
     source:
       timezone: UTC             # the project's time zone (Dashboard dates)
-      export_delay_hours: 2     # raw events are exportable ~2 h after their hour closes
+      export_delay_hours: 2     # raw events are exportable ~2 h after their hour closes;
+                                # 0 against ampkit serve: also the hour now open (re-read later)
     target: postgresql://me@localhost/analytics?schema=amplitude   # ${VARS} are expanded
     defaults:
       mode: incremental         # or full-refresh
@@ -201,6 +202,7 @@ def resolve(
     mode: Mode | None = None,
     anchor_date: dt.date | None = None,
     now: dt.datetime | None = None,
+    export_delay_hours: int | None = None,
 ) -> SyncOptions:
     """The file (optional) and the flags as one :class:`SyncOptions`."""
     config = config or ReplicationConfig()
@@ -246,7 +248,8 @@ def resolve(
         streams=tuple(out),
         target=os.path.expandvars(target or config.target or "") or None,
         timezone=config.source.timezone,
-        export_delay_hours=config.source.export_delay_hours,
+        export_delay_hours=(config.source.export_delay_hours if export_delay_hours is None
+                            else export_delay_hours),
         spool_dir=config.spool_dir,
         limits=config.limits,
         region=config.source.region,

@@ -107,9 +107,28 @@ def parse_range(text: str) -> TimeRange:
     return TimeRange(start=first, end=last)
 
 
-def export_end(now: dt.datetime, delay_hours: int) -> dt.datetime:
-    """The last hour a run may ask the Export API for: the last full hour minus the delay."""
+def settled_until(now: dt.datetime, delay_hours: int) -> dt.datetime:
+    """The last hour that is closed and past the export delay: the events cursor never goes
+    further, so a later run reads every hour after it again."""
     return floor_hour(now) - HOUR - HOUR * delay_hours
+
+
+def export_end(now: dt.datetime, delay_hours: int) -> dt.datetime:
+    """The last hour a run asks the Export API for: the last closed hour minus the delay — or,
+    with no delay (``ampkit serve`` exports what it stored at once), the hour now open.  An
+    open hour is read again by the next run (the cursor stops at :func:`settled_until`), and
+    its rows are upserted by ``uuid``: nothing twice, nothing that arrives later missed."""
+    return floor_hour(now) if delay_hours == 0 else settled_until(now, delay_hours)
+
+
+def delay_note(wanted: dt.datetime, last: dt.datetime, delay_hours: int) -> str | None:
+    """What a run says when the export delay cuts hours it was asked for (``None``: none)."""
+    if wanted <= last:
+        return None
+    return (f"hours {last + HOUR:%Y-%m-%dT%H}..{wanted:%Y-%m-%dT%H} UTC are not read yet: "
+            f"export_delay_hours is {delay_hours} (Amplitude makes an hour exportable about "
+            "2 hours after it closes); against ampkit serve, which exports at once, set "
+            "source: {export_delay_hours: 0} or --export-delay 0")
 
 
 def yesterday(now: dt.datetime, timezone: str = "UTC") -> dt.date:
@@ -214,10 +233,12 @@ __all__ = [
     "anchor_hour",
     "day_span",
     "day_windows",
+    "delay_note",
     "export_end",
     "floor_hour",
     "hour_span",
     "hour_windows",
     "parse_range",
+    "settled_until",
     "yesterday",
 ]

@@ -27,6 +27,8 @@ class StreamResult(BaseModel):
     cursor: str | None = None
     window_hours: int | None = None
     error: str | None = None
+    note: str | None = None
+    """What the run wants its reader to know (e.g. hours the export delay kept it from)."""
 
 
 class SyncResult(BaseModel):
@@ -70,6 +72,9 @@ class Reporter:
 
     def note(self, stream: str, message: str) -> None:
         """Something worth telling (a window split, a size remembered)."""
+
+    def waiting(self, reason: str, seconds: float) -> None:
+        """The run waits ``seconds`` on a rate limit (``reason`` names it) before going on."""
 
     def stream_finished(self, result: StreamResult) -> None:
         """A stream ended (ok, up to date or failed)."""

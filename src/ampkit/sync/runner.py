@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import time
+from collections.abc import Callable
 
 from ampkit.config import Settings, load_settings
 from ampkit.core.policy import RetryPolicy
-from ampkit.errors import AmplitudeError, redact
+from ampkit.errors import AmplitudeError, UnreachableError, redact
 from ampkit.sync.config import StreamOptions, SyncOptions
 from ampkit.sync.destinations import Destination, describe_target, open_destination
 from ampkit.sync.plan import StreamPlan
@@ -76,15 +78,21 @@ def run_sync(
     settings: Settings | None = None,
     reporter: Reporter | None = None,
     retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> SyncResult:
-    """Sync every stream of ``options`` into its target; see :class:`SyncResult`."""
+    """Sync every stream of ``options`` into its target; see :class:`SyncResult`.
+
+    Rate limits are waited out (``reporter.waiting`` tells for what, ``sleep`` waits); a server
+    that cannot be reached at all stops the run at once with
+    :class:`~ampkit.errors.UnreachableError` (every other stream would fail the same way).
+    """
     settings = settings or settings_for(options)
     settings.require_api_key()
     settings.require_secret_key()
     reporter = reporter or Reporter()
     now = _now(options)
     result = SyncResult(target=describe_target(options.target))
-    source = Source(settings, retry=retry)
+    source = Source(settings, retry=retry, on_wait=reporter.waiting, sleep=sleep)
     try:
         with open_destination(options.target) as dest:
             for opts in options.streams:
@@ -107,6 +115,8 @@ def _one(
     reporter.stream_started(plan)
     try:
         run.execute()
+    except UnreachableError:
+        raise
     except (AmplitudeError, OSError, ValueError) as exc:
         # database errors arrive as DestinationError; Arrow's as ValueError
         message = redact(str(exc) or type(exc).__name__, source.settings.secrets())

@@ -3,6 +3,7 @@ query-cost budget, and counters of requests and cost."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import IO
 
@@ -10,7 +11,7 @@ from ampkit.config import Settings
 from ampkit.core.limits import QueryBudgets
 from ampkit.core.policy import RetryPolicy
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.core.transport import SyncTransport
+from ampkit.core.transport import SyncTransport, WaitCallback
 from ampkit.dashboard.driver import QueryRunner, spec_cost
 from ampkit.errors import error_for
 
@@ -36,10 +37,17 @@ class RecordingTransport(SyncTransport):
 class Source:
     """Requests to Amplitude for one run."""
 
-    def __init__(self, settings: Settings, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry: RetryPolicy | None = None,
+        on_wait: WaitCallback | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.settings = settings
-        self.transport = RecordingTransport(settings, policy=retry)
-        self.budgets = QueryBudgets()
+        self.transport = RecordingTransport(settings, policy=retry, on_wait=on_wait, sleep=sleep)
+        self.budgets = QueryBudgets(sleep=sleep, on_wait=on_wait)
         self.queries = QueryRunner(self.transport, self.budgets)
         self.cost = 0
 

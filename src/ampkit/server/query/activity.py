@@ -11,7 +11,8 @@ User search, ``user=…``, tried in this order:
 Matches carry ``user_id``, ``amplitude_id``, ``last_device_id``, ``platform``, ``country`` and
 ``last_seen`` (local ``YYYY-MM-DD``).
 
-User activity, ``user=<amplitude_id>`` (digits, else 400), ``offset`` (default 0), ``limit``
+User activity, ``user=<amplitude_id>`` (digits, else 400), ``offset`` (default 0, at most
+2^63 − 1), ``limit``
 (default 1000, 1–1000), ``direction`` (``latest`` default, newest first; ``earliest``, oldest
 first).  **Exactly** ``limit`` events are returned from ``offset`` on: the docs' "``limit=1``
 returns two events" and "more to avoid cutting a session" are not reproduced, so a client can
@@ -27,6 +28,7 @@ sends (``canonical_amplitude_id: 1``, counts 0, lists empty) and no events.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Literal
 
 import orjson
@@ -37,6 +39,11 @@ from ampkit.server.query.params import Int, Model
 from ampkit.server.schema import EXPORT_SELECT, export_dict
 
 PREFIX_LIMIT = 100
+AMPLITUDE_ID = re.compile(r"[0-9]{1,18}")
+"""An Amplitude ID as user search reads it: ASCII digits that fit a BIGINT (``str.isdigit``
+also accepts ``²``, which ``int`` refuses: a 500)."""
+MAX_OFFSET = 2**63 - 1
+"""``offset`` is a DuckDB BIGINT: ``2**63`` and above overflowed it (a 500)."""
 _PROFILE_FIELDS = ("platform", "os", "version", "device", "device_type", "carrier", "country",
                    "region", "city", "dma", "language", "start_version", "library",
                    "ip_address")
@@ -68,7 +75,7 @@ def user_search(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
                           "project_id = ? AND key = ?)", ctx.project_id, query)
     if found:
         return {"matches": found, "type": "match_user_or_device_id"}
-    if query.isdigit() and len(query) < 19:
+    if AMPLITUDE_ID.fullmatch(query):
         found = _matches(ctx, "amplitude_id = ?", int(query))
         if found:
             return {"matches": found, "type": "match_amplitude_id"}
@@ -80,7 +87,7 @@ def user_search(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
 
 class ActivityParams(Model):
     user: Int = Field(ge=0, le=2**63 - 1)
-    offset: Int = Field(default=0, ge=0)
+    offset: Int = Field(default=0, ge=0, le=MAX_OFFSET)
     limit: Int = Field(default=1000, ge=1, le=1000)
     direction: Literal["latest", "earliest"] = "latest"
 

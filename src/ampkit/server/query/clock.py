@@ -7,10 +7,22 @@ the same answer as ``timezone(tz, event_time AT TIME ZONE 'UTC')``, several time
 millions of rows.
 
 Buckets (``i``): ``-300000`` 5 minutes, ``-3600000`` hours, ``1`` days, ``7`` weeks starting on
-**Sunday**, ``30`` calendar months — all on local wall-clock time.  A bucket is named by its
+**Sunday**, ``30`` calendar months — all on local wall-clock time.  Across DST changes, an hour
+the clock skips has no bucket (23 hourly labels that day), and the hour it repeats is one
+bucket (labelled once, two real hours of data).  A bucket is named by its
 start, except the first one, which is named by the range's ``start`` when the week/month began
 earlier (the range is never read outside ``start``..``end``).  ``xValues`` are ``YYYY-MM-DD``
 for days, weeks and months, and ``YYYY-MM-DDTHH:MM:SS`` for hourly and 5-minute buckets.
+
+Dates a request may name lie in :data:`FIRST_DAY` .. :data:`LAST_DAY` (1970-01-01 ..
+2999-12-31); anything else is a 400 naming the parameter.  Amplitude's event times are
+milliseconds since the Unix epoch, so nothing is stored before 1970; the upper end leaves
+room for what a query reads beyond its range — rolling windows (up to 365 intervals, i.e.
+about 30 years of months, before ``start``), retention brackets (up to
+:data:`MAX_INTERVALS` intervals after ``end``), funnel conversion windows (up to
+:data:`MAX_WINDOW_DAYS` days) — inside Python's and DuckDB's calendars (years 1–9999), which
+an unchecked ``00010101`` or ``99991231`` overflowed (a 500 that also dropped the
+connection).
 """
 
 from __future__ import annotations
@@ -28,12 +40,27 @@ if TYPE_CHECKING:
 REALTIME, HOURLY, DAILY, WEEKLY, MONTHLY = -300000, -3600000, 1, 7, 30
 MAX_DAYS = {REALTIME: 2, HOURLY: 7, DAILY: 365}
 """Longest ``start``..``end`` range per interval (days, both ends included)."""
+FIRST_DAY = dt.date(1970, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
+"""The sane date range: the earliest and latest day a request may name (see above)."""
+MAX_INTERVALS = 366
+"""Largest interval count a parameter may name (retention brackets ``rb``)."""
+MAX_WINDOW_DAYS = 366
+"""Longest funnel conversion window (``cs``), in days."""
 _UTC = dt.UTC
 
 
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def _exists(local: dt.datetime, zone: ZoneInfo | None) -> bool:
+    """Whether a wall-clock time happens in ``zone`` (not in the gap DST opens)."""
+    if zone is None:
+        return True
+    back = local.replace(tzinfo=zone).astimezone(_UTC).astimezone(zone).replace(tzinfo=None)
+    return back == local
 
 
 class Clock:
@@ -119,6 +146,11 @@ class Buckets:
     last: dt.date
     before: int = 0
     """Extra buckets read before ``first`` (rolling windows and averages)."""
+    zone: ZoneInfo | None = None
+    """The project's zone: hourly and 5-minute buckets that do not exist on its clock (the
+    hour skipped when DST starts) are left out.  The hour repeated when DST ends is one
+    bucket, labelled once, holding both real hours (labels are wall-clock times, so they stay
+    unique)."""
 
     @property
     def lo_local(self) -> dt.datetime:
@@ -172,8 +204,10 @@ class Buckets:
         out: list[dt.datetime] = []
         t = self.trunc(self.lo_local)
         end = self.hi_local
+        sub_day = self.interval in (REALTIME, HOURLY) and self.zone is not None
         while t < end:
-            out.append(t)
+            if not sub_day or _exists(t, self.zone):
+                out.append(t)
             t = self.step(t)
         return out
 

@@ -14,6 +14,7 @@ parameters, the request context, and the 400 that names a parameter and a rule.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,17 +36,26 @@ NONE_LABEL = "(none)"
 
 class QueryError(Exception):
     """A bad Dashboard parameter: answered 400 with ``param`` and ``rule`` in the envelope
-    (``where`` points inside a JSON parameter, e.g. ``.filters[0].subprop_op``)."""
+    (``where`` points inside a JSON parameter, e.g. ``.filters[0].subprop_op``).
 
-    def __init__(self, param: str, rule: str, status: int = 400, where: str = "") -> None:
+    ``message`` and ``kind`` replace the envelope's ``message`` ("Invalid parameter <param>")
+    and ``type`` (``invalid_request``) where Amplitude is known to answer otherwise; then the
+    details are the rule alone, as Amplitude words them."""
+
+    def __init__(self, param: str, rule: str, status: int = 400, where: str = "",
+                 message: str | None = None, kind: str | None = None) -> None:
         super().__init__(f"{param}{where}: {rule}")
         self.param = param
         self.rule = rule
         self.status = status
         self.where = where
+        self.message = message
+        self.kind = kind
 
     @property
     def details(self) -> str:
+        if self.message is not None:
+            return self.rule
         return f"{self.param}{self.where}: {self.rule}"
 
 
@@ -209,7 +219,8 @@ def label(value: Any) -> str:
 
 
 def number(value: Any) -> int | float:
-    """A metric cell: ``int`` when whole, else ``float``; ``None``/NaN → 0."""
+    """A metric cell: ``int`` when whole, else ``float``; ``None``, NaN and ±infinity (a formula
+    that overflowed; JSON has no spelling for them) → 0."""
     if value is None:
         return 0
     if isinstance(value, bool):
@@ -217,7 +228,7 @@ def number(value: Any) -> int | float:
     if isinstance(value, int):
         return value
     f = float(value)
-    if f != f:  # NaN
+    if not math.isfinite(f):
         return 0
     return int(f) if f.is_integer() and abs(f) < 2**53 else f
 

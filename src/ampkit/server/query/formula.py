@@ -5,10 +5,15 @@ Grammar: ``+ - * /``, unary minus, parentheses, numbers and function calls on an
 ``UNIQUES``, ``TOTALS``, ``AVERAGE`` (totals per user), ``PROPSUM``, ``PROPAVG``, ``PROPMIN``,
 ``PROPMAX``, ``PROPCOUNT`` (the ``PROP*`` ones read the event's measured property: its first
 ``group_by`` of type ``event``).  A division by zero gives 0.
+
+Bounded so a formula can't exhaust the parser's stack: at most :data:`MAX_DEPTH` levels of
+parentheses and unary minus, at most :data:`MAX_TERMS` operands (numbers and function calls),
+numbers finite.  Past a bound the answer is a 400 naming ``formula``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +24,12 @@ FUNCTIONS = ("UNIQUES", "TOTALS", "AVERAGE", "PROPSUM", "PROPAVG", "PROPMIN", "P
              "PROPCOUNT")
 PROPERTY_FUNCTIONS = frozenset(f for f in FUNCTIONS if f.startswith("PROP"))
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|([A-Za-z_]\w*)|(.))")
+_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+MAX_DEPTH = 32
+"""Deepest nesting of parentheses and unary minus."""
+MAX_TERMS = 100
+"""Most operands (numbers and function calls) in one formula."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,8 @@ class _Parser:
         self.tokens = _tokens(text)
         self.pos = 0
         self.events = events
+        self.depth = 0
+        self.terms = 0
 
     def fail(self, why: str) -> QueryError:
         return QueryError("formula", why)
@@ -101,16 +114,36 @@ class _Parser:
             node = BinOp(op, node, self.factor())
         return node
 
+    def nested(self, parse: Callable[[], Node]) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"nested more than {MAX_DEPTH} deep (parentheses and unary minus)")
+        node = parse()
+        self.depth -= 1
+        return node
+
+    def operand(self) -> None:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.fail(f"more than {MAX_TERMS} terms (numbers and function calls)")
+
     def factor(self) -> Node:
         item = self.take()
         if item == "-":
-            return Neg(self.factor())
+            return Neg(self.nested(self.factor))
         if item == "(":
-            node = self.expr()
+            node = self.nested(self.expr)
             self.take(")")
             return node
-        if item[0].isdigit() or item[0] == ".":
-            return Num(float(item))
+        if _NUMBER.fullmatch(item):
+            self.operand()
+            value = float(item)
+            if not math.isfinite(value):
+                raise self.fail(f"number {item[:20]}… is too large")
+            return Num(value)
+        if not _NAME.fullmatch(item):
+            raise self.fail(f"unexpected {item!r}")
+        self.operand()
         name = item.upper()
         if name not in FUNCTIONS:
             raise self.fail(f"unknown function {item!r}; known: {', '.join(FUNCTIONS)}")

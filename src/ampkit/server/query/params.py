@@ -4,7 +4,9 @@
 :class:`Condition`; one ``s`` parameter per segment — the encoding of several segments is not
 documented, repeating ``s`` is ampkit's choice), ``start``/``end`` (``YYYYMMDD``, ``end`` not
 before ``start``, at most 2 / 7 / 365 days for real-time / hourly / daily intervals), ``g``
-(only with a single segment) and the interval codes.  JSON parameters that don't parse, and
+(only with a single segment) and the interval codes.  Dates lie in 1970-01-01 .. 2999-12-31
+(see :mod:`ampkit.server.query.clock`); a "who performed" condition's ``time_value`` is at
+most 365 days and its ``value`` a finite number.  JSON parameters that don't parse, and
 values that break a rule, become a :class:`~ampkit.server.query.common.QueryError` naming the
 parameter.
 """
@@ -17,10 +19,18 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from ampkit.models.dashboard.common import FilterOp, str_list
-from ampkit.server.query.clock import MAX_DAYS
+from ampkit.server.query.clock import DAILY, FIRST_DAY, LAST_DAY, MAX_DAYS
 from ampkit.server.query.common import Ctx, QueryError, QueryParams, rule, sql, validate
 
 
@@ -42,16 +52,22 @@ def to_int(value: object) -> object:
 
 def _day(value: object) -> object:
     if isinstance(value, str):
-        if not re.fullmatch(r"\d{8}", value):
+        if not re.fullmatch(r"[0-9]{8}", value):
             raise ValueError("must be a date written YYYYMMDD")
         try:
-            return dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
+            day = dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
         except ValueError:
             raise ValueError("must be a real calendar date (YYYYMMDD)") from None
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ValueError(f"must be between {FIRST_DAY:%Y%m%d} and {LAST_DAY:%Y%m%d}")
+        return day
     return value
 
 
-Day = Annotated[dt.date, BeforeValidator(_day)]
+DAY_SCHEMA = {"type": "string", "format": "yyyymmdd", "pattern": r"^[0-9]{8}$",
+              "description": f"YYYYMMDD, a day from {FIRST_DAY:%Y%m%d} to {LAST_DAY:%Y%m%d} "
+                             "in the project's time zone"}
+Day = Annotated[dt.date, BeforeValidator(_day), WithJsonSchema(DAY_SCHEMA)]
 Int = Annotated[int, BeforeValidator(to_int)]
 Interval = Annotated[Literal[-300000, -3600000, 1, 7, 30], BeforeValidator(to_int)]
 CoarseInterval = Annotated[Literal[1, 7, 30], BeforeValidator(to_int)]
@@ -104,9 +120,9 @@ class Condition(Model):
     type: Literal["event"] | None = None
     event_type: str | None = None
     filters: list[FilterSpec] = Field(default_factory=list)
-    value: float = 0
+    value: float = Field(default=0, allow_inf_nan=False)
     time_type: Literal["forEachInterval", "currentInterval", "allTime"] | None = None
-    time_value: int | None = Field(default=None, ge=0)
+    time_value: int | None = Field(default=None, ge=0, le=MAX_DAYS[DAILY])
 
     @model_validator(mode="after")
     def _shape(self) -> Condition:

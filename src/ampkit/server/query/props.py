@@ -18,7 +18,17 @@ Operators (values are strings; several values are OR-ed, except ``set is``)
     array property matches when any element does); ``contains`` / ``does not contain``:
     case-insensitive substring; ``less`` … ``greater or equal``: numeric when the first value
     is a number, else text order; ``set is`` / ``set is not``: the array, as a set, equals the
-    values exactly.
+    values exactly.  Each negative operator keeps exactly the rows its positive one drops: an
+    unset property is ``(none)``, so ``is not X`` and ``does not contain X`` keep the events
+    that lack the property (Amplitude counts a missing property as "(none)").
+
+Unknown user properties
+    A query that groups by a user property (``g``, ``g2``, composition's ``p``, an event's
+    ``group_by`` of type ``user``) that is neither built in nor set on any user of the project
+    is answered as Amplitude answers it: ``400 {"error": {"http_code": 400, "type": "invalid",
+    "message": "Invalid chart definition", "metadata": {"details": "Invalid user property
+    <name>"}}}`` (the body of ``tests/fixtures/airbyte/responses/error_400__invalid_chart_
+    definition.json``), not one ``(none)`` group.
 
 Special event types
     ``_all`` every stored event; ``_active`` every event except ``$identify`` and
@@ -41,6 +51,8 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import duckdb
 
 from ampkit.server.query.common import (
     IDENTIFY_EVENTS,
@@ -125,6 +137,30 @@ def user_prop(name: str) -> Prop:
     return json_prop("user_properties", name)
 
 
+def is_builtin(name: str) -> bool:
+    return name.lower() in _BUILTIN
+
+
+def require_known_user_props(cur: duckdb.DuckDBPyConnection, project_id: int,
+                             named: Sequence[tuple[str, str]]) -> None:
+    """``named`` are ``(parameter, user property)`` pairs a query groups by; an unknown one is
+    Amplitude's ``Invalid chart definition`` 400 (see the module docstring)."""
+    for param, name in named:
+        if is_builtin(name):
+            continue
+        path = _pointer(name[3:] if name.startswith("gp:") else name)
+        for table in ("users", "events"):  # current values first; then events' snapshots
+            found = cur.execute(
+                f"SELECT 1 FROM {table} WHERE project_id = ? AND "
+                "json_extract(user_properties, ?) IS NOT NULL LIMIT 1",
+                [project_id, path]).fetchone()
+            if found is not None:
+                break
+        else:
+            raise QueryError(param, f"Invalid user property {name}", message=(
+                "Invalid chart definition"), kind="invalid")
+
+
 def event_prop(name: str) -> Prop:
     prop = json_prop("event_properties", name)
     if name == "$revenue":
@@ -141,8 +177,9 @@ def compare(prop: Prop, op: str, values: Sequence[str], param: str) -> Sql:
     vals = list(values)
     if op in ("is", "is not"):
         hit = sql("list_contains(?::VARCHAR[], ", vals) + prop.label + ")"
-        if prop.array is not None:
-            hit = any_of([hit, "list_has_any(" + prop.array + sql(", ?::VARCHAR[])", vals)])
+        if prop.array is not None:  # NULL for a scalar or unset property: that is no match
+            hit = any_of([hit, "coalesce(list_has_any(" + prop.array
+                          + sql(", ?::VARCHAR[]), FALSE)", vals)])
         return hit if op == "is" else "NOT " + hit.wrap()
     if op in ("contains", "does not contain"):
         text = "lower(coalesce(" + prop.text + ", ''))"

@@ -2,22 +2,27 @@
 
 ``se`` (starting event; also ``_new`` and ``_active``), ``re`` (returning event; also ``_all``
 and ``_active``), ``start``/``end``, ``rm`` (``rolling`` a.k.a. unbounded, ``bracket``, or
-n-day when absent), ``rb`` (brackets, JSON ``[[start, endExclusive], …]`` in intervals), ``i``
-(1, 7, 30), ``s``, ``g``.
+n-day when absent), ``rb`` (brackets, JSON ``[[start, endExclusive], …]`` in intervals, each
+bound 0–366 and at most 366 brackets), ``i`` (1, 7, 30), ``s``, ``g``.
 
 - **Cohorts**: a user joins the cohort of the interval (project time zone) of their *first*
   starting event in ``start``..``end`` (``_new``: their first active event ever, which must
   lie in the range).  The segment applies to that event; ``g`` takes its value there.
 - **Returning**: a returning event *after* the starting event (a later event when both are the
-  same type); N intervals out means in the N-th calendar interval after the cohort's (Day 0 =
-  the cohort's own interval).  Returns are counted up to now, also past ``end``.
-- **Cells** (current docs' indexing): index 0 is the cohort size (``count == outof``); index
-  N+1 is retention N intervals out, N = 0 … (intervals in the range − 1) — n-day: returned in
-  exactly that interval; rolling: in that interval or any later one; bracket: index j+1 is
-  "returned in any interval of bracket j".  ``incomplete`` is true while the cell's (last)
+  same type); Day N means the N-th calendar interval after the cohort's.  Returns are counted
+  up to now, also past ``end``.
+- **Cells**: index N is Day N, N = 0 … (intervals in the range).  **Day 0 is the cohort
+  itself** (``count == outof``), as in Amplitude's charts and the reference's example response
+  (``{"count": 12864, "outof": 12864}``); a return later on the cohort's own day does not make
+  a cell of its own.  n-day: Day N ≥ 1 = returned in exactly that interval; rolling: in that
+  interval or any later one.  Bracket: index 0 is Day 0, index j+1 bracket j of ``rb``,
+  ``[start, endExclusive)`` in Days ("returned in any interval of the bracket"; a bracket that
+  starts at Day 0 holds the whole cohort).  ``incomplete`` is true while the cell's (last)
   interval has not ended.
-- ``combined`` sums every cohort whose cell starts inside the range (``retainedSetId`` null);
-  a user belongs to one cohort only, so the sums are deduplicated.
+- ``combined`` sums, for each cell, the cohorts whose cell lies within ``start``..``end`` —
+  Day N of cohort c when c + N is in the range, bracket j when its last Day (c + end − 1) is
+  (a cohort whose last bracket day is ``end`` itself counts); Day 0 sums every cohort.
+  ``retainedSetId`` is null; a user belongs to one cohort only, so the sums are deduplicated.
 - ``dates`` are ``"Mar 7"``-style, newest first (all intervals of the range, empty ones too);
   ``values`` is keyed by them.  With ``g``: one ``series`` element per group value (at most
   100, largest first), ``seriesMeta`` naming it as ``groupValue``.
@@ -29,9 +34,9 @@ import datetime as dt
 from collections import defaultdict
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from ampkit.server.query.clock import MONTHLY, WEEKLY, Buckets
+from ampkit.server.query.clock import MAX_INTERVALS, MONTHLY, WEEKLY, Buckets
 from ampkit.server.query.common import (
     NONE_LABEL,
     Ctx,
@@ -57,13 +62,16 @@ from ampkit.server.query.users import is_first_event
 MAX_GROUPS = 100
 MASK_BITS = 128
 """Offsets per user kept as bits of one UHUGEINT when the query spans fewer intervals."""
+Bound = Annotated[int, Field(ge=0, le=MAX_INTERVALS)]
+"""A bracket bound, in intervals (``2**31`` overflowed DuckDB's INTEGER: a 500)."""
 
 
 class RetentionParams(SegmentedParams):
     se: EventSpec
     re: EventSpec
     rm: Literal["bracket", "rolling", "n-day"] = "n-day"
-    rb: Annotated[list[tuple[int, int]], BeforeValidator(from_json)] | None = None
+    rb: Annotated[list[tuple[Bound, Bound]], BeforeValidator(from_json),
+                  Field(max_length=MAX_INTERVALS)] | None = None
     i: CoarseInterval = 1
 
     @field_validator("rm", mode="before")
@@ -136,35 +144,39 @@ def _query(ctx: Ctx, p: RetentionParams, scope: Scope, segment: Sql, buckets: Bu
                scope.lo, ret_hi) + " AND " + event_sql(p.re, "re"), bits=Sql(str(MASK_BITS)))
 
 
-def _cells(p: RetentionParams, ctx: Ctx, base: Sql, count: int) -> tuple[
-        dict[tuple[Any, Any], int], dict[tuple[Any, Any], list[int]]]:
-    """(cohort sizes, retained counts per cell index 1…) keyed ``(cohort start, group)``, from
-    one query (the cohort sizes first, kind 0; then the cells, kind 1)."""
-    width = len(p.rb or []) if p.rm == "bracket" else count
+def _cells(p: RetentionParams, ctx: Ctx, base: Sql, brackets: list[tuple[int, int]]
+           ) -> tuple[dict[tuple[Any, Any], int], dict[tuple[Any, Any], list[int]]]:
+    """(cohort sizes, retained counts per bracket) keyed ``(cohort start, group)``, from one
+    query (the cohort sizes first, kind 0; then the cells, kind 1).  A bracket is
+    ``[lo, hi)`` in Days; Day 0 is the cohort itself."""
+    width = len(brackets)
     sizes_sql = "SELECT 0 AS _kind, _c, _g, 0 AS _x, count(*) FROM st2 GROUP BY _c, _g"
-    if p.rm == "bracket":
-        lows = [lo for lo, _ in p.rb or []]
-        highs = [hi for _, hi in p.rb or []]
+    if p.rm == "rolling":  # users by their last return offset
+        cells = Sql("SELECT 1, _c, _g, _m, count(*) FROM (SELECT _a, _c, _g, max(_o) AS _m "
+                    "FROM ret GROUP BY _a, _c, _g) GROUP BY _c, _g, _m")
+    else:
+        lows = [max(lo, 1) for lo, _ in brackets]  # Day 0 is the cohort: counted below
+        highs = [hi for _, hi in brackets]
         cells = sql(
             "SELECT 1, _c, _g, b._j, count(DISTINCT _a) FROM ret JOIN (SELECT "
             "unnest(?::INTEGER[]) AS _lo, unnest(?::INTEGER[]) AS _hi, "
             "unnest(?::INTEGER[]) AS _j) AS b ON _o >= b._lo AND _o < b._hi "
-            "GROUP BY _c, _g, b._j", lows, highs, list(range(len(lows))))
-    elif p.rm == "rolling":  # users by their last return offset
-        cells = Sql("SELECT 1, _c, _g, _m, count(*) FROM (SELECT _a, _c, _g, max(_o) AS _m "
-                    "FROM ret GROUP BY _a, _c, _g) GROUP BY _c, _g, _m")
-    else:
-        cells = Sql("SELECT 1, _c, _g, _o, count(*) FROM ret GROUP BY _c, _g, _o")
+            "GROUP BY _c, _g, b._j", lows, highs, list(range(width)))
     sizes: dict[tuple[Any, Any], int] = {}
     retained: dict[tuple[Any, Any], list[int]] = defaultdict(lambda: [0] * width)
     for kind, c, g, x, n in ctx.rows(base + sizes_sql + " UNION ALL " + cells):
         if kind == 0:
             sizes[(c, g)] = int(n)
-        elif p.rm == "rolling":
-            for k in range(min(int(x), width - 1) + 1):
-                retained[(c, g)][k] += int(n)
+        elif p.rm == "rolling":  # Day N holds the users whose last return is Day N or later
+            for j, (lo, _) in enumerate(brackets):
+                if lo <= int(x):
+                    retained[(c, g)][j] += int(n)
         elif 0 <= x < width:
             retained[(c, g)][int(x)] = int(n)
+    for key, size in sizes.items():  # a bracket holding Day 0 holds the whole cohort
+        for j, (lo, _) in enumerate(brackets):
+            if lo == 0:
+                retained[key][j] = size
     return sizes, retained
 
 
@@ -181,7 +193,8 @@ def retention(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
     count = len(starts)
     scope = Scope(ctx.project_id, *buckets.utc_span(ctx.clock))
     now_local = ctx.clock.to_local(ctx.now)
-    brackets = list(p.rb or []) if p.rm == "bracket" else [(n, n + 1) for n in range(count)]
+    brackets = (list(p.rb or []) if p.rm == "bracket"
+                else [(n, n + 1) for n in range(1, count + 1)])  # Days 1 … count
     horizon = max(hi for _, hi in brackets) + 1
     ret_hi = max(ctx.clock.to_utc(buckets.step(starts[-1], horizon)), scope.hi)
     series: list[dict[str, Any]] = []
@@ -189,7 +202,7 @@ def retention(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
     for seg_index, segment in enumerate(p.segments):
         base = _query(ctx, p, scope, segment_sql(segment, scope), buckets, ret_hi,
                       count + horizon + 1)
-        sizes, retained = _cells(p, ctx, base, count)
+        sizes, retained = _cells(p, ctx, base, brackets)
         groups: dict[Any, int] = defaultdict(int)
         for (_, g), n in sizes.items():
             groups[g] += n
@@ -220,10 +233,10 @@ def _series(buckets: Buckets, starts: list[dt.datetime], brackets: list[tuple[in
         cells = [_cell(size, size, False)]
         combined[0][0] += size
         combined[0][1] += size
-        for j, (lo, hi) in enumerate(brackets):
+        for j, (_, hi) in enumerate(brackets):
             incomplete = buckets.step(start, hi) > now_local
             cells.append(_cell(kept[j], size, incomplete))
-            if c + lo <= last:
+            if c + hi - 1 <= last:  # the cell's last interval lies within the range
                 slot = combined[j + 1]
                 slot[0] = int(slot[0]) + kept[j]
                 slot[1] = int(slot[1]) + size

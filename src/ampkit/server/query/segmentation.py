@@ -198,10 +198,10 @@ class _Run:
         self.ctx, self.p, self.specs, self.node = ctx, p, specs, node
         self.used = sorted({c.event for c in fx.calls(node)}) if node else \
             list(range(len(specs)))
-        self.shown = Buckets(p.i, p.start, p.end)
+        self.shown = Buckets(p.i, p.start, p.end, zone=ctx.clock.zone)
         self.window = p.rolling_window or 1
         self.before = (p.rolling_window or p.rolling_average or 1) - 1
-        self.buckets = Buckets(p.i, p.start, p.end, self.before)
+        self.buckets = Buckets(p.i, p.start, p.end, self.before, ctx.clock.zone)
         lo, hi = self.shown.utc_span(ctx.clock)
         self.scope = Scope(ctx.project_id, lo, hi)
         self.n_shown = len(self.shown.starts())

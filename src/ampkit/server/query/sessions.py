@@ -8,9 +8,11 @@
 - ``length``: one row of session counts per bin, ``xValues`` ``"<startSeconds>s-<endSeconds>s"``.
   Custom bins need ``timeHistogramConfigBinMin``, ``…Max`` and ``…TimeUnit`` (``seconds``,
   ``minutes``, ``hours``, ``days``); ``…Size`` defaults to a tenth of the range.  Bins are
-  ``[start, end)`` except the last, which includes its end; sessions outside all bins are not
-  counted.  Missing or invalid bin parameters give Amplitude's default bins (ms)
-  0, 3000, 10000, 30000, 60000, 180000, 600000, 1800000, 3600000, 86400000.
+  half-open, ``[start, end)``, like Amplitude's documented default bins: a 600 s session is not
+  in a custom bin that ends at 600 s.  Sessions outside all bins are not counted.  Missing or
+  invalid bin parameters give Amplitude's default bins (ms) 0, 3000, 10000, 30000, 60000,
+  180000, 600000, 1800000, 3600000, 86400000; their last bin also holds the sessions capped at
+  one day (its end), which would otherwise fall in no bin.
 - ``average``: mean session length in **seconds** per day; ``peruser``: sessions per user per
   day, over users who had a session that day.  Days without sessions are 0.
   ``seriesCollapsed`` holds the value over the whole range.
@@ -87,8 +89,9 @@ def length(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
     args: list[Any] = []
     for k, edge in enumerate(edges[1:-1]):
         args += [edge, k]
-    binned = Sql(f"CASE {cases} WHEN _len <= ? THEN ? END" if cases else
-                 "CASE WHEN _len <= ? THEN ? END", (*args, edges[-1], len(edges) - 2))
+    last = "<=" if edges == list(DEFAULT_EDGES) else "<"  # the cap (one day) is the last end
+    binned = Sql(f"CASE {cases} WHEN _len {last} ? THEN ? END" if cases else
+                 f"CASE WHEN _len {last} ? THEN ? END", (*args, edges[-1], len(edges) - 2))
     rows = ctx.rows(template(
         "WITH s AS ({s}) SELECT {k} AS _k, count(*) FROM s WHERE _len >= {lo} GROUP BY _k",
         s=_sessions(ctx, buckets), k=binned, lo=sql("?", edges[0])))

@@ -68,7 +68,7 @@ def is_first_event(scope: Scope) -> Sql:
 
 def users(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
     p = validate(UsersParams, segmented(params, "m", "i"))
-    buckets = Buckets(p.i, p.start, p.end)
+    buckets = Buckets(p.i, p.start, p.end, zone=ctx.clock.zone)
     scope = Scope(ctx.project_id, *buckets.utc_span(ctx.clock))
     prop = user_prop(p.g) if p.g else None
     groups = (prop.label,) if prop else ()
@@ -120,7 +120,7 @@ def realtime(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
     now_local = ctx.clock.to_local(ctx.now)
     today = now_local.date()
     yesterday = today - dt.timedelta(days=1)
-    buckets = Buckets(REALTIME, yesterday, today)
+    buckets = Buckets(REALTIME, yesterday, today, zone=ctx.clock.zone)
     lo, hi = buckets.utc_span(ctx.clock)
     scope = Scope(ctx.project_id, lo, min(hi, ctx.now + dt.timedelta(seconds=1)))
     bucket = buckets.trunc_sql(ctx.clock.local_sql("event_time", lo, hi))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 import orjson
@@ -40,16 +41,45 @@ def unauthorized() -> Response:
                         status_code=401, headers={"WWW-Authenticate": 'Basic realm="ampkit"'})
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+MAX_PAGE = 100_000
+INT64_MAX = 2**63 - 1
+
+
+def _bad(details: str) -> Response:
+    return JSONResponse({"error": {"http_code": 400, "type": "invalid_request",
+                                   "message": "Invalid request", "metadata": {"details": details}}},
+                        status_code=400)
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    return f"{where}: {err['msg']}"
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not _INTEGER.fullmatch(raw):
+        raise ValueError(f"{name}: must be an integer from {low} to {high}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValueError(f"{name}: must be an integer from {low} to {high}")
+    return value
+
+
 def routes(store: Store, faults: Faults) -> list[BaseRoute]:
     async def events(request: Request) -> Response:
         project = basic_project(store, request)
         if project is None:
             return unauthorized()
         try:
-            limit = min(int(request.query_params.get("limit", "1000")), 100_000)
-            offset = int(request.query_params.get("offset", "0"))
-        except ValueError:
-            return JSONResponse({"error": "limit and offset must be integers"}, 400)
+            limit = _int_param(request, "limit", 1000, 0, MAX_PAGE)
+            offset = _int_param(request, "offset", 0, 0, INT64_MAX)
+        except ValueError as exc:
+            return _bad(str(exc))
         rows = await run_in_threadpool(store.events_page, project.project_id, limit, offset)
         return Response(orjson.dumps(rows), media_type="application/json")
 
@@ -61,10 +91,8 @@ def routes(store: Store, faults: Faults) -> list[BaseRoute]:
         state = store.states[project.project_id]
         body: dict[str, Any] = {"project_id": project.project_id, "events": count,
                                 "users": len(state.users), "groups": len(state.groups),
-                                **state.counters,
-                                "faults_injected": store.counters["faults_injected"],
-                                "server": dict(store.counters)}
-        return JSONResponse(body)
+                                **state.counters}
+        return JSONResponse(body)  # this project's own: another's are not a key pair away
 
     async def user(request: Request) -> Response:
         project = basic_project(store, request)
@@ -86,16 +114,19 @@ def routes(store: Store, faults: Faults) -> list[BaseRoute]:
         return JSONResponse(snap)
 
     async def set_faults(request: Request) -> Response:
-        if basic_project(store, request) is None:
+        """This project's faults: they apply to its own requests only (the operator's
+        server-wide faults come from ``--faults``, the config file or the Python API)."""
+        project = basic_project(store, request)
+        if project is None:
             return unauthorized()
         if request.method == "GET":
-            return JSONResponse(faults.config.model_dump(mode="json"))
+            return JSONResponse(faults.project(project.project_id).model_dump(mode="json"))
         raw = await request.body()
         try:
             config = FaultConfig.model_validate_json(raw or b"{}")
         except ValidationError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        faults.update(config)
+            return _bad(_first_error(exc))
+        faults.set_project(project.project_id, config)
         return JSONResponse(config.model_dump(mode="json"))
 
     async def reset(request: Request) -> Response:
@@ -104,6 +135,7 @@ def routes(store: Store, faults: Faults) -> list[BaseRoute]:
             return unauthorized()
         await run_in_threadpool(store.reset, project.project_id)
         await run_in_threadpool(catalog.clear, store, project.project_id)
+        faults.set_project(project.project_id, FaultConfig())
         return JSONResponse({"reset": project.project_id})
 
     return [

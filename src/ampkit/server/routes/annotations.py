@@ -3,35 +3,99 @@
 
 One table serves both: a v2 ``date`` is stored as a v3 ``start`` at midnight UTC, and v2
 lists show the ``start`` date.
+
+Bad input is a 400 in the Dashboard error envelope whose ``metadata.parameter`` names the field:
+ids are whole numbers below 2^63 (ASCII digits), dates and timestamps lie in 1970-01-01 ..
+2999-12-31 (the range of every read route, :mod:`ampkit.server.query.clock`), v3 bodies are
+JSON objects whose ``label``, ``details``, ``category`` are strings and ``chart_id`` a string
+or a number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ampkit.server.catalog import next_id
+from ampkit.server.query.clock import FIRST_DAY, LAST_DAY
 from ampkit.server.routes.common import error_response, require_project
 from ampkit.server.store import Store
 
 _COLUMNS = "id, start_ts, end_ts, label, details, category_id, chart_id"
+_ID = re.compile(r"[0-9]{1,18}")
+"""An id: ASCII digits that fit a BIGINT (a 40-digit id overflowed DuckDB: a 500)."""
+
+
+class BadField(ValueError):
+    """A field that breaks a rule: answered 400 naming ``field``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_id(raw: str, field: str) -> int:
+    if not _ID.fullmatch(raw):
+        raise BadField(field, f"{field} must be a whole number below 2^63 (ASCII digits)")
+    return int(raw)
+
+
+def _in_range(day: dt.date, field: str) -> None:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadField(field, f"{field} must lie between {FIRST_DAY} and {LAST_DAY}")
 
 
 def _iso(value: Any, field: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{field} must be an ISO 8601 timestamp string")
+        raise BadField(field, f"{field} must be an ISO 8601 timestamp string")
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{field}={value!r} is not ISO 8601 (YYYY-MM-DDThh:mm:ss±hh:mm)") from None
+        raise BadField(field, f"{field}={value!r} is not ISO 8601 "
+                              "(YYYY-MM-DDThh:mm:ss±hh:mm)") from None
+    _in_range(parsed.date(), field)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.isoformat()
+
+
+class AnnotationBody(BaseModel):
+    """A v3 create (``label`` and ``start`` required) or update (every field optional) body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    label: str | None = Field(default=None, min_length=1)
+    start: str | None = None
+    end: str | None = None
+    details: str | None = None
+    category: str | None = None
+    chart_id: str | int | None = None
+
+
+def parse_body(raw: bytes) -> AnnotationBody:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadField("body", "the body must be JSON") from None
+    if not isinstance(data, dict):
+        raise BadField("body", "the body must be a JSON object")
+    try:
+        return AnnotationBody.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "body"
+        raise BadField(field, f"{field}: {err['msg']}") from None
+
+
+def bad(message: str, exc: BadField) -> Response:
+    return error_response(400, message, str(exc), parameter=exc.field)
 
 
 def routes(store: Store) -> list[BaseRoute]:
@@ -65,20 +129,31 @@ def routes(store: Store) -> list[BaseRoute]:
             return project
         pid, q = project.project_id, request.query_params
         if request.method == "GET":
-            where, args = ("AND id = ?", [int(q["id"])]) if q.get("id", "").isdigit() else ("", [])
+            where, args = "", []
+            if q.get("id"):
+                try:
+                    where, args = "AND id = ?", [parse_id(q["id"], "id")]
+                except BadField as exc:
+                    return bad("Invalid request", exc)
             data = [{"id": r[0], "date": r[1][:10], "label": r[3], "details": r[4]}
                     for r in rows(pid, where, args)]
             return JSONResponse({"data": data})
         for field in ("app_id", "date", "label"):
             if not q.get(field):
-                return error_response(400, "Invalid annotation", f"{field} is required")
+                return error_response(400, "Invalid annotation", f"{field} is required",
+                                      parameter=field)
         if q["app_id"] != str(pid):
             return error_response(400, "Invalid annotation",
-                                  "app_id does not match the project of the key pair")
+                                  "app_id does not match the project of the key pair",
+                                  parameter="app_id")
         try:
-            day = dt.date.fromisoformat(q["date"])
-        except ValueError:
-            return error_response(400, "Invalid annotation", "date must be YYYY-MM-DD")
+            try:
+                day = dt.date.fromisoformat(q["date"])
+            except ValueError:
+                raise BadField("date", "date must be YYYY-MM-DD") from None
+            _in_range(day, "date")
+        except BadField as exc:
+            return bad("Invalid annotation", exc)
         start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).isoformat()
         row = insert(pid, start, None, q["label"], q.get("details"), None, q.get("chart_id"))
         return JSONResponse({"annotation": {"date": day.isoformat(), "details": row[4],
@@ -94,7 +169,8 @@ def routes(store: Store) -> list[BaseRoute]:
             q = request.query_params
             if q.get("category") and q.get("chart_id"):
                 return error_response(400, "Invalid request",
-                                      "category and chart_id cannot be combined")
+                                      "category and chart_id cannot be combined",
+                                      parameter="chart_id")
             found = [v3(r, cats) for r in rows(pid)]
             if q.get("category"):
                 found = [a for a in found if a["category"] and
@@ -110,27 +186,26 @@ def routes(store: Store) -> list[BaseRoute]:
                     before = dt.datetime.fromisoformat(_iso(q["end"], "end"))
                     found = [a for a in found if dt.datetime.fromisoformat(
                         a["end"] or a["start"]) <= before]
-            except ValueError as exc:
-                return error_response(400, "Invalid request", str(exc))
+            except BadField as exc:
+                return bad("Invalid request", exc)
             return JSONResponse({"data": found})
         try:
-            body = orjson.loads(await request.body())
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object")
-            if not isinstance(body.get("label"), str) or not body["label"]:
-                raise ValueError("label is required")
-            start = _iso(body.get("start"), "start")
-            end = _iso(body["end"], "end") if body.get("end") is not None else None
-        except (ValueError, orjson.JSONDecodeError) as exc:
-            return error_response(400, "Invalid annotation", str(exc))
+            body = parse_body(await request.body())
+            if not body.label:
+                raise BadField("label", "label is required")
+            start = _iso(body.start, "start")
+            end = _iso(body.end, "end") if body.end is not None else None
+        except BadField as exc:
+            return bad("Invalid annotation", exc)
         cat = None
-        if body.get("category") is not None:
+        if body.category is not None:
             by_name = {v: k for k, v in cats.items()}
-            if body["category"] not in by_name:
-                return error_response(404, "Category not found", str(body["category"]))
-            cat = by_name[body["category"]]
-        row = insert(pid, start, end, body["label"], body.get("details"), cat,
-                     body.get("chart_id"))
+            if body.category not in by_name:
+                return error_response(404, "Category not found", body.category,
+                                      parameter="category")
+            cat = by_name[body.category]
+        chart = None if body.chart_id is None else str(body.chart_id)
+        row = insert(pid, start, end, body.label, body.details, cat, chart)
         return JSONResponse({"data": v3(row, cats)})
 
     async def v3_item(request: Request) -> Response:
@@ -138,9 +213,11 @@ def routes(store: Store) -> list[BaseRoute]:
         if isinstance(project, Response):
             return project
         pid, raw_id = project.project_id, request.path_params["annotation_id"]
-        if not raw_id.isdigit():
-            return error_response(400, "Invalid annotation id", raw_id)
-        found = rows(pid, "AND id = ?", [int(raw_id)])
+        try:
+            aid = parse_id(raw_id, "annotation_id")
+        except BadField as exc:
+            return bad("Invalid annotation id", exc)
+        found = rows(pid, "AND id = ?", [aid])
         if not found:
             return error_response(404, "Annotation not found", raw_id)
         cats = categories(pid)
@@ -149,32 +226,36 @@ def routes(store: Store) -> list[BaseRoute]:
         if request.method == "DELETE":
             with store.lock:
                 store.con.execute("DELETE FROM annotations WHERE project_id = ? AND id = ?",
-                                  [pid, int(raw_id)])
+                                  [pid, aid])
             return JSONResponse({"success": True})
         current = v3(found[0], cats)
         try:
-            body = orjson.loads(await request.body())
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object")
-            start = _iso(body["start"], "start") if "start" in body else current["start"]
-            end = (_iso(body["end"], "end") if body.get("end") is not None else None) \
-                if "end" in body else current["end"]
-        except (ValueError, orjson.JSONDecodeError) as exc:
-            return error_response(400, "Invalid annotation", str(exc))
+            body = parse_body(await request.body())
+            given = body.model_fields_set
+            if "label" in given and not body.label:
+                raise BadField("label", "label must be a non-empty string")
+            start = _iso(body.start, "start") if "start" in given else current["start"]
+            end = (_iso(body.end, "end") if body.end is not None else None) \
+                if "end" in given else current["end"]
+        except BadField as exc:
+            return bad("Invalid annotation", exc)
         cat = found[0][5]
-        if "category" in body:
+        if "category" in given:
             by_name = {v: k for k, v in cats.items()}
-            if body["category"] is not None and body["category"] not in by_name:
-                return error_response(404, "Category not found", str(body["category"]))
-            cat = None if body["category"] is None else by_name[body["category"]]
-        row = (int(raw_id), start, end, body.get("label", current["label"]),
-               body.get("details", current["details"]), cat,
-               body["chart_id"] if "chart_id" in body else current["chart_id"])
+            if body.category is not None and body.category not in by_name:
+                return error_response(404, "Category not found", body.category,
+                                      parameter="category")
+            cat = None if body.category is None else by_name[body.category]
+        chart = current["chart_id"]
+        if "chart_id" in given:
+            chart = None if body.chart_id is None else str(body.chart_id)
+        row = (aid, start, end, body.label if "label" in given else current["label"],
+               body.details if "details" in given else current["details"], cat, chart)
         with store.lock:
             store.con.execute(
                 "UPDATE annotations SET start_ts = ?, end_ts = ?, label = ?, details = ?, "
                 "category_id = ?, chart_id = ? WHERE project_id = ? AND id = ?",
-                [*row[1:], pid, int(raw_id)])
+                [*row[1:], pid, aid])
         return JSONResponse({"data": v3(row, cats)})
 
     async def category_collection(request: Request) -> Response:
@@ -196,9 +277,10 @@ def routes(store: Store) -> list[BaseRoute]:
             body = None
         name = body.get("category") if isinstance(body, dict) else None
         if not isinstance(name, str) or not name:
-            return error_response(400, "Invalid category", "category is required")
+            return error_response(400, "Invalid category", "category is required",
+                                  parameter="category")
         if name in cats.values():
-            return error_response(409, "Category already exists", name)
+            return error_response(409, "Category already exists", name, parameter="category")
         with store.lock:
             cid = next_id(store, "annotation_categories", pid, 6000)
             store.con.execute("INSERT INTO annotation_categories VALUES (?, ?, ?)",
@@ -210,10 +292,11 @@ def routes(store: Store) -> list[BaseRoute]:
         if isinstance(project, Response):
             return project
         pid, raw_id = project.project_id, request.path_params["category_id"]
-        if not raw_id.isdigit():
-            return error_response(400, "Invalid category id", raw_id)
+        try:
+            cid = parse_id(raw_id, "category_id")
+        except BadField as exc:
+            return bad("Invalid category id", exc)
         cats = categories(pid)
-        cid = int(raw_id)
         if cid not in cats:
             return error_response(404, "Category not found", raw_id)
         if request.method == "GET":
@@ -225,12 +308,16 @@ def routes(store: Store) -> list[BaseRoute]:
                 store.con.execute("UPDATE annotations SET category_id = NULL WHERE "
                                   "project_id = ? AND category_id = ?", [pid, cid])
             return JSONResponse({"success": True})
-        body = orjson.loads(await request.body() or b"{}")
+        try:
+            body = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:  # was a 500
+            body = None
         name = body.get("category") if isinstance(body, dict) else None
         if not isinstance(name, str) or not name:
-            return error_response(400, "Invalid category", "category is required")
+            return error_response(400, "Invalid category", "category is required",
+                                  parameter="category")
         if name in cats.values() and cats[cid] != name:
-            return error_response(409, "Category already exists", name)
+            return error_response(409, "Category already exists", name, parameter="category")
         with store.lock:
             store.con.execute("UPDATE annotation_categories SET name = ? WHERE project_id = ? "
                               "AND id = ?", [name, pid, cid])

@@ -5,6 +5,10 @@ Cohorts are created through the upload API (or ``ampkit seed``).  A download req
 202 for the first ``cohort_polls`` status polls (default 1) and 200 after, so clients exercise
 their polling loop; the file is CSV (``amplitude_id,user_id`` plus the requested user
 properties as JSON text) — Amplitude's format is not documented.
+
+Upload and membership bodies are checked against :class:`UploadBody` and
+:class:`MembershipBody`: a field of the wrong type is a 400 in the Dashboard envelope whose
+``metadata.parameter`` names it (an object where a string belongs used to reach DuckDB: a 500).
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import csv
 import io
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -24,6 +29,64 @@ from ampkit.server.routes.common import error_response, require_project
 from ampkit.server.store import Store
 
 COHORT_POLLS = 1
+_Id = str | int
+"""An id in a list of ids (user ids are strings, Amplitude ids numbers; both are read as text)."""
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class UploadBody(_Body):
+    """``POST /api/3/cohorts/upload``."""
+
+    name: str
+    app_id: int | str
+    id_type: Literal["BY_AMP_ID", "BY_USER_ID"]
+    ids: list[_Id]
+    owner: str
+    published: bool
+    description: str | None = None
+    cg: str | None = None
+    existing_cohort_id: str | None = None
+    skip_invalid_ids: StrictBool = True
+    skip_save: bool = False
+
+
+class Membership(_Body):
+    ids: list[_Id] = Field(default_factory=list)
+    id_type: Literal["BY_ID", "BY_NAME"]
+    operation: Literal["ADD", "REMOVE"]
+
+
+class MembershipBody(_Body):
+    """``POST /api/3/cohorts/membership``."""
+
+    cohort_id: str
+    memberships: list[Membership]
+    skip_invalid_ids: StrictBool = True
+
+
+B = TypeVar("B", bound=_Body)
+
+
+def parse_body(model: type[B], raw: bytes, message: str) -> B | Response:
+    """The body as ``model``, or the 400 naming the first bad field."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return error_response(400, message, "the body must be JSON", parameter="body")
+    if not isinstance(data, dict):
+        return error_response(400, message, "the body must be an object", parameter="body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"]
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        rule = "is required" if err["type"] == "missing" else err["msg"]
+        return error_response(400, message, f"{field or 'body'} {rule}",
+                              parameter=str(loc[0]) if loc else "body")
 
 
 def routes(store: Store) -> list[BaseRoute]:
@@ -42,7 +105,8 @@ def routes(store: Store) -> list[BaseRoute]:
                 if by_user_id:
                     amp = state.by_user.get(raw)
                 else:
-                    amp = int(raw) if raw.isdigit() and int(raw) in state.users else None
+                    amp = int(raw) if raw.isascii() and raw.isdigit() and \
+                        int(raw) in state.users else None
                 if amp is None:
                     invalid.append(raw)
                 else:
@@ -83,41 +147,32 @@ def routes(store: Store) -> list[BaseRoute]:
         if isinstance(project, Response):
             return project
         pid = project.project_id
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return error_response(400, "Invalid cohort upload", "the body must be JSON")
-        if not isinstance(body, dict):
-            return error_response(400, "Invalid cohort upload", "the body must be an object")
-        for field in ("name", "app_id", "id_type", "ids", "owner", "published"):
-            if field not in body:
-                return error_response(400, "Invalid cohort upload", f"{field} is required")
-        if body["id_type"] not in ("BY_AMP_ID", "BY_USER_ID"):
+        body = parse_body(UploadBody, await request.body(), "Invalid cohort upload")
+        if isinstance(body, Response):
+            return body
+        if str(body.app_id) != str(pid):
             return error_response(400, "Invalid cohort upload",
-                                  "id_type must be BY_AMP_ID or BY_USER_ID")
-        if str(body["app_id"]) != str(pid):
-            return error_response(400, "Invalid cohort upload",
-                                  "app_id does not match the project of the key pair")
-        ids = [str(i) for i in body["ids"]] if isinstance(body["ids"], list) else None
-        if ids is None:
-            return error_response(400, "Invalid cohort upload", "ids must be a list")
-        found, invalid = resolve(pid, ids, body["id_type"] == "BY_USER_ID")
-        if invalid and body.get("skip_invalid_ids", True) is False:
+                                  "app_id does not match the project of the key pair",
+                                  parameter="app_id")
+        ids = [str(i) for i in body.ids]
+        found, invalid = resolve(pid, ids, body.id_type == "BY_USER_ID")
+        if invalid and not body.skip_invalid_ids:
             return error_response(400, "Invalid ids", f"{len(invalid)} ids are unknown",
-                                  invalid_ids_sample=invalid[:10])
+                                  invalid_ids_sample=invalid[:10], parameter="ids")
         meta = {"matched": len(found), "totals": len(ids), "invalid_ids_sample": invalid[:10]}
-        cid = body.get("existing_cohort_id") or uuid.uuid4().hex[:7]
-        if body.get("skip_save"):
+        cid = body.existing_cohort_id or uuid.uuid4().hex[:7]
+        if body.skip_save:
             return JSONResponse({"cohortId": None, "metadata": meta})
         now = int(time.time())
         with store.transaction() as con:
             existing = con.execute("SELECT created_at FROM cohorts WHERE project_id = ? AND "
                                    "id = ?", [pid, cid]).fetchone()
-            if body.get("existing_cohort_id") and existing is None:
-                return error_response(404, "Cohort not found", str(cid))
+            if body.existing_cohort_id and existing is None:
+                return error_response(404, "Cohort not found", str(cid),
+                                      parameter="existing_cohort_id")
             con.execute("INSERT OR REPLACE INTO cohorts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [pid, cid, body["name"], body.get("description"), body["owner"],
-                         bool(body["published"]), body.get("cg") or "User",
+                        [pid, cid, body.name, body.description, body.owner,
+                         body.published, body.cg or "User",
                          existing[0] if existing else now, now, False])
             con.execute("DELETE FROM cohort_members WHERE project_id = ? AND cohort_id = ?",
                         [pid, cid])
@@ -131,26 +186,19 @@ def routes(store: Store) -> list[BaseRoute]:
         if isinstance(project, Response):
             return project
         pid = project.project_id
-        try:
-            body = orjson.loads(await request.body())
-            cid = body["cohort_id"]
-            entries = body["memberships"]
-            assert isinstance(entries, list)
-        except (orjson.JSONDecodeError, KeyError, TypeError, AssertionError):
-            return error_response(400, "Invalid membership update",
-                                  "cohort_id and a memberships list are required")
+        body = parse_body(MembershipBody, await request.body(), "Invalid membership update")
+        if isinstance(body, Response):
+            return body
+        cid = body.cohort_id
         if cohort(pid, cid) is None:
-            return error_response(404, "Cohort not found", str(cid))
+            return error_response(404, "Cohort not found", str(cid), parameter="cohort_id")
         results = []
-        for entry in entries:
-            ids = [str(i) for i in entry.get("ids", [])]
-            id_type, op = entry.get("id_type"), entry.get("operation")
-            if id_type not in ("BY_ID", "BY_NAME") or op not in ("ADD", "REMOVE"):
-                return error_response(400, "Invalid membership update",
-                                      "id_type must be BY_ID/BY_NAME, operation ADD/REMOVE")
-            found, invalid = resolve(pid, ids, id_type == "BY_NAME")
-            if invalid and body.get("skip_invalid_ids", True) is False:
-                return error_response(400, "Invalid ids", f"{len(invalid)} ids are unknown")
+        for entry in body.memberships:
+            id_type, op = entry.id_type, entry.operation
+            found, invalid = resolve(pid, [str(i) for i in entry.ids], id_type == "BY_NAME")
+            if invalid and not body.skip_invalid_ids:
+                return error_response(400, "Invalid ids", f"{len(invalid)} ids are unknown",
+                                      parameter="memberships")
             with store.lock:
                 for amp in found:
                     if op == "ADD":

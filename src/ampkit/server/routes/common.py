@@ -18,12 +18,13 @@ _TYPES = {400: "invalid_request", 403: "forbidden", 404: "not_found", 409: "conf
 
 
 def error_response(status: int, message: str, details: str | None = None,
-                   **metadata: Any) -> Response:
-    """``{"error": {"http_code", "type", "message", "metadata": {"details"}}}`` (§10.4)."""
+                   kind: str | None = None, **metadata: Any) -> Response:
+    """``{"error": {"http_code", "type", "message", "metadata": {"details"}}}`` (§10.4);
+    ``kind`` overrides the ``type`` the status gives."""
     meta: dict[str, Any] = dict(metadata)
     if details is not None:
         meta["details"] = details
-    body = {"error": {"http_code": status, "type": _TYPES.get(status, "error"),
+    body = {"error": {"http_code": status, "type": kind or _TYPES.get(status, "error"),
                       "message": message, "metadata": meta}}
     return JSONResponse(body, status_code=status)
 

@@ -44,8 +44,10 @@ def run(store: Store, project: ProjectConfig, compute: Compute, params: QueryPar
 
 
 def query_error(exc: QueryError) -> Response:
-    message = "Not found" if exc.status == 404 else f"Invalid parameter {exc.param}"
-    return error_response(exc.status, message, exc.details, parameter=exc.param)
+    message = exc.message or ("Not found" if exc.status == 404
+                              else f"Invalid parameter {exc.param}")
+    return error_response(exc.status, message, exc.details, kind=exc.kind,
+                          parameter=exc.param)
 
 
 def json_response(body: Any) -> Response:

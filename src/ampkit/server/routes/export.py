@@ -37,7 +37,7 @@ def routes(store: Store) -> list[BaseRoute]:
         try:
             window = parse_window(params.get("start"), params.get("end"), store.config.export)
         except ExportRequestError as exc:
-            return error_response(400, "Invalid export request", str(exc))
+            return error_response(400, "Invalid export request", str(exc), parameter=exc.param)
         try:
             archive = await run_in_threadpool(build_archive, store, project.project_id, window)
         except ExportTooLarge:

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from ampkit.core.files import private_duckdb
 from ampkit.errors import ConfigError
 from ampkit.sync.destinations.base import (
     CLAIMS,
@@ -119,6 +120,8 @@ class DuckDBDestination(Destination):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._con = duckdb.connect(str(self.path), read_only=read_only)
             if not read_only:
+                private_duckdb(self.path)  # event data: the owner's alone
+            if not read_only:
                 self._con.execute(
                     f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (stream VARCHAR PRIMARY KEY, "
                     "state JSON, updated_at TIMESTAMPTZ)"
@@ -201,6 +204,7 @@ class DuckDBDestination(Destination):
                     con.execute(f"DELETE FROM {quote_ident(spec.name)}")  # noqa: S608
                 yield _DuckTransaction(self, spec, empty=replace)
                 con.execute("COMMIT")
+                private_duckdb(self.path)  # a new write-ahead log
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")

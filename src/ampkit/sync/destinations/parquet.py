@@ -36,6 +36,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel, Field
 
+from ampkit.core.files import private_dir
 from ampkit.sync.destinations.base import (
     Destination,
     DestinationError,
@@ -187,7 +188,7 @@ class ParquetDestination(Destination):
         self.read_only = read_only
         self._unlock: weakref.finalize[[int], ParquetDestination] | None = None
         if not read_only:
-            self.root.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root)  # events and state inside stay the owner's
             fd = _lock(self.root / LOCK_FILE, self.description)
             # released by close(), or when the object is collected unclosed
             self._unlock = weakref.finalize(self, os.close, fd)
@@ -212,7 +213,7 @@ class ParquetDestination(Destination):
     def _save(self, manifest: Manifest) -> None:
         path = self.root / MANIFEST
         tmp = path.with_name(f".{MANIFEST}.tmp")
-        with tmp.open("wb") as fh:
+        with os.fdopen(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "wb") as fh:
             fh.write(orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
             fh.flush()
             os.fsync(fh.fileno())

@@ -21,7 +21,15 @@ from pathlib import Path
 from ampkit.export import ExportWindowTooLarge, iter_arrow_batches
 from ampkit.sync.config import Limits
 from ampkit.sync.destinations.base import Transaction
-from ampkit.sync.plan import HourSpan, StreamPlan, export_end, hour_span, hour_windows
+from ampkit.sync.plan import (
+    HourSpan,
+    StreamPlan,
+    delay_note,
+    export_end,
+    hour_span,
+    hour_windows,
+    settled_until,
+)
 from ampkit.sync.readers.base import StreamRun
 from ampkit.sync.readers.prefetch import (
     GROW_AFTER,
@@ -47,8 +55,19 @@ def load_archive(tx: Transaction, archive: Path, limits: Limits) -> int:
 class EventsRun(StreamRun):
     """Plans and runs the events stream."""
 
+    @property
+    def delay(self) -> int:
+        return self.ctx.options.export_delay_hours
+
+    def cut(self) -> str | None:
+        """Why an explicit range loses hours to the export delay (``None``: it does not)."""
+        if self.opts.backfill is None:
+            return None
+        return delay_note(self.opts.backfill.end, export_end(self.ctx.now, self.delay),
+                          self.delay)
+
     def span(self) -> HourSpan | None:
-        last = export_end(self.ctx.now, self.ctx.options.export_delay_hours)
+        last = export_end(self.ctx.now, self.delay)
         state = self.base_state()
         return hour_span(
             anchor=self.opts.anchor_date,
@@ -68,8 +87,10 @@ class EventsRun(StreamRun):
         span = self.span()
         plan = StreamPlan(stream=self.stream.name, mode=self.mode_label(), unit="hour",
                           backfill=self.backfill)
+        cut = self.cut()
         if span is None:
-            plan.note = "up to date (the Export API lags ~2 h behind)"
+            plan.note = cut or (f"up to date (export_delay_hours={self.delay}: the Export API "
+                                "lags ~2 h behind)")
             return plan
         windows = list(hour_windows(span, self.window_size()))
         plan.start, plan.end = f"{span.start:%Y-%m-%dT%H}", f"{span.end:%Y-%m-%dT%H}"
@@ -79,6 +100,8 @@ class EventsRun(StreamRun):
         size, ceiling = self.window_size(), self.opts.window_hours
         grow = f", ×2 after {GROW_AFTER} clean ones up to {ceiling} h" if size < ceiling else ""
         plan.note = f"{size} h windows{grow}; 400/504 → halve, 404 → empty"
+        if cut:
+            plan.note += f"; {cut}"
         return plan
 
     def execute(self) -> None:
@@ -86,6 +109,10 @@ class EventsRun(StreamRun):
         self.result.window_hours = self.window_size()
         self.state = self.base_state()
         self.result.cursor = self.state.cursor
+        cut = self.cut()
+        if cut:
+            self.ctx.reporter.note(self.stream.name, cut)
+            self.result.note = cut
         if span is None:
             self.result.status = "up-to-date"
             return
@@ -113,6 +140,8 @@ class EventsRun(StreamRun):
         state = self.state.model_copy(update={"window_hours": self.size})
         if self.backfill:
             return state
+        # an hour still open (read with export_delay_hours 0) is read again next run
+        hour = min(hour, settled_until(self.ctx.now, self.delay))
         current = state.hour_cursor()
         return state if current is not None and current >= hour else state.with_hour(hour)
 
