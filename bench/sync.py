@@ -27,7 +27,7 @@ from benchlib import generate_events, h, serve
 from ampkit.config import load_settings
 from ampkit.core.transport import SyncTransport
 from ampkit.export import export_archives
-from ampkit.sync import plan_sync, resolve, run_sync
+from ampkit.replicate import plan_sync, resolve, run_sync
 
 KEY, SECRET, PROJECT = "bench-sync-key-01", "bench-sync-secret-01", 434343
 USERS = 100_000

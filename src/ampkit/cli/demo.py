@@ -22,6 +22,8 @@ from ampkit.cli.sync import _Bars, _summary_table
 from ampkit.client import Amplitude
 from ampkit.errors import AmplitudeError
 from ampkit.ingest.identify import Identify
+from ampkit.replicate import resolve, run_sync
+from ampkit.replicate.config import ReplicationConfig, SourceConfig
 from ampkit.seed import SeedSpec
 from ampkit.server import (
     DEMO_API_KEY,
@@ -31,8 +33,6 @@ from ampkit.server import (
     ThrottleConfig,
     serve_in_thread,
 )
-from ampkit.sync import resolve, run_sync
-from ampkit.sync.config import ReplicationConfig, SourceConfig
 
 DEMO_STREAMS = ["events", "active_users", "new_users", "average_session_length",
                 "events_list", "annotations"]

@@ -28,7 +28,7 @@ from ampkit.export import (
     load_duckdb,
     parse_hour,
 )
-from ampkit.export.native import duckdb_table_ddl, duckdb_transaction, quote_identifier
+from ampkit.export.duckdb_loader import duckdb_table_ddl, duckdb_transaction, quote_identifier
 
 
 def _hour(value: str, name: str) -> dt.datetime:

@@ -10,7 +10,7 @@ from rich.table import Table
 from ampkit.cli.app import app, console, fail
 from ampkit.cli.common import print_json
 from ampkit.errors import ConfigError
-from ampkit.sync import STREAMS, get_stream
+from ampkit.replicate import STREAMS, get_stream
 
 
 @app.command("streams")

@@ -23,7 +23,7 @@ from rich.table import Table
 from ampkit.cli.app import app, console, err_console, fail, show_wait
 from ampkit.cli.common import print_json
 from ampkit.errors import AmplitudeError
-from ampkit.sync import (
+from ampkit.replicate import (
     Reporter,
     StreamPlan,
     StreamResult,
@@ -33,7 +33,7 @@ from ampkit.sync import (
     resolve,
     run_sync,
 )
-from ampkit.sync.streams import MODES, Mode
+from ampkit.replicate.streams import MODES, Mode
 
 
 class _Bars(Reporter):

@@ -28,6 +28,7 @@ from ampkit.export.download import (
     export_archives,
     export_events,
 )
+from ampkit.export.duckdb_loader import DuckDBLoad, load_duckdb, load_duckdb_file
 from ampkit.export.endpoint import (
     ExportSummary,
     ExportWindow,
@@ -39,7 +40,6 @@ from ampkit.export.endpoint import (
     parse_hour,
     plan_windows,
 )
-from ampkit.export.native import DuckDBLoad, load_duckdb, load_duckdb_file
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
