@@ -16,8 +16,9 @@ from ampkit.client import Amplitude
 
 EXPECTED = [
     "send_events", "identify_user", "group_identify", "user_search", "user_activity",
-    "user_profile", "event_segmentation", "active_users", "realtime_active_users",
-    "list_events", "revenue_ltv", "funnel", "retention", "sessions", "composition",
+    "event_segmentation", "active_users", "realtime_active_users", "list_events",
+    "revenue_ltv", "funnel", "retention", "session_length_distribution",
+    "average_session_length", "sessions_per_user", "composition", "user_profile",
     "export_events", "list_cohorts", "cohort_members", "chart_results", "list_annotations",
     "create_annotation", "custom_request",
 ]

@@ -1,15 +1,14 @@
-"""The people-facing commands, run as a user runs them (subprocesses) against ampkit serve."""
+"""The people-facing commands, run as a user runs them (in-process, typer's runner) against
+ampkit serve."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.invoke import Ran, invoke
 
 from ampkit.server import ProjectConfig, RunningServer, ServerConfig, serve_in_thread
 
@@ -25,11 +24,11 @@ def server() -> Iterator[RunningServer]:
 
 
 def run(server: RunningServer, *args: str, stdin: str | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "AMPLITUDE_API_KEY": KEY, "AMPLITUDE_SECRET_KEY": SECRET,
-            "AMPLITUDE_BASE_URL": server.url, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "ampkit", *args], input=stdin, env=full,
-                          capture_output=True, text=True, timeout=120)
+        env: dict[str, str] | None = None) -> Ran:
+    """``ampkit *args`` in-process, with the project's keys and the server's URL."""
+    return invoke(*args, stdin=stdin, env={
+        "AMPLITUDE_API_KEY": KEY, "AMPLITUDE_SECRET_KEY": SECRET,
+        "AMPLITUDE_BASE_URL": server.url, **(env or {})})
 
 
 def stored(server: RunningServer) -> list[dict[str, object]]:
@@ -111,8 +110,8 @@ def test_export_to_jsonl_and_parquet(server: RunningServer, tmp_path: Path) -> N
                str(out)).stderr.startswith("error:")
 
 
-def test_export_into_a_duckdb_file_new_then_appended(server: RunningServer,
-                                                    tmp_path: Path) -> None:
+def test_export_into_a_duckdb_file_new_then_upserted(server: RunningServer,
+                                                     tmp_path: Path) -> None:
     import datetime as dt
 
     import duckdb
@@ -134,13 +133,17 @@ def test_export_into_a_duckdb_file_new_then_appended(server: RunningServer,
         (f"d-{i}", {"i": i}) for i in range(5)]
     con.execute("CREATE TABLE mine AS SELECT 42 AS answer")
     con.close()
-    # an existing file: appended to, other tables untouched, no staging table left behind;
-    # a memory limit for the load leaves the file's own setting as it was
+    # the same hours again, and one event more: an existing file is upserted by uuid (one row
+    # per event), other tables untouched, no staging table left behind; a memory limit for the
+    # load leaves the file's own setting as it was
+    run(server, "track", "--file", "-", stdin=json.dumps(
+        {"event_type": "D", "user_id": "user-00001", "insert_id": "d-5"}))
     r = run(server, "export", "--start", hour, "--end", hour, "--out", str(db), "--table",
             "events", "--memory-limit", "64MB")
     assert r.returncode == 0, r.stderr
+    assert "wrote 6 events" in r.stdout
     con = duckdb.connect(str(db))
-    assert con.execute("SELECT count(*) FROM events").fetchone() == (10,)
+    assert con.execute("SELECT count(*), count(DISTINCT uuid) FROM events").fetchone() == (6, 6)
     assert con.execute("SELECT answer FROM mine").fetchone() == (42,)
     tables = sorted(t for (t,) in con.execute(
         "SELECT table_name FROM information_schema.tables").fetchall())
@@ -155,6 +158,19 @@ def test_export_into_a_duckdb_file_new_then_appended(server: RunningServer,
     bad = run(server, "export", "--start", hour, "--end", hour, "--out",
               str(tmp_path / "x.jsonl"), "--memory-limit", "64MB")
     assert bad.returncode != 0 and bad.stderr.startswith("error: --memory-limit")
+
+
+@pytest.mark.parametrize("name", ["events.csv", "events", "events.json", "events.db"])
+def test_export_refuses_an_unknown_suffix_and_writes_nothing(
+        server: RunningServer, tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    r = run(server, "export", "--start", "20240301T00", "--end", "20240301T01", "--out",
+            str(out))
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --out {out}: ")
+    assert ".jsonl, .parquet, .duckdb" in lines[0]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_request_any_path(server: RunningServer) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -80,3 +81,66 @@ def test_demo_runs_offline_and_fills_duckdb(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM active_users").fetchone()[0] >= 5
     assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == [
         "active_users.png", "event_segmentation.png"]
+
+
+def test_each_query_is_a_command_with_its_options(seeded: RunningServer) -> None:
+    """``ampkit query NAME --option value``: options from the query model, the same answer as
+    the ``key=value`` spelling; repeated list options and one JSON list agree."""
+    pairs = run(seeded, "query", "funnel", 'steps=["Sign Up","Activate","Purchase"]',
+                "start=2024-03-03", "end=2024-03-07", "--json")
+    repeated = run(seeded, "query", "funnel", "--steps", "Sign Up", "--steps", "Activate",
+                   "--steps", "Purchase", "--start", "2024-03-03", "--end", "2024-03-07",
+                   "--json")
+    whole = run(seeded, "query", "funnel", "--steps", '["Sign Up","Activate","Purchase"]',
+                "--start", "20240303", "--end", "2024-03-07", "--json")
+    assert pairs.returncode == repeated.returncode == whole.returncode == 0, repeated.stderr
+    assert json.loads(pairs.stdout) == json.loads(repeated.stdout) == json.loads(whole.stdout)
+    seg = run(seeded, "query", "event_segmentation", "--event", "Purchase", "--metric",
+              "totals", "--start", "2024-03-03", "--end", "2024-03-07", "--csv")
+    purchases = sum(1 for e in generate(SPEC) if e["event_type"] == "Purchase"
+                    and "2024-03-03" <= dt.datetime.fromtimestamp(
+                        e["time"] / 1000, dt.UTC).date().isoformat() <= "2024-03-07")
+    assert seg.returncode == 0, seg.stderr
+    assert sum(float(r["value"]) for r in csv.DictReader(io.StringIO(seg.stdout))) == purchases
+
+
+def test_query_help_lists_each_query_and_its_options(seeded: RunningServer) -> None:
+    listing = run(seeded, "query", "--help")
+    assert listing.returncode == 0
+    for name in ("event_segmentation", "funnel", "retention", "user_search", "user_profile"):
+        assert name in listing.stdout
+    seg = words(run(seeded, "query", "event_segmentation", "--help").stdout)
+    for option in ("--event", "--second-event", "--rolling-window", "--group-by", "--formula",
+                   "--json", "--csv", "--png"):
+        assert option in seg
+    assert "Required." in seg and "One of: uniques, totals" in seg
+    assert "--no-amp-props" in words(
+        run(seeded, "query", "user_profile", "--help").stdout)
+
+
+def words(text: str) -> str:
+    """Help text with its line wrapping and box drawing taken out."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())
+
+
+def test_query_options_refuse_mistakes_in_one_line(seeded: RunningServer) -> None:
+    missing = run(seeded, "query", "funnel", "--start", "2024-03-03", "--end", "2024-03-07")
+    assert missing.returncode == 1 and "steps" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    twice = run(seeded, "query", "active_users", "--start", "2024-03-03", "start=2024-03-04",
+                "--end", "2024-03-07")
+    assert twice.returncode == 1 and "start is given twice" in twice.stderr
+    unknown = run(seeded, "query", "active_users", "--stat", "2024-03-03")
+    assert unknown.returncode == 2 and "--stat" in unknown.stderr
+    nonsense = run(seeded, "query", "active_users", "--start", "2024-03-03", "--end",
+                   "2024-03-07", "--interval", "banana")
+    assert nonsense.returncode == 1 and "interval" in nonsense.stderr
+    not_a_query = run(seeded, "query", "track_event")
+    assert not_a_query.returncode == 2 and "track_event" in not_a_query.stderr
+
+
+def test_a_numeric_looking_text_stays_text(seeded: RunningServer) -> None:
+    """``--user 123`` searches for the user "123" (a string field), not the number."""
+    r = run(seeded, "query", "user_search", "--user", "123", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["success"] is True

@@ -198,7 +198,7 @@ def test_sync_and_async_facades_match() -> None:
     assert public == {n for n in dir(AsyncAmplitude) if not n.startswith("_")}
     for name in public:
         a, b = getattr(Amplitude, name), getattr(AsyncAmplitude, name)
-        if callable(a):
+        if callable(a) and name != "iter_user_activity":  # an iterator / an async iterator
             assert inspect.signature(a) == inspect.signature(b), name
             assert inspect.iscoroutinefunction(b) or name == "queued", name
 

@@ -47,11 +47,11 @@ async def test_tools_mirror_the_registry(runner: ActionRunner) -> None:
 
 async def test_bad_input_is_an_ordinary_result_naming_the_field(runner: ActionRunner) -> None:
     async with Client(build_server(runner)) as client:
-        result = await client.call_tool("user_activity", {"amplitude_id": 0, "limt": 5})
+        result = await client.call_tool("user_activity", {"amplitude_id": -1, "limt": 5})
     assert not result.is_error
     out = result.structured_content
     assert out is not None and out["success"] is False and out["code"] is None
-    assert "amplitude_id: Input should be greater than or equal to 1" in out["error"]
+    assert "amplitude_id: Input should be greater than or equal to 0" in out["error"]
     assert "limt: unknown field" in out["error"]
 
 

@@ -206,6 +206,13 @@ def test_targets(tmp_path: Path) -> None:
     assert target_kind("postgresql://u:pw@h/db") == "postgres"
     assert target_kind("parquet:///tmp/out") == "parquet"
     assert target_kind(str(tmp_path)) == "parquet"
+    assert target_kind("data/amp.db") == target_kind("duckdb://out.csv") == "duckdb"
+    existing = tmp_path / "warehouse"
+    existing.write_bytes(b"")
+    assert target_kind(str(existing)) == "duckdb"  # an existing file is opened as DuckDB
+    for wrong in ("out.csv", "data", "events.jsonl", "x.parquet"):
+        with pytest.raises(ConfigError, match=r"ends in \.duckdb"):
+            target_kind(str(tmp_path / wrong))
     assert target_kind("out/") == "parquet"
     with pytest.raises(ConfigError, match="unsupported target scheme"):
         target_kind("mysql://h/db")

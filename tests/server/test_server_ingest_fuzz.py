@@ -12,7 +12,7 @@ from tests.server.conftest import KEY, config
 
 from ampkit.server import Store
 from ampkit.server.ingest import Outcome
-from ampkit.server.service import identify, ingest_events
+from ampkit.server.services.ingestion import identify, ingest_events
 
 EDGE_INTS = [0, -1, 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64 - 1, -(2**63), 10**12,
              1_700_000_000_000, 253_402_300_799_999, 253_402_300_800_000]

@@ -19,7 +19,7 @@ from tests.server.conftest import KEY, KEY2, SECRET, SECRET2, Api, config
 from ampkit.server import FaultConfig, ServerConfig, Store, serve_in_thread
 from ampkit.server.config import LimitsConfig
 from ampkit.server.schema import EVENT_COLUMNS
-from ampkit.server.service import ingest_events
+from ampkit.server.services.ingestion import ingest_events
 
 
 def ev(i: int = 0, **kw: Any) -> dict[str, Any]:
@@ -353,3 +353,25 @@ def test_the_db_file_and_its_wal_are_owner_only(tmp_path: Path) -> None:
         for path in (db, wal):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         a.http.close()
+
+
+def test_a_restart_resolves_every_id_as_before(tmp_path: Path) -> None:
+    """A device seen with a second user_id maps to that user (in memory); the identities table
+    must say the same, or a restarted server sends the device's next events to the first."""
+    db = tmp_path / "ids.duckdb"
+    sent = [{"event_type": "a", "user_id": "user-A0001", "device_id": "device-0001"},
+            {"event_type": "b", "user_id": "user-B0001", "device_id": "device-0001"},
+            {"event_type": "c", "device_id": "device-0001"}]
+    with serve_in_thread(config(db=db, throttle_enabled=False)) as srv:
+        a = Api(srv)
+        for event in sent:
+            assert a.post_events([event]).status_code == 200
+        before = {e["event_type"]: e["amplitude_id"] for e in a.stored()}
+        a.http.close()
+    assert before["c"] == before["b"] != before["a"]
+    with serve_in_thread(config(db=db, throttle_enabled=False)) as srv:
+        a = Api(srv)
+        assert a.post_events([{"event_type": "d", "device_id": "device-0001"}]).status_code == 200
+        after = {e["event_type"]: e["amplitude_id"] for e in a.stored()}
+        a.http.close()
+    assert after["d"] == before["c"]

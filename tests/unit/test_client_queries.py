@@ -11,8 +11,7 @@ import orjson
 import pytest
 
 from ampkit import Amplitude, AsyncAmplitude, ConfigError, InvalidRequest
-from ampkit.client.aqueries import AsyncQueries
-from ampkit.client.queries import SyncQueries
+from ampkit.client.queries import AsyncQueries, SyncQueries
 from ampkit.core.limits import Budget, BudgetWindow, QueryBudgets
 from ampkit.core.spec import RawResponse, RequestSpec
 
@@ -26,7 +25,8 @@ def test_sync_and_async_facades_have_the_same_methods_and_signatures() -> None:
     sync, asy = public(Amplitude), public(AsyncAmplitude)
     assert set(sync) == set(asy)
     for name, fn in sync.items():
-        assert inspect.signature(fn) == inspect.signature(asy[name]), name
+        if name != "iter_user_activity":  # an iterator on one side, an async one on the other
+            assert inspect.signature(fn) == inspect.signature(asy[name]), name
     for name in public(SyncQueries):
         assert inspect.iscoroutinefunction(asy[name]), name
         assert not inspect.iscoroutinefunction(sync[name]), name
@@ -41,7 +41,9 @@ def test_query_methods_are_all_there() -> None:
         "cohorts", "cohort_members", "taxonomy_event_types", "taxonomy_event_properties",
         "taxonomy_user_properties", "taxonomy_categories", "user_profile", "request",
     }
-    assert set(public(SyncQueries)) == expected == set(public(AsyncQueries))
+    ingestion = {"track", "identify", "group_identify", "revenue", "send", "identify_api",
+                 "group_identify_api", "flush", "close"}
+    assert set(public(SyncQueries)) == expected | ingestion == set(public(AsyncQueries))
 
 
 def test_new_models_are_exported_from_ampkit_models() -> None:

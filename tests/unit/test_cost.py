@@ -13,9 +13,8 @@ from ampkit.core.limits import (
     BudgetWindow,
     QueryBudgets,
 )
-from ampkit.core.spec import RequestSpec
-from ampkit.dashboard import custom, funnels, segmentation, sessions, user_search, users
-from ampkit.dashboard.driver import spec_cost
+from ampkit.dashboard import custom, queries, taxonomy
+from ampkit.dashboard.endpoint import Endpoint
 from ampkit.errors import RateLimited
 from ampkit.models.dashboard import (
     EventDef,
@@ -24,6 +23,7 @@ from ampkit.models.dashboard import (
     RetentionQuery,
     SegmentationQuery,
     SessionAverageQuery,
+    TaxonomyCategories,
     UserSearchQuery,
     UsersQuery,
     condition_count,
@@ -62,7 +62,7 @@ def test_costs_from_query_parameters() -> None:
     )
     # 30 days × (1 + 1 + 4) × (2 events + 4 for one event-level group-by)
     assert seg.cost() == 30 * 6 * 6
-    funnel = FunnelQuery(events=["a", "b", "c"], start=D1, end=D30,
+    funnel = FunnelQuery(steps=["a", "b", "c"], start=D1, end=D30,
                          segment=[{"prop": "platform", "op": "is", "values": ["iOS"]}],
                          group_by="city")
     assert funnel.cost() == 30 * 6 * 6
@@ -70,19 +70,20 @@ def test_costs_from_query_parameters() -> None:
 
 
 def test_spec_cost_matches_query_cost_and_prices_custom_paths() -> None:
-    q = FunnelQuery(events=["a", "b"], start=D1, end=D30)
-    assert spec_cost(funnels.request(q)) == q.cost() == 30 * 1 * 4
+    q = FunnelQuery(steps=["a", "b"], start=D1, end=D30)
+    assert (queries.request(q)).cost == q.cost() == 30 * 1 * 4
     s = SessionAverageQuery(start=D1, end=D30)
-    assert spec_cost(sessions.average_request(s)) == 120
+    assert (queries.request(s)).cost == 120
     raw_spec = custom.request("GET", "/api/2/events/segmentation", params={
         "e": '{"event_type":"A"}', "start": "20210801", "end": "20210802"})
-    assert spec_cost(raw_spec) == 2
-    assert spec_cost(user_search.request(UserSearchQuery(user="x"))) == 1
-    assert spec_cost(segmentation.request(SegmentationQuery(event="A", start=D1, end=D1))) == 1
-    assert spec_cost(users.request(UsersQuery(start=D1, end=D1))) == 1
-    write = RequestSpec("POST", "/api/2/taxonomy/category", "analytics", "x",
-                        limit_class="taxonomy")
-    assert spec_cost(write) == 2
+    assert (raw_spec).cost == 2
+    assert (queries.request(UserSearchQuery(user="x"))).cost == 1
+    assert (queries.request(SegmentationQuery(event="A", start=D1, end=D1))).cost == 1
+    assert (queries.request(UsersQuery(start=D1, end=D1))).cost == 1
+    read = taxonomy.CATEGORIES.spec()
+    write = Endpoint("taxonomy_write", "POST", "/api/2/taxonomy/category", TaxonomyCategories,
+                     limit_class="taxonomy").spec()
+    assert (read.cost, write.cost) == (1, 2)  # a taxonomy write costs 2 of its budget
 
 
 class FakeClock:

@@ -9,19 +9,22 @@ from typing import Any
 import orjson
 import pytest
 
+from ampkit.core.flow import AsyncDriver, Driver, Wait
 from ampkit.core.limits import QueryBudgets
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard import cohorts, custom, users
-from ampkit.dashboard.driver import AsyncQueryRunner, QueryRunner, Wait
+from ampkit.dashboard import cohorts, custom, queries
 from ampkit.dashboard.endpoint import REGISTRY
 from ampkit.dashboard.user_activity import (
     ActivityPager,
-    aiter_events,
     all_pages_flow,
-    iter_events,
+    events_flow,
 )
 from ampkit.errors import APIStatusError, APITimeoutError, InvalidRequest, ServerError
-from ampkit.models.dashboard import CohortDownloadQuery, UsersQuery
+from ampkit.models.dashboard import (
+    CohortDownloadQuery,
+    UsersQuery,
+    UsersResult,
+)
 
 
 def ok(body: Any, status: int = 200) -> RawResponse:
@@ -106,7 +109,7 @@ def test_runner_sleeps_on_wait_steps_with_an_injected_sleep() -> None:
         ok({"async_status": "JOB COMPLETED"}),
         RawResponse(200, {}, b"amplitude_id\n5\n"),
     ])
-    runner = QueryRunner(transport, sleep=slept.append)
+    runner = Driver(transport, sleep=slept.append)  # type: ignore[arg-type]
     members = runner.run(cohorts.download_flow(CohortDownloadQuery(cohort_id="c1"),
                                                poll_interval=3))
     assert slept == [3, 3]
@@ -124,7 +127,7 @@ def test_async_runner_runs_the_same_flow() -> None:
         ok({"request_id": "r1"}, 202), ok({"async_status": "JOB COMPLETED"}),
         RawResponse(200, {}, b"amplitude_id\n5\n"),
     ])
-    runner = AsyncQueryRunner(transport, sleep=fake_sleep)
+    runner = AsyncDriver(transport, sleep=fake_sleep)  # type: ignore[arg-type]
     members = asyncio.run(runner.run(cohorts.download_flow(
         CohortDownloadQuery(cohort_id="c1"), poll_interval=1)))
     assert slept == [1] and members.cohort_id == "c1"
@@ -140,7 +143,8 @@ def test_runner_charges_the_budget_with_the_query_cost() -> None:
 
     transport = FakeTransport([ok({"data": {"series": [[1]], "xValues": ["2021-08-01"]}})])
     q = UsersQuery(start="20210801", end="20210810", group_by="city")
-    result = QueryRunner(transport, Recorder()).run(users.flow(q))
+    result = Driver(transport, budgets=Recorder()).run(  # type: ignore[arg-type]
+        queries.flow(q, UsersResult))
     assert result.rows()[0].value == 1
     assert charged == [("dashboard", 10 * 5)]
 
@@ -177,7 +181,7 @@ def test_pager_advances_by_events_received_and_drops_overlap() -> None:
 def test_iterator_honours_max_events_and_direction() -> None:
     transport = FakeTransport([page(range(0, 3)), page(range(3, 5))])
     pager = ActivityPager(user=7, direction="earliest", page_size=3, max_events=5)
-    got = [e.uuid for e in iter_events(QueryRunner(transport), pager)]
+    got = [e.uuid for e in Driver(transport).iterate(events_flow(pager))]
     assert got == ["e0", "e1", "e2", "e3", "e4"]
     assert [dict(s.params)["limit"] for s in transport.sent] == ["3", "2"]
     assert all(dict(s.params)["direction"] == "earliest" for s in transport.sent)
@@ -185,17 +189,17 @@ def test_iterator_honours_max_events_and_direction() -> None:
 
 def test_iterator_stops_on_empty_page_or_nothing_new() -> None:
     transport = FakeTransport([page(range(0, 2)), page(range(0, 2))])  # offset ignored
-    got = [e.uuid for e in iter_events(QueryRunner(transport), ActivityPager(7, page_size=2))]
+    got = [e.uuid for e in Driver(transport).iterate(events_flow(ActivityPager(7, page_size=2)))]
     assert got == ["e0", "e1"] and len(transport.sent) == 2
     empty = FakeTransport([page([])])
-    assert list(iter_events(QueryRunner(empty), ActivityPager(7))) == []
+    assert list(Driver(empty).iterate(events_flow(ActivityPager(7)))) == []
 
 
 def test_async_iterator() -> None:
     async def collect() -> list[str | None]:
         transport = AsyncFakeTransport([page(range(0, 2)), page(range(2, 3))])
         pager = ActivityPager(user=7, page_size=2)
-        return [e.uuid async for e in aiter_events(AsyncQueryRunner(transport), pager)]
+        return [e.uuid async for e in AsyncDriver(transport).iterate(events_flow(pager))]
 
     assert asyncio.run(collect()) == ["e0", "e1", "e2"]
 
@@ -206,7 +210,9 @@ def test_transport_errors_reach_the_caller() -> None:
             raise ServerError("boom", status=503, endpoint=spec.endpoint)
 
     with pytest.raises(ServerError):
-        QueryRunner(Failing()).run(users.flow(UsersQuery(start="20210801", end="20210801")))
+        Driver(Failing()).run(  # type: ignore[arg-type]
+            queries.flow(UsersQuery(start="20210801", end="20210801"),
+                                                UsersResult))
 
 
 # --- custom requests and the registry ------------------------------------------------------

@@ -12,18 +12,8 @@ from ampkit.dashboard import (
     annotations,
     charts,
     cohorts,
-    composition,
-    events,
-    funnels,
-    realtime,
-    retention,
-    revenue,
-    segmentation,
-    sessions,
+    queries,
     taxonomy,
-    user_activity,
-    user_search,
-    users,
 )
 from ampkit.dashboard.endpoint import checked
 from ampkit.errors import InvalidRequest
@@ -58,7 +48,7 @@ D1, D2 = dt.date(2021, 8, 1), dt.date(2021, 8, 31)
 
 
 def test_users_pairs_and_spec() -> None:
-    spec = users.request(UsersQuery(start="20210101", end=dt.date(2021, 9, 1), interval=30,
+    spec = queries.request(UsersQuery(start="20210101", end=dt.date(2021, 9, 1), interval=30,
                                     group_by="city"))
     assert (spec.method, spec.path, spec.family, spec.auth, spec.limit_class) == (
         "GET", "/api/2/users", "analytics", "basic", "dashboard")
@@ -75,16 +65,16 @@ def test_new_users_with_segment_and_interval_name() -> None:
 
 def test_dates_from_datetime_and_dashed_strings() -> None:
     q = SessionAverageQuery(start=dt.datetime(2017, 8, 14, 23, 5), end="2017-08-15")
-    assert sessions.average_request(q).params == (("start", "20170814"), ("end", "20170815"))
-    assert sessions.average_request(q).path == "/api/2/sessions/average"
+    assert queries.request(q).params == (("start", "20170814"), ("end", "20170815"))
+    assert queries.request(q).path == "/api/2/sessions/average"
     p = SessionsPerUserQuery(start=D1, end=D1)
-    assert sessions.per_user_request(p).path == "/api/2/sessions/peruser"
+    assert queries.request(p).path == "/api/2/sessions/peruser"
 
 
 def test_session_length_bins() -> None:
     q = SessionLengthQuery(start=D1, end=D2, bin_unit="minutes", bin_min=0, bin_max=10,
                            bin_size=1)
-    assert sessions.length_request(q).params == (
+    assert queries.request(q).params == (
         ("start", "20210801"), ("end", "20210831"),
         ("timeHistogramConfigBinTimeUnit", "minutes"), ("timeHistogramConfigBinMin", "0"),
         ("timeHistogramConfigBinMax", "10"), ("timeHistogramConfigBinSize", "1"))
@@ -94,11 +84,11 @@ def test_session_length_bins() -> None:
 
 
 def test_composition_events_list_realtime() -> None:
-    assert composition.request(CompositionQuery(start=D1, end=D1, prop="gp:plan")).params == (
+    assert queries.request(CompositionQuery(start=D1, end=D1, prop="gp:plan")).params == (
         ("start", "20210801"), ("end", "20210801"), ("p", "gp:plan"))
-    assert events.request(EventsListQuery()).params == ()
-    assert events.request(EventsListQuery()).path == "/api/2/events/list"
-    assert realtime.request(RealtimeQuery()).params == (("i", "5"),)
+    assert queries.request(EventsListQuery()).params == ()
+    assert queries.request(EventsListQuery()).path == "/api/2/events/list"
+    assert queries.request(RealtimeQuery()).params == (("i", "5"),)
 
 
 def test_segmentation_doc_example() -> None:
@@ -108,7 +98,7 @@ def test_segmentation_doc_example() -> None:
         start=D1, end=D2, interval=30,
         segment=[{"prop": "os", "op": "is", "values": ["(none)"]}],
     )
-    assert segmentation.request(q).params == (
+    assert queries.request(q).params == (
         ("e", '{"event_type":"watch_tutorial","group_by":[{"type":"user","value":"city"}]}'),
         ("start", "20210801"), ("end", "20210831"), ("m", "uniques"), ("i", "30"),
         ("s", '[{"prop":"os","op":"is","values":["(none)"]}]'))
@@ -133,7 +123,7 @@ def test_segmentation_every_option() -> None:
 
 
 def test_json_is_url_encoded_exactly_once_by_httpx() -> None:
-    spec = segmentation.request(SegmentationQuery(event="Play Song", start=D1, end=D1))
+    spec = queries.request(SegmentationQuery(event="Play Song", start=D1, end=D1))
     url = httpx.Request("GET", "https://amplitude.com" + spec.path, params=list(spec.params)).url
     assert b"Play%20Song" in url.query or b"Play+Song" in url.query
     assert b"%7B%22event_type%22" in url.query  # {"event_type" encoded once
@@ -188,27 +178,27 @@ def test_segment_condition_rules() -> None:
 
 
 def test_funnel_repeats_e_per_step() -> None:
-    q = FunnelQuery(events=["event_one", "event_two", EventDef(event_type="event_three")],
+    q = FunnelQuery(steps=["event_one", "event_two", EventDef(event_type="event_three")],
                     start="20210801", end="20210926", mode="unordered", conversion_window=3,
                     limit=100)
-    spec = funnels.request(q)
+    spec = queries.request(q)
     assert spec.path == "/api/2/funnels"
     assert spec.params == (
         ("e", '{"event_type":"event_one"}'), ("e", '{"event_type":"event_two"}'),
         ("e", '{"event_type":"event_three"}'), ("start", "20210801"), ("end", "20210926"),
         ("mode", "unordered"), ("i", "1"), ("cs", "3"), ("limit", "100"))
-    q2 = FunnelQuery(events=["a", "b"], start=D1, end=D1, user_type="new", group_by="city",
+    q2 = FunnelQuery(steps=["a", "b"], start=D1, end=D1, user_type="new", group_by="city",
                      conversion_window=dt.timedelta(days=1))
     assert ("cs", "86400") in q2.params() and ("n", "new") in q2.params()
     with pytest.raises(InvalidRequest) as err, checked():
-        FunnelQuery(events=[], start=D1, end=D1)
-    assert err.value.field == "events"
+        FunnelQuery(steps=[], start=D1, end=D1)
+    assert err.value.field == "steps"
 
 
 def test_retention_pairs() -> None:
     q = RetentionQuery(start_event="_active", return_event="watch_tutorial", start=D1, end=D2,
                        method="rolling")
-    assert retention.request(q).params == (
+    assert queries.request(q).params == (
         ("se", '{"event_type":"_active"}'), ("re", '{"event_type":"watch_tutorial"}'),
         ("start", "20210801"), ("end", "20210831"), ("rm", "rolling"), ("i", "1"))
     b = RetentionQuery(start_event="_new", return_event="_all", start=D1, end=D2,
@@ -226,23 +216,23 @@ def test_retention_pairs() -> None:
 
 def test_revenue_ltv_pairs() -> None:
     q = RevenueLtvQuery(start=D1, end=D2, metric="arppu", interval=30)
-    assert revenue.request(q).params == (("start", "20210801"), ("end", "20210831"),
+    assert queries.request(q).params == (("start", "20210801"), ("end", "20210831"),
                                          ("m", "1"), ("i", "30"))
-    assert revenue.request(q).path == "/api/2/revenue/ltv"
+    assert queries.request(q).path == "/api/2/revenue/ltv"
     assert RevenueLtvQuery(start=D1, end=D1).params()[2] == ("m", "0")
 
 
 def test_user_search_and_activity_use_the_user_bucket() -> None:
-    s = user_search.request(UserSearchQuery(user="myusername"))
+    s = queries.request(UserSearchQuery(user="myusername"))
     assert (s.path, s.params, s.limit_class) == ("/api/2/usersearch", (("user", "myusername"),),
                                                  "user")
-    a = user_activity.request(UserActivityQuery(user="12345", offset=1000, limit=500,
+    a = queries.request(UserActivityQuery(amplitude_id="12345", offset=1000, limit=500,
                                                 direction="earliest"))
     assert (a.path, a.limit_class) == ("/api/2/useractivity", "user")
     assert a.params == (("user", "12345"), ("offset", "1000"), ("limit", "500"),
                         ("direction", "earliest"))
     with pytest.raises(InvalidRequest) as err, checked():
-        UserActivityQuery(user=1, limit=1001)
+        UserActivityQuery(amplitude_id=1, limit=1001)
     assert err.value.field == "limit"
 
 

@@ -16,21 +16,27 @@ from ampkit.dashboard import (
     annotations,
     charts,
     cohorts,
-    composition,
-    events,
-    funnels,
-    realtime,
-    retention,
-    revenue,
-    segmentation,
-    sessions,
+    queries,
     taxonomy,
-    user_activity,
-    user_search,
-    users,
 )
 from ampkit.errors import APIStatusError, AuthError, InvalidRequest, NoData, RateLimited
-from ampkit.models.dashboard import SeriesRow, SetValue, TimeSeriesResult
+from ampkit.models.dashboard import (
+    CompositionResult,
+    EventsListResult,
+    FunnelResult,
+    RealtimeResult,
+    RetentionResult,
+    RevenueLtvResult,
+    SegmentationResult,
+    SeriesRow,
+    SessionAverageResult,
+    SessionLengthResult,
+    SetValue,
+    TimeSeriesResult,
+    UserActivityResult,
+    UserSearchResult,
+    UsersResult,
+)
 from ampkit.profile import parse as parse_profile
 
 
@@ -60,8 +66,8 @@ def responses(data_dir: str) -> Path:
 
 
 PARSERS = {
-    "users": users.parse,
-    "sessions_average": sessions.average_parse,
+    "users": lambda raw: queries.parse(UsersResult, raw),
+    "sessions_average": lambda raw: queries.parse(SessionAverageResult, raw),
     "annotations": annotations.parse,
 }
 
@@ -108,7 +114,7 @@ def test_rows_match_the_expected_records(data_dir: str, family: str) -> None:
 
 def test_users_one_series_details(data_dir: str) -> None:
     raw = RawResponse(200, {}, (responses(data_dir) / "users__one_series.json").read_bytes())
-    result = users.parse(raw)
+    result = queries.parse(UsersResult, raw)
     assert result.rows() == [SeriesRow("2021-01-01", "0", 1), SeriesRow("2021-01-02", "0", 5)]
     assert result.totals() == [0]
     assert result.series_meta and result.labels() == ["0"]
@@ -118,7 +124,7 @@ def test_error_envelope_fixture_is_invalid_request(data_dir: str) -> None:
     content = (responses(data_dir) / "error_400__invalid_chart_definition.json").read_bytes()
     for raw in (RawResponse(400, {}, content), RawResponse(200, {}, content)):
         with pytest.raises(InvalidRequest) as err:
-            segmentation.parse(raw)
+            queries.parse(SegmentationResult, raw)
         assert err.value.status == 400
         assert "Invalid chart definition" in str(err.value)
         assert "Invalid user property country" in str(err.value)
@@ -135,7 +141,7 @@ def test_annotations_minimal_fixture(data_dir: str) -> None:
 
 
 def test_users_doc_example_with_string_series_meta() -> None:
-    result = users.parse(ok({"data": {"series": [[46109, 47542], [42845, 42626]],
+    result = queries.parse(UsersResult, ok({"data": {"series": [[46109, 47542], [42845, 42626]],
                                       "seriesMeta": ["United States", "Canada"],
                                       "xValues": ["2017-08-14", "2017-08-15"]}}))
     assert result.labels() == ["United States", "Canada"]
@@ -143,7 +149,7 @@ def test_users_doc_example_with_string_series_meta() -> None:
 
 
 def test_session_average_values_as_numbers_or_objects() -> None:
-    result = sessions.average_parse(ok({"data": {
+    result = queries.parse(SessionAverageResult, ok({"data": {
         "series": [[1204.02, {"setId": "abc", "value": 1197.41}]],
         "seriesCollapsed": [[{"setId": "abc", "value": 1200.0}]],
         "seriesMeta": [{"segmentIndex": 0}], "xValues": ["2017-08-14", "2017-08-15"]}}))
@@ -157,30 +163,31 @@ def test_segmentation_doc_shape_and_no_wrapper() -> None:
     body = {"series": [[273333, 1], [190351, 2]], "seriesLabels": ["United States", "Germany"],
             "seriesCollapsed": [[{"value": 273333}], [{"value": 190351}]],
             "xValues": ["2014-10-01", "2014-10-02"]}
-    for result in (segmentation.parse(ok({"data": body})), segmentation.parse(ok(body))):
+    for result in (queries.parse(SegmentationResult, ok({"data": body})),
+                   queries.parse(SegmentationResult, ok(body))):
         assert result.totals() == [273333, 190351]
         assert result.rows()[3] == SeriesRow("2014-10-02", "Germany", 2)
-    compound = segmentation.parse(ok({"data": {"series": [[1]], "xValues": ["d"],
+    compound = queries.parse(SegmentationResult, ok({"data": {"series": [[1]], "xValues": ["d"],
                                                "seriesLabels": [["US", "iOS"]]}}))
     assert compound.labels() == ["US; iOS"]
 
 
 def test_session_length_composition_realtime() -> None:
-    length = sessions.length_parse(ok({"data": {"series": [[0, 120408]],
+    length = queries.parse(SessionLengthResult, ok({"data": {"series": [[0, 120408]],
                                                 "xValues": ["0s-60s", "60s-120s"]}}))
     assert length.bins() == [("0s-60s", 0), ("60s-120s", 120408)]
-    comp = composition.parse(ok({"data": {"series": [[69643, 47419]],
+    comp = queries.parse(CompositionResult, ok({"data": {"series": [[69643, 47419]],
                                           "seriesLabels": ["version"],
                                           "xValues": ["1.0", "(none)"]}}))
     assert comp.shares() == [("1.0", 69643), ("(none)", 47419)]
-    rt = realtime.parse(ok({"data": {"xValues": ["15:00", "15:05"],
+    rt = queries.parse(RealtimeResult, ok({"data": {"xValues": ["15:00", "15:05"],
                                      "seriesLabels": ["Today", "Yesterday"],
                                      "series": [[123, 144], [139, 111]]}}))
     assert rt.rows()[2] == SeriesRow("15:00", "Yesterday", 139)
 
 
 def test_events_list() -> None:
-    result = events.parse(ok({"data": [
+    result = queries.parse(EventsListResult, ok({"data": [
         {"non_active": False, "value": "Add Content to Cart", "totals": 1505645, "deleted": False,
          "flow_hidden": False, "hidden": False, "display": "Add Content to Cart", "id": 3,
          "timeline_hidden": 0, "totals_delta": -5}]}))
@@ -205,7 +212,7 @@ FUNNEL = {"data": [{
 
 
 def test_funnel_data_is_a_list() -> None:
-    result = funnels.parse(ok(FUNNEL))
+    result = queries.parse(FunnelResult, ok(FUNNEL))
     assert_strict(result)
     steps = result.groups[0].steps()
     assert (steps[2].event, steps[2].users, steps[2].median_ms) == ("Play", 157485, 270194)
@@ -215,7 +222,7 @@ def test_funnel_data_is_a_list() -> None:
 
 def test_retention_shape() -> None:
     cell = {"count": 12864, "outof": 12864, "incomplete": False}
-    result = retention.parse(ok({"data": {
+    result = queries.parse(RetentionResult, ok({"data": {
         "series": [{"dates": ["Aug 15", "Aug 14"],
                     "values": {"Aug 14": [cell, {"count": 9061, "outof": 12864,
                                                  "incomplete": True}],
@@ -230,7 +237,7 @@ def test_retention_shape() -> None:
 
 
 def test_revenue_ltv_gathers_r_n_d() -> None:
-    result = revenue.parse(ok({"data": {"seriesLabels": [""], "series": [{
+    result = queries.parse(RevenueLtvResult, ok({"data": {"seriesLabels": [""], "series": [{
         "dates": ["2021-10-02", "2021-10-01"],
         "values": {"2021-10-01": {"r1d": 9.99, "r2d": 19.98, "r90d": 742.52, "count": 110,
                                   "paid": 37, "total_amount": 781.39}}}]}}))
@@ -242,17 +249,17 @@ def test_revenue_ltv_gathers_r_n_d() -> None:
 
 
 def test_user_search_match_and_nomatch() -> None:
-    hit = user_search.parse(ok({"type": "match_amplitude_id", "matches": [
+    hit = queries.parse(UserSearchResult, ok({"type": "match_amplitude_id", "matches": [
         {"user_id": None, "amplitude_id": 356893043036, "last_device_id": "XIYp6",
          "platform": "Web", "country": "United States", "last_seen": "2022-02-01"}]}))
     assert hit.found and hit.amplitude_ids() == [356893043036]
     assert_strict(hit)
-    miss = user_search.parse(ok({"type": "nomatch", "matches": []}))
+    miss = queries.parse(UserSearchResult, ok({"type": "nomatch", "matches": []}))
     assert not miss.found
 
 
 def test_user_activity_profile_and_unknown_id() -> None:
-    result = user_activity.parse(ok({
+    result = queries.parse(UserActivityResult, ok({
         "userData": {"user_id": "myusername", "canonical_amplitude_id": 12345,
                      "merged_amplitude_ids": [11111], "num_events": 142, "usage_time": 2570259,
                      "first_used": "2015-03-14", "revenue": 9.98, "device_ids": ["d1"],
@@ -262,7 +269,7 @@ def test_user_activity_profile_and_unknown_id() -> None:
                     "session_id": 1, "$insert_id": "x", "amplitude_id": 12345}]}))
     assert result.user_data.last_location and result.user_data.last_location.lat == 37.133
     assert result.events[0].insert_id == "x"
-    zeroed = user_activity.parse(ok({"userData": {
+    zeroed = queries.parse(UserActivityResult, ok({"userData": {
         "num_sessions": 0, "purchases": 0, "revenue": 0, "merged_amplitude_ids": [],
         "num_events": 0, "canonical_amplitude_id": 1, "user_id": None, "last_location": None,
         "usage_time": 0, "last_device_id": None, "device_ids": []}, "events": []}))
@@ -340,9 +347,9 @@ def test_taxonomy_success_and_failures() -> None:
 
 def test_shape_errors_and_non_json_become_ours() -> None:
     with pytest.raises(APIStatusError, match="unexpected answer shape"):
-        users.parse(ok({"data": {"series": "nope"}}))
+        queries.parse(UsersResult, ok({"data": {"series": "nope"}}))
     with pytest.raises(APIStatusError, match="not JSON"):
-        users.parse(RawResponse(200, {}, b"<html>"))
+        queries.parse(UsersResult, RawResponse(200, {}, b"<html>"))
 
 
 def test_profile_answers() -> None:

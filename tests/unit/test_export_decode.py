@@ -11,7 +11,7 @@ import sys
 import threading
 import tracemalloc
 import zipfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -31,6 +31,7 @@ from ampkit.export import (
     parse_timestamp,
 )
 from ampkit.export import arrow as arrow_mod
+from ampkit.export.convert import CONVERTERS, MISSING
 from ampkit.export.decode import DRIFT_KEY, parse_line, parse_lines, to_event
 from ampkit.models import ExportEvent
 
@@ -63,6 +64,15 @@ def build_archive(
 
 def event_line(insert_id: str, **extra: object) -> bytes:
     return orjson.dumps({"$insert_id": insert_id, "event_type": "e", **extra})
+
+
+def amplitude_line(insert_id: str, **values: object) -> bytes:
+    """A line as Amplitude writes it: every key (followed_an_identify only when given), sorted,
+    compact — the lines DuckDB's reader converts in SQL."""
+    record: dict[str, object] = {
+        key: None for _, key, _ in EXPORT_COLUMNS if key != "followed_an_identify"}
+    record.update({"$insert_id": insert_id, "event_type": "e", **values})
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
 
 
 # --- real shapes -------------------------------------------------------------------------
@@ -552,12 +562,10 @@ def reference_rows(records: list[dict[str, object]]) -> list[dict[str, object]]:
         row: dict[str, object] = {}
         for column, key, kind in EXPORT_COLUMNS:
             value = record.get(key)
-            converted = None if value is None else arrow_mod._CONVERTERS[kind](value)
-            if converted is arrow_mod._MISSING:
+            converted = None if value is None else CONVERTERS[kind](value)
+            if converted is MISSING:
                 extra[key] = value
                 converted = None
-            if kind == "timestamp" and converted is not None:
-                converted = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=converted)
             row[column] = converted
         row[EXTRA_COLUMN] = extra or None
         rows.append(row)
@@ -604,32 +612,50 @@ def drifting_records(templates: list[dict[str, object]], count: int) -> list[dic
     return records
 
 
-def assert_rows_match(got: list[dict[str, object]], want: list[dict[str, object]]) -> None:
+JSON_COLUMNS = [col for col, _, kind in EXPORT_COLUMNS if kind in ("json", "ids")]
+
+
+def assert_rows_match(got: list[dict[str, object]], want: list[dict[str, object]], *,
+                      json_spelling: bool = False) -> None:
+    """``json_spelling``: the JSON columns may spell a number otherwise (DuckDB's writing), so
+    they are compared parsed."""
     assert len(got) == len(want)
     for number, (g, w) in enumerate(zip(got, want, strict=True)):
         extra = g.pop(EXTRA_COLUMN)
         assert (orjson.loads(extra) if extra is not None else None) == w.pop(EXTRA_COLUMN), number
+        if json_spelling:
+            g, w = dict(g), dict(w)
+            for col in JSON_COLUMNS:
+                g[col], w[col] = (None if v is None else orjson.loads(v)  # type: ignore[arg-type]
+                                  for v in (g[col], w[col]))
         assert g == w, number
 
 
-def test_arrow_fast_paths_agree_with_the_converters(export_dir: Path) -> None:
+READERS = pytest.mark.parametrize("reader", ["auto", "duckdb", "python"])
+"""The Arrow reader's tests run through each reader: the C decoder where it was built ("auto"),
+DuckDB's JSON reader, the Python converter alone."""
+
+
+@READERS
+def test_arrow_rows_agree_with_the_converters(export_dir: Path, reader: str) -> None:
     templates = [orjson.loads(line) for line in fixture_lines(export_dir, LINES_FILE)]
     templates.append(orjson.loads(fixture_lines(export_dir, SEGMENT_FILE)[0]))
     records = drifting_records(templates, 3_000)
     payload = b"\n".join(orjson.dumps(r) for r in records)
     data = build_archive([("1/1_2025-07-01_0#0.json.gz", payload)])
-    batches = list(iter_arrow_batches(io.BytesIO(data), batch_size=700))
+    batches = list(iter_arrow_batches(io.BytesIO(data), batch_size=700, reader=reader))
     assert [b.num_rows for b in batches] == [700, 700, 700, 700, 200]
     assert all(b.schema.equals(export_arrow_schema()) for b in batches)
     got = pa.Table.from_batches(batches).to_pylist()
-    assert_rows_match(got, reference_rows(records))
+    assert_rows_match(got, reference_rows(records), json_spelling=reader == "duckdb")
     assert sum(row[EXTRA_COLUMN] is not None for row in reference_rows(records)) > 30
     # the same through records_to_batch, in one piece
     batch = arrow_mod.records_to_batch(records, export_arrow_schema())
     assert_rows_match(batch.to_pylist(), reference_rows(records))
 
 
-def test_arrow_drift_only_in_a_later_chunk_and_mixed_timestamps() -> None:
+@READERS
+def test_arrow_drift_only_in_a_later_chunk_and_mixed_timestamps(reader: str) -> None:
     n = arrow_mod.CONVERT_ROWS * 2 + 5
     records: list[dict[str, object]] = [
         {"$insert_id": str(i), "event_time": "2025-07-01 17:18:45.118000", "plan": {}}
@@ -641,7 +667,8 @@ def test_arrow_drift_only_in_a_later_chunk_and_mixed_timestamps() -> None:
     records[-4]["amplitude_attribution_ids"] = "solo"
     payload = b"\n".join(orjson.dumps(r) for r in records)
     data = build_archive([("1/a#0.json.gz", payload)])
-    rows = pa.Table.from_batches(list(iter_arrow_batches(io.BytesIO(data)))).to_pylist()
+    rows = pa.Table.from_batches(
+        list(iter_arrow_batches(io.BytesIO(data), reader=reader))).to_pylist()
     want = datetime(2025, 7, 1, 17, 18, 45, 118000, tzinfo=UTC)
     assert rows[0]["event_time"] == want
     assert rows[-1]["event_time"] == want
@@ -653,34 +680,35 @@ def test_arrow_drift_only_in_a_later_chunk_and_mixed_timestamps() -> None:
     assert sum(r[EXTRA_COLUMN] is not None for r in rows) == 1
 
 
-def test_arrow_deeply_nested_property_is_kept() -> None:
+@READERS
+def test_arrow_deeply_nested_property_is_kept(reader: str) -> None:
     deep = b'{"d":' * 300 + b"1" + b"}" * 300  # deeper than orjson writes
     line = b'{"$insert_id": "a", "event_properties": ' + deep + b"}"
     data = build_archive([("1/a#0.json.gz", line)])
-    (batch,) = iter_arrow_batches(io.BytesIO(data))
+    (batch,) = iter_arrow_batches(io.BytesIO(data), reader=reader)
     assert batch.column("event_properties")[0].as_py() == deep.decode()
 
 
-def test_arrow_non_object_line_names_the_line() -> None:
+@READERS
+def test_arrow_non_object_line_names_the_line(reader: str) -> None:
     name = "1/a#0.json.gz"
     data = build_archive([(name, b"\n".join([event_line("a"), b"", b'"text"']))])
     with pytest.raises(ExportDecodeError, match="expected a JSON object") as info:
-        list(iter_arrow_batches(io.BytesIO(data)))
+        list(iter_arrow_batches(io.BytesIO(data), reader=reader))
     assert (info.value.entry, info.value.line) == (name, 3)
 
 
-def export_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("ampkit-export")]
-
-
-def test_arrow_errors_come_after_the_good_batches_and_threads_end() -> None:
+@READERS
+def test_arrow_errors_come_after_the_good_batches(reader: str, tmp_path: Path) -> None:
     good = b"\n".join(event_line(str(i)) for i in range(10))
     data = _with_corrupt_second_entry(good)
     got: list[int] = []
     with pytest.raises(ExportDecodeError) as info:
-        got.extend(batch.num_rows for batch in iter_arrow_batches(io.BytesIO(data), batch_size=4))
+        got.extend(batch.num_rows for batch in iter_arrow_batches(
+            io.BytesIO(data), batch_size=4, reader=reader, temp_dir=tmp_path))
     assert got == [4, 4]  # the two full batches of the first entry; the rest is lost
     assert info.value.entry == "1/1_2025-07-01_1#0.json.gz"
+    assert list(tmp_path.iterdir()) == []  # DuckDB's copies of the entries are gone
     assert export_threads() == []
 
 
@@ -692,6 +720,10 @@ def _with_corrupt_second_entry(good: bytes) -> bytes:
     return buf.getvalue()
 
 
+def export_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ampkit-export")]
+
+
 def test_arrow_iteration_closed_early_stops_its_threads(big_archive: tuple[Path, int]) -> None:
     path, _ = big_archive
     batches = iter_arrow_batches(path, batch_size=1_000)
@@ -701,6 +733,18 @@ def test_arrow_iteration_closed_early_stops_its_threads(big_archive: tuple[Path,
     batches.close()
     assert export_threads() == []
     assert gc.isenabled()
+
+
+def test_duckdbs_reader_closed_early_leaves_nothing(
+    big_archive: tuple[Path, int], tmp_path: Path
+) -> None:
+    path, _ = big_archive
+    batches = iter_arrow_batches(path, batch_size=1_000, reader="duckdb", temp_dir=tmp_path)
+    first = next(batches)
+    assert first.num_rows == 1_000
+    assert len(list(tmp_path.iterdir())) == 1  # DuckDB reads a copy of the entries
+    batches.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_arrow_leaves_the_gc_as_it_found_it(export_dir: Path) -> None:
@@ -715,9 +759,13 @@ def test_arrow_leaves_the_gc_as_it_found_it(export_dir: Path) -> None:
         gc.enable()
 
 
-def test_arrow_bad_arguments() -> None:
+@READERS
+def test_arrow_bad_arguments(reader: str) -> None:
     with pytest.raises(ValueError, match="batch_size"):
-        next(iter_arrow_batches(io.BytesIO(b""), batch_size=0))
+        next(iter_arrow_batches(io.BytesIO(b""), batch_size=0, reader=reader))
     with pytest.raises(ValueError, match="max_line_bytes"):
-        next(iter_arrow_batches(io.BytesIO(build_archive([])), max_line_bytes=0))
-    assert list(iter_arrow_batches(io.BytesIO(b""))) == []
+        next(iter_arrow_batches(io.BytesIO(build_archive([])), max_line_bytes=0, reader=reader))
+    with pytest.raises(ConfigError, match="reader 'fast'"):
+        iter_arrow_batches(io.BytesIO(b""), reader="fast")  # type: ignore[arg-type]
+    assert list(iter_arrow_batches(io.BytesIO(b""), reader=reader)) == []
+    assert list(iter_arrow_batches(io.BytesIO(build_archive([])), reader=reader)) == []

@@ -17,7 +17,7 @@ settings are passed.  ``ampkit mcp`` serves every action as an MCP tool.
 
 # Importing registers the actions; this order is the order they (and the tools) are listed in.
 # isort: off
-from ampkit.actions import ingest, users, analytics, exports, project  # noqa: F401
+from ampkit.actions import ingest, queries, users, exports, project  # noqa: F401
 # isort: on
 from ampkit.actions.base import ActionInput, ActionOutput, SeriesOutput, SeriesPoint
 from ampkit.actions.registry import REGISTRY, Action, ActionRegistry

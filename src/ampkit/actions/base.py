@@ -40,18 +40,9 @@ class ActionOutput(BaseModel):
 
 # --- argument types ------------------------------------------------------------------------
 
-def _day(value: object) -> object:
-    """``YYYY-MM-DD``/``YYYYMMDD`` (also as a number) → a day; no unix timestamps."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) != 8:
-        raise ValueError("a day is 'YYYY-MM-DD' or 'YYYYMMDD'")
-    return parse_day(value)
-
-
 Day = Annotated[
     dt.date,
-    BeforeValidator(_day),
+    BeforeValidator(parse_day),
     Field(description="A day: 'YYYY-MM-DD' or 'YYYYMMDD' (the project's time zone)."),
 ]
 

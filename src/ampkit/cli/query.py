@@ -1,18 +1,33 @@
-"""``ampkit query ACTION key=value …``: any read-only action from the terminal, as a table,
-JSON, CSV, a terminal chart or a PNG."""
+"""``ampkit query NAME --option value …``: any read-only action from the terminal, as a table,
+JSON, CSV, a terminal chart or a PNG.
+
+Each query is its own command with its own ``--help``, built from the action's input model —
+for the Dashboard queries, the endpoint's query model (:data:`ampkit.models.endpoints.DEFS`) —
+so a new field there is a new option here.  ``key=value`` pairs, the older spelling, still work.
+"""
 
 from __future__ import annotations
 
 import csv
+import inspect
 import sys
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import orjson
 import typer
 
-from ampkit.actions import ACTION_RETRY, REGISTRY, ActionOutput, SeriesOutput, run_action
+from ampkit.actions import (
+    ACTION_RETRY,
+    REGISTRY,
+    Action,
+    ActionOutput,
+    SeriesOutput,
+    run_action,
+)
 from ampkit.cli.app import app, console, fail, show_wait
 from ampkit.cli.charts import Series, png_chart, terminal_chart
 from ampkit.cli.common import parse_value, print_json, show, table
@@ -88,37 +103,149 @@ def _render_table(name: str, out: ActionOutput) -> None:
         show(table(key, columns, [[_flat(item.get(c)) for c in columns] for item in items]))
 
 
-@app.command()
-def query(
-    action: Annotated[str, typer.Argument(help="A read-only action (see `ampkit actions`).")],
-    args: Annotated[list[str] | None, typer.Argument(
-        help="Inputs as key=value (JSON values allowed), e.g. start=2024-03-01 "
-        "event=Purchase 'steps=[\"Sign Up\",\"Purchase\"]'.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="The whole output as JSON.")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Time series as CSV (x,label,value).")
-                      ] = False,
-    chart: Annotated[bool, typer.Option("--chart", help="Draw the time series here.")] = False,
-    png: Annotated[Path | None, typer.Option("--png", help="Draw the time series to a PNG file."
-                                             )] = None,
-) -> None:
-    """Run a query action and show its answer."""
-    found = REGISTRY.get(action)
-    if found is None:
-        fail(f"unknown action {action!r}; `ampkit actions` lists them")
-    if not found.read_only:
-        fail(f"{action} is not a query (it writes); use ampkit track/identify/… or the "
-             "Python API")
-    arguments: dict[str, Any] = {}
-    for item in args or []:
-        key, sep, value = item.partition("=")
+_RESERVED = {"as_json", "as_csv", "chart", "png", "pairs"}
+"""Names of the output parameters every query command has (an input field is prefixed if it
+would shadow one)."""
+
+
+def _accepts_text(annotation: Any) -> bool:
+    """Whether a field's type takes a plain string (``str``, ``str | EventDef``…)."""
+    if annotation is str:
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _accepts_text(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_accepts_text(a) for a in get_args(annotation))
+    return origin is Literal and all(isinstance(a, str) for a in get_args(annotation))
+
+
+def _list_item(annotation: Any) -> Any | None:
+    """The item type of a list field (``list[X]``, ``list[X] | None``), else ``None``."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _list_item(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        items = [i for a in get_args(annotation) if (i := _list_item(a)) is not None]
+        return items[0] if items else None
+    if origin is list:
+        return get_args(annotation)[0] if get_args(annotation) else Any
+    return None
+
+
+def _is_bool(annotation: Any) -> bool:
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return annotation is bool or (get_origin(annotation) in (Union, UnionType) and args == [bool])
+
+
+def coerce(annotation: Any, text: str) -> Any:
+    """A command-line value for a field of type ``annotation``: JSON where the type needs it
+    (numbers, objects, lists), the text as is where the type takes a string — so ``--user 123``
+    searches for the user ``"123"`` and ``--event 42`` is the event named ``42`` — unless it
+    starts with ``{`` or ``[`` (an event definition, a list)."""
+    stripped = text.lstrip()
+    if _accepts_text(annotation) and not stripped.startswith(("{", "[")):
+        return text
+    return parse_value(text)
+
+
+def coerce_list(item: Any, texts: list[str]) -> Any:
+    """The values of a repeated list option: one JSON list given whole, or one item each."""
+    if len(texts) == 1 and texts[0].lstrip().startswith("["):
+        whole = parse_value(texts[0])
+        item_is_sequence = get_origin(item) in (list, tuple)
+        if isinstance(whole, list) and not (
+                item_is_sequence and not all(isinstance(i, list) for i in whole)):
+            return whole
+    return [coerce(item, t) for t in texts]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input field as a command-line option."""
+
+    field: str
+    param: str
+    option: str
+    annotation: Any
+    list_item: Any | None
+    is_bool: bool
+    required: bool
+    help: str
+
+
+def inputs_of(action: Action[Any, Any]) -> list[Input]:
+    """The options of an action's command: one per input field, ``--field-name``."""
+    out = []
+    for name, info in action.input_model.model_fields.items():
+        option = "--" + name.replace("_", "-")
+        words = (info.description or "").strip()
+        choices = _choices(info.annotation)
+        if choices:
+            words += f" One of: {', '.join(choices)}."
+        if info.is_required():
+            words += " Required."
+        elif not _is_bool(info.annotation):
+            default = info.get_default(call_default_factory=True)
+            if default not in (None, [], ()):
+                words += f" Default: {_shown(default)}."
+        out.append(Input(name, ("in_" + name) if name in _RESERVED else name, option,
+                         info.annotation, _list_item(info.annotation),
+                         _is_bool(info.annotation), info.is_required(), words.strip()))
+    return out
+
+
+def _choices(annotation: Any) -> list[str]:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _choices(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return [c for a in get_args(annotation) for c in _choices(a)]
+    if origin is Literal:
+        return [str(a) for a in get_args(annotation)]
+    return []
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+
+
+def arguments_of(action: Action[Any, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The action's arguments from a command's options (``None``: not given) and its
+    ``key=value`` pairs (the older spelling, still read); a pair and an option for the same
+    field is refused."""
+    specs = {i.field: i for i in inputs_of(action)}
+    out: dict[str, Any] = {}
+    for spec in specs.values():
+        value = given.get(spec.param)
+        if value is None or value == [] or value == ():
+            continue
+        if spec.is_bool:
+            out[spec.field] = value
+        elif spec.list_item is not None:
+            out[spec.field] = coerce_list(spec.list_item, list(value))
+        else:
+            out[spec.field] = coerce(spec.annotation, value)
+    for pair in given.get("pairs") or []:
+        key, sep, text = pair.partition("=")
         if not sep or not key:
-            fail(f"{item!r}: expected key=value")
-        arguments[key] = parse_value(value)
-        if isinstance(arguments[key], int | float) and key in ("start", "end"):
-            arguments[key] = value  # dates stay text
+            fail(f"{pair!r}: expected --option value or key=value")
+        if key in out:
+            fail(f"{key} is given twice ({specs[key].option} and {key}=…)")
+        known = specs.get(key)  # an unknown key is left to the input model to name
+        out[key] = (text if known is None else coerce_list(known.list_item, [text])
+                    if known.list_item is not None else coerce(known.annotation, text))
+    return out
+
+
+def _run(action: Action[Any, Any], given: dict[str, Any]) -> None:
+    name = action.name
+    as_json, as_csv, chart, png = (given["as_json"], given["as_csv"], given["chart"],
+                                   given["png"])
+    arguments = arguments_of(action, given)
     # a person at a terminal waits out a rate limit (Amplitude's cost window is 5 minutes)
     retry = replace(ACTION_RETRY, max_rate_limit_wait=RetryPolicy().max_rate_limit_wait)
-    out = run_action(action, arguments, retry=retry, on_wait=show_wait)
+    out = run_action(name, arguments, retry=retry, on_wait=show_wait)
     if not out.success:
         if as_json:
             print_json(out.model_dump(mode="json"))
@@ -126,7 +253,7 @@ def query(
         fail(f"{out.error}" + (f" (HTTP {out.code})" if out.code else ""))
     is_series = isinstance(out, SeriesOutput)
     if (as_csv or chart or png) and not is_series:
-        fail(f"{action} does not answer a time series; --csv/--chart/--png need one")
+        fail(f"{name} does not answer a time series; --csv/--chart/--png need one")
     if as_json:
         print_json(out.model_dump(mode="json"))
     elif as_csv:
@@ -136,15 +263,75 @@ def query(
         for p in out.points:
             writer.writerow([p.x, p.label, "" if p.value is None else p.value])
     elif not chart:
-        _render_table(action, out)
+        _render_table(name, out)
     if is_series and (chart or png):
         assert isinstance(out, SeriesOutput)
         xs, series = _pivot(out)
         if chart:
-            console.print(terminal_chart(action, xs, series))
+            console.print(terminal_chart(name, xs, series))
         if png is not None:
             try:
-                png_chart(png, action, xs, series)
+                png_chart(png, name, xs, series)
             except RuntimeError as exc:
                 fail(str(exc))
             console.print(f"chart written to {png}")
+
+
+def _output_params() -> list[inspect.Parameter]:
+    kw = inspect.Parameter.KEYWORD_ONLY
+    return [
+        inspect.Parameter("pairs", kw, default=None, annotation=Annotated[
+            list[str] | None, typer.Argument(
+                help="Inputs as key=value, the older spelling of the options (JSON values "
+                "allowed), e.g. start=2024-03-01.", show_default=False, metavar="KEY=VALUE")]),
+        inspect.Parameter("as_json", kw, default=False, annotation=Annotated[
+            bool, typer.Option("--json", help="The whole output as JSON.")]),
+        inspect.Parameter("as_csv", kw, default=False, annotation=Annotated[
+            bool, typer.Option("--csv", help="Time series as CSV (x,label,value).")]),
+        inspect.Parameter("chart", kw, default=False, annotation=Annotated[
+            bool, typer.Option("--chart", help="Draw the time series here.")]),
+        inspect.Parameter("png", kw, default=None, annotation=Annotated[
+            Path | None, typer.Option("--png", help="Draw the time series to a PNG file.",
+                                      show_default=False)]),
+    ]
+
+
+def _input_param(spec: Input) -> inspect.Parameter:
+    kw = inspect.Parameter.KEYWORD_ONLY
+    if spec.is_bool:
+        flag = spec.option[2:]
+        option: Any = typer.Option(f"--{flag}/--no-{flag}", help=spec.help, show_default=False)
+        return inspect.Parameter(spec.param, kw, default=None,
+                                 annotation=Annotated[bool | None, option])
+    option = typer.Option(spec.option, help=spec.help + (
+        " Repeat the option for each item, or give one JSON list." if spec.list_item is not None
+        else ""), show_default=False, metavar="LIST" if spec.list_item is not None else "TEXT")
+    kind: Any = list[str] | None if spec.list_item is not None else str | None
+    return inspect.Parameter(spec.param, kw, default=None, annotation=Annotated[kind, option])
+
+
+def command_for(action: Action[Any, Any]) -> Callable[..., None]:
+    """The function typer turns into ``ampkit query <action>``: one option per input field
+    (from the action's input model, so from the endpoint's query model), the output options,
+    and ``key=value`` pairs."""
+    params = [_input_param(spec) for spec in inputs_of(action)] + _output_params()
+
+    def run(**given: Any) -> None:
+        _run(action, given)
+
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    run.__doc__ = f"{action.title}.\n\n{action.description}"
+    run.__name__ = action.name
+    return run
+
+
+query_app = typer.Typer(
+    name="query", no_args_is_help=True, rich_markup_mode=None, add_completion=False,
+    help="Run a query action and show its answer.\n\n"
+    "ampkit query NAME --option value …; `ampkit query NAME --help` lists a query's options.")
+for _action in REGISTRY:
+    if _action.read_only:
+        query_app.command(_action.name, help=f"{_action.title}. {_action.description}",
+                          short_help=_action.title)(command_for(_action))
+app.add_typer(query_app, name="query")

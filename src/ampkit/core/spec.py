@@ -33,6 +33,9 @@ class RequestSpec:
     headers: tuple[tuple[str, str], ...] = ()
     auth: AuthKind = "none"
     limit_class: str = "ingest"
+    cost: int = 1
+    """What the request costs in its limit class (a Dashboard query's §10.2 cost, worked out
+    when the request is built: the driver charges it, nothing looks it up again)."""
     handled_statuses: frozenset[int] = field(default_factory=frozenset)
     """Statuses returned to the caller (a flow) instead of being retried or raised."""
     timeout: float | None = None

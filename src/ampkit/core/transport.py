@@ -17,6 +17,7 @@ What the loop does with each answer (the same for both):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -365,6 +366,23 @@ class SyncTransport(_Base):
         self._client = None
 
 
+def _retire(client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop | None) -> None:
+    """Close a client made on another event loop (``asyncio.run`` twice, a new thread's loop):
+    on its own loop when that still runs, else by closing its sockets — a closed loop can no
+    longer run the transports' own close callbacks, and the sockets would stay open."""
+    if loop is not None and not loop.is_closed() and loop.is_running():
+        asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+        return
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    for connection in list(getattr(pool, "connections", ())):
+        with contextlib.suppress(Exception):  # httpcore internals; a socket already gone
+            stream = connection._connection._network_stream
+            sock = stream.get_extra_info("socket")  # asyncio's TransportSocket wrapper
+            real = getattr(sock, "_sock", sock)  # closing the real socket frees its descriptor
+            if real is not None:
+                real.close()
+
+
 class AsyncTransport(_Base):
     """The async twin of :class:`SyncTransport` (same policy, same outcomes)."""
 
@@ -383,6 +401,8 @@ class AsyncTransport(_Base):
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
+            if self._client is not None:
+                _retire(self._client, self._loop)
             self._client = httpx.AsyncClient(
                 timeout=self.settings.timeout,
                 headers={"User-Agent": USER_AGENT, "Accept": "*/*"},

@@ -1,68 +1,43 @@
-"""The Dashboard REST family and its neighbours on the analytics host: one module per family
-(users, sessions, composition, events, segmentation, funnels, retention, realtime, revenue,
-user_search, user_activity, charts, annotations, cohorts, taxonomy, custom).
+"""The Dashboard REST family and its neighbours on the analytics host.
 
-Each module describes its endpoint(s) once — an :class:`~ampkit.dashboard.endpoint.Endpoint`
-in :data:`~ampkit.dashboard.endpoint.REGISTRY` — with ``request(query) -> RequestSpec``,
-``parse(RawResponse) -> Model`` and ``flow(query)``; :mod:`ampkit.dashboard.driver` runs the
-flows (sync or async) under the client's query-cost budget.
+The query endpoints (users, sessions, composition, events list, segmentation, funnels,
+retention, real-time, revenue LTV, user search, user activity) are declared once, in
+:data:`ampkit.models.endpoints.DEFS`; :mod:`ampkit.dashboard.queries` gives each its
+:class:`~ampkit.dashboard.endpoint.Endpoint`.  The others have a module each (charts,
+annotations, cohorts, taxonomy, custom requests, user-activity paging) with their own flows;
+:mod:`ampkit.core.flow` drives their flows (sync or async) under the client's query-cost budget.
 """
 
+from ampkit.core.flow import AsyncDriver, Driver, Flow, Wait
 from ampkit.dashboard import (
     annotations,
     charts,
     cohorts,
-    composition,
     custom,
-    events,
-    funnels,
-    realtime,
-    retention,
-    revenue,
-    segmentation,
-    sessions,
+    queries,
     taxonomy,
     user_activity,
-    user_search,
-    users,
 )
 from ampkit.dashboard.custom import CustomResponse
-from ampkit.dashboard.driver import (
-    AsyncQueryRunner,
-    QueryFlow,
-    QueryRunner,
-    Wait,
-    spec_cost,
-)
 from ampkit.dashboard.endpoint import REGISTRY, Endpoint, checked, invalid_request
 from ampkit.dashboard.user_activity import ActivityPager
 
 __all__ = [
     "REGISTRY",
     "ActivityPager",
-    "AsyncQueryRunner",
+    "AsyncDriver",
     "CustomResponse",
+    "Driver",
     "Endpoint",
-    "QueryFlow",
-    "QueryRunner",
+    "Flow",
     "Wait",
     "annotations",
     "charts",
     "checked",
     "cohorts",
-    "composition",
     "custom",
-    "events",
-    "funnels",
     "invalid_request",
-    "realtime",
-    "retention",
-    "revenue",
-    "segmentation",
-    "sessions",
-    "spec_cost",
+    "queries",
     "taxonomy",
     "user_activity",
-    "user_search",
-    "users",
 ]

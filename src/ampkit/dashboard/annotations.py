@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
+from ampkit.core.flow import Flow, one
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard.driver import QueryFlow, one
 from ampkit.dashboard.endpoint import Endpoint, register
 from ampkit.models.dashboard.annotations import (
     Annotation,
@@ -36,7 +36,7 @@ def parse(raw: RawResponse) -> AnnotationsResult:
     return LIST_V2.parse(raw)
 
 
-def flow(query: AnnotationsQuery) -> QueryFlow[AnnotationsResult]:
+def flow(query: AnnotationsQuery) -> Flow[AnnotationsResult]:
     return one(request(query), parse)
 
 
@@ -52,5 +52,5 @@ def create_parse(raw: RawResponse) -> Annotation:
     return CREATE_V2.parse(raw)
 
 
-def create_flow(new: CreateAnnotation) -> QueryFlow[Annotation]:
+def create_flow(new: CreateAnnotation) -> Flow[Annotation]:
     return one(create_request(new), create_parse)

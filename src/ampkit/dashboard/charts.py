@@ -6,8 +6,8 @@ undocumented (unconfirmed), so it is kept as text.
 
 from __future__ import annotations
 
+from ampkit.core.flow import Flow, one
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard.driver import QueryFlow, one
 from ampkit.dashboard.endpoint import Endpoint, register
 from ampkit.errors import error_for
 from ampkit.models.dashboard.charts import ChartCsv, ChartQuery, ChartResult
@@ -24,7 +24,7 @@ def parse(raw: RawResponse) -> ChartResult:
     return CHART_QUERY.parse(raw)
 
 
-def flow(query: ChartQuery) -> QueryFlow[ChartResult]:
+def flow(query: ChartQuery) -> Flow[ChartResult]:
     return one(request(query), parse)
 
 
@@ -38,5 +38,5 @@ def csv_parse(raw: RawResponse, chart_id: str) -> ChartCsv:
     return ChartCsv.from_text(chart_id, raw.content.decode("utf-8-sig", "replace"))
 
 
-def csv_flow(query: ChartQuery) -> QueryFlow[ChartCsv]:
+def csv_flow(query: ChartQuery) -> Flow[ChartCsv]:
     return one(csv_request(query), lambda raw: csv_parse(raw, query.chart_id))

@@ -9,8 +9,8 @@ when the host changes), so the flow sees the file itself.
 
 from __future__ import annotations
 
+from ampkit.core.flow import Flow, one, pause, send
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard.driver import QueryFlow, one, pause, send
 from ampkit.dashboard.endpoint import Endpoint, register
 from ampkit.errors import APIStatusError, APITimeoutError, error_for
 from ampkit.models.dashboard.cohorts import (
@@ -55,7 +55,7 @@ def parse(raw: RawResponse) -> CohortsResult:
     return LIST.parse(raw)
 
 
-def flow(query: CohortsQuery) -> QueryFlow[CohortsResult]:
+def flow(query: CohortsQuery) -> Flow[CohortsResult]:
     return one(request(query), parse)
 
 
@@ -88,8 +88,8 @@ def download_flow(
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     max_wait: float = DEFAULT_MAX_WAIT,
     max_polls: int = 1000,
-) -> QueryFlow[CohortMembers]:
-    """Request, poll every ``poll_interval`` seconds (a :class:`~ampkit.dashboard.driver.Wait`
+) -> Flow[CohortMembers]:
+    """Request, poll every ``poll_interval`` seconds (a :class:`~ampkit.core.flow.Wait`
     step, so tests never sleep) until done, then fetch the file.
 
     Gives up with :class:`~ampkit.errors.APITimeoutError` after ``max_wait`` seconds of waiting

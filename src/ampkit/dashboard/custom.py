@@ -14,10 +14,12 @@ from typing import Any
 import orjson
 
 from ampkit.config import Family
+from ampkit.core.flow import Flow, one
 from ampkit.core.spec import AuthKind, RawResponse, RequestSpec
-from ampkit.dashboard.driver import QueryFlow, one
 from ampkit.dashboard.endpoint import pairs
 from ampkit.errors import InvalidRequest
+from ampkit.models.dashboard.cost import params_cost
+from ampkit.models.endpoints import BY_PATH
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 _FAMILY: dict[str, tuple[AuthKind, str]] = {
@@ -70,16 +72,21 @@ def request(
     content = orjson.dumps(json) if json is not None else None
     if auth == "json_body_key" and not isinstance(json, dict):
         auth = "none"  # the ingest key can only be added to a JSON object body
+    query = pairs(params)
+    known = BY_PATH.get(path)  # a Dashboard query sent raw costs what the typed one would
+    cost = params_cost(known.kind, query) if known is not None and limit_class == "dashboard" \
+        else 1
     return RequestSpec(
         method=verb,
         path=path,
         family=family,
         endpoint=path,
-        params=pairs(params),
+        params=query,
         content=content,
         headers=(("Content-Type", "application/json"),) if content is not None else (),
         auth=auth,
         limit_class=limit_class,
+        cost=cost,
     )
 
 
@@ -91,5 +98,5 @@ def parse(raw: RawResponse) -> CustomResponse:
     return CustomResponse(raw, data)
 
 
-def flow(spec: RequestSpec) -> QueryFlow[CustomResponse]:
+def flow(spec: RequestSpec) -> Flow[CustomResponse]:
     return one(spec, parse)

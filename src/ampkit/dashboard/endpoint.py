@@ -2,9 +2,10 @@
 
 ``Endpoint.spec(...)`` builds the :class:`~ampkit.core.spec.RequestSpec`;
 ``Endpoint.parse(raw)`` turns the answer into its model (or raises our exception).  Every
-endpoint is registered in :data:`REGISTRY` (keyed by name), which the cost function and the
-tests read.  :func:`checked` is the border where pydantic's ``ValidationError`` on query inputs
-becomes :class:`~ampkit.errors.InvalidRequest` naming the field and the rule.
+endpoint is registered in :data:`REGISTRY` (keyed by name); a request's cost is worked out when
+it is built (``RequestSpec.cost``).  :func:`checked` is the border where pydantic's
+``ValidationError`` on query inputs becomes :class:`~ampkit.errors.InvalidRequest` naming the
+field and the rule.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ampkit.config import Family
 from ampkit.core.spec import AuthKind, RawResponse, RequestSpec
 from ampkit.errors import APIStatusError, InvalidRequest, error_for
 from ampkit.models.dashboard.common import Params
-from ampkit.models.dashboard.cost import QueryKind
+from ampkit.models.dashboard.cost import QueryKind, params_cost
 
 
 class FromBody(Protocol):
@@ -117,6 +118,10 @@ class Endpoint(Generic[R]):
         **path_args: str | int,
     ) -> RequestSpec:
         path = self.url_path(**path_args)
+        if self.limit_class == "dashboard":
+            cost = params_cost(self.kind, params)
+        else:
+            cost = 2 if self.limit_class == "taxonomy" and self.method != "GET" else 1
         return RequestSpec(
             method=self.method,
             path=path,
@@ -128,6 +133,7 @@ class Endpoint(Generic[R]):
             headers=headers,
             auth=self.auth,
             limit_class=self.limit_class,
+            cost=cost,
             handled_statuses=self.handled,
             timeout=self.timeout,
         )
@@ -150,14 +156,6 @@ def register(endpoint: Endpoint[R]) -> Endpoint[R]:
         raise ValueError(f"endpoint {endpoint.name!r} registered twice")
     REGISTRY[endpoint.name] = endpoint
     return endpoint
-
-
-def kind_of(path: str) -> QueryKind:
-    """The cost kind of a concrete path (``"other"`` when no registered endpoint matches)."""
-    for endpoint in REGISTRY.values():
-        if endpoint.path == path:
-            return endpoint.kind
-    return "other"
 
 
 def pairs(params: Mapping[str, Any] | Sequence[tuple[str, str]] | None) -> Params:

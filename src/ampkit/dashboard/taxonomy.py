@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import orjson
 
+from ampkit.core.flow import Flow, one
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard.driver import QueryFlow, one
 from ampkit.dashboard.endpoint import Endpoint, register
 from ampkit.errors import InvalidRequest, NoData
 from ampkit.models.dashboard.series import DashboardResult
@@ -76,7 +76,7 @@ def categories_parse(raw: RawResponse) -> TaxonomyCategories:
     return _parse(CATEGORIES, raw)
 
 
-def categories_flow() -> QueryFlow[TaxonomyCategories]:
+def categories_flow() -> Flow[TaxonomyCategories]:
     return one(categories_request(), categories_parse)
 
 
@@ -88,7 +88,7 @@ def event_types_parse(raw: RawResponse) -> TaxonomyEventTypes:
     return _parse(EVENT_TYPES, raw)
 
 
-def event_types_flow(query: TaxonomyQuery) -> QueryFlow[TaxonomyEventTypes]:
+def event_types_flow(query: TaxonomyQuery) -> Flow[TaxonomyEventTypes]:
     return one(event_types_request(query), event_types_parse)
 
 
@@ -100,7 +100,7 @@ def event_properties_parse(raw: RawResponse) -> TaxonomyEventProperties:
     return _parse(EVENT_PROPERTIES, raw)
 
 
-def event_properties_flow(query: TaxonomyQuery) -> QueryFlow[TaxonomyEventProperties]:
+def event_properties_flow(query: TaxonomyQuery) -> Flow[TaxonomyEventProperties]:
     return one(event_properties_request(query), event_properties_parse)
 
 
@@ -112,5 +112,5 @@ def user_properties_parse(raw: RawResponse) -> TaxonomyUserProperties:
     return _parse(USER_PROPERTIES, raw)
 
 
-def user_properties_flow(query: TaxonomyQuery) -> QueryFlow[TaxonomyUserProperties]:
+def user_properties_flow(query: TaxonomyQuery) -> Flow[TaxonomyUserProperties]:
     return one(user_properties_request(query), user_properties_parse)

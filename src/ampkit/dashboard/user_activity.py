@@ -10,12 +10,11 @@ shorter than asked, a page with nothing new, or ``max_events``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
-from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard.driver import AsyncQueryRunner, QueryFlow, QueryRunner, one, send
-from ampkit.dashboard.endpoint import Endpoint, checked, register
+from ampkit.core.flow import Emit, Flow, send
+from ampkit.dashboard import queries
+from ampkit.dashboard.endpoint import checked
 from ampkit.errors import InvalidRequest
 from ampkit.models.dashboard.user_activity import (
     MAX_ACTIVITY_LIMIT,
@@ -25,23 +24,11 @@ from ampkit.models.dashboard.user_activity import (
     UserActivityResult,
 )
 
-USER_ACTIVITY = register(
-    Endpoint("user_activity", "GET", "/api/2/useractivity", UserActivityResult,
-             limit_class="user")
-)
 EventKey = tuple[object, ...]
 
 
-def request(query: UserActivityQuery) -> RequestSpec:
-    return USER_ACTIVITY.spec(query.params())
-
-
-def parse(raw: RawResponse) -> UserActivityResult:
-    return USER_ACTIVITY.parse(raw)
-
-
-def flow(query: UserActivityQuery) -> QueryFlow[UserActivityResult]:
-    return one(request(query), parse)
+def flow(query: UserActivityQuery) -> Flow[UserActivityResult]:
+    return queries.flow(query, UserActivityResult)
 
 
 def event_key(event: ActivityEvent) -> EventKey:
@@ -70,12 +57,12 @@ class ActivityPager:
 
     def __post_init__(self) -> None:
         """Check the inputs at once (not at the first page) as ``InvalidRequest``."""
-        with checked(USER_ACTIVITY.path):
-            UserActivityQuery(user=self.user, offset=self.offset, limit=self.page_size,
+        with checked("/api/2/useractivity"):
+            UserActivityQuery(amplitude_id=self.user, offset=self.offset, limit=self.page_size,
                               direction=self.direction)
         if self.max_events is not None and self.max_events < 1:
             raise InvalidRequest("max_events: must be at least 1 — nothing was sent",
-                                 endpoint=USER_ACTIVITY.path, field="max_events",
+                                 endpoint="/api/2/useractivity", field="max_events",
                                  rule="must be at least 1")
 
     def next_query(self) -> UserActivityQuery | None:
@@ -85,7 +72,7 @@ class ActivityPager:
         if self.max_events is not None:
             limit = max(1, min(limit, self.max_events - self.delivered))
         return UserActivityQuery(
-            user=self.user, offset=self.offset, limit=limit, direction=self.direction
+            amplitude_id=self.user, offset=self.offset, limit=limit, direction=self.direction
         )
 
     def feed(self, page: UserActivityResult, asked: int) -> list[ActivityEvent]:
@@ -108,28 +95,22 @@ class ActivityPager:
         return fresh
 
 
-def all_pages_flow(pager: ActivityPager) -> QueryFlow[UserActivityResult]:
+def all_pages_flow(pager: ActivityPager) -> Flow[UserActivityResult]:
     """Every page, merged: the first page's ``userData`` and all events in order."""
     events: list[ActivityEvent] = []
     while (query := pager.next_query()) is not None:
-        raw = yield from send(request(query))
-        events += pager.feed(parse(raw), query.limit)
+        raw = yield from send(queries.request(query))
+        events += pager.feed(queries.parse(UserActivityResult, raw), query.limit)
     first = pager.first_page or UserActivityResult()
     merged = first.model_copy(update={"events": events})
     merged._raw = first.raw
     return merged
 
 
-def iter_events(runner: QueryRunner, pager: ActivityPager) -> Iterator[ActivityEvent]:
-    """Events one at a time, fetching a page whenever the previous one is used up."""
+def events_flow(pager: ActivityPager) -> Flow[None]:
+    """Each event as it is paged in (:class:`~ampkit.core.flow.Emit`), fetching a page whenever
+    the previous one is used up — iterated by either driver (``Driver.iterate``)."""
     while (query := pager.next_query()) is not None:
-        yield from pager.feed(runner.run(flow(query)), query.limit)
-
-
-async def aiter_events(
-    runner: AsyncQueryRunner, pager: ActivityPager
-) -> AsyncIterator[ActivityEvent]:
-    """The async twin of :func:`iter_events`."""
-    while (query := pager.next_query()) is not None:
-        for event in pager.feed(await runner.run(flow(query)), query.limit):
-            yield event
+        raw = yield from send(queries.request(query))
+        for event in pager.feed(queries.parse(UserActivityResult, raw), query.limit):
+            yield Emit(event)

@@ -1,7 +1,10 @@
 """The Export API (``GET /api/2/export``): hour windows, streamed downloads, archive decoders.
 
-Decoding needs nothing extra; Arrow batches need ``pip install 'ampkit[arrow]'``.
+Decoding needs nothing extra; Arrow batches need ``pip install 'ampkit[arrow]'``, the DuckDB
+loader (imported on first use) ``pip install 'ampkit[export]'``.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ampkit.errors import ExportDecodeError
 from ampkit.export.arrow import (
@@ -28,7 +31,6 @@ from ampkit.export.download import (
     export_archives,
     export_events,
 )
-from ampkit.export.duckdb_loader import DuckDBLoad, load_duckdb, load_duckdb_file
 from ampkit.export.endpoint import (
     ExportSummary,
     ExportWindow,
@@ -40,6 +42,27 @@ from ampkit.export.endpoint import (
     parse_hour,
     plan_windows,
 )
+from ampkit.export.files import write_export
+
+if TYPE_CHECKING:
+    from ampkit.export.duckdb_loader import DuckDBLoad, load_duckdb, load_duckdb_file
+
+_DUCKDB_NAMES = ("DuckDBLoad", "load_duckdb", "load_duckdb_file")
+
+
+def __getattr__(name: str) -> Any:
+    """The DuckDB loader's names, imported on first use: DuckDB is an optional package."""
+    if name not in _DUCKDB_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    from ampkit._extras import require
+
+    require("export", "ampkit.export's DuckDB loader", ("duckdb",))
+    value = getattr(import_module("ampkit.export.duckdb_loader"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
@@ -73,4 +96,5 @@ __all__ = [
     "parse_hour",
     "parse_timestamp",
     "plan_windows",
+    "write_export",
 ]

@@ -18,13 +18,14 @@ one batch ahead of the consumer, so memory is proportional to the batch, never t
 Where ampkit's C extension was built (``_decoder.c``), lines are decoded by it instead, straight
 into Arrow buffers; it takes only the lines it converts exactly as the converters here do and
 hands every other line to them (:func:`_native_batches`), so the batches are the same.
+
+What fits a column is decided by :mod:`ampkit.export.convert`, the one set of coercion rules the
+replication's tables (:mod:`ampkit.replicate.schema`) use too.
 """
 
 from __future__ import annotations
 
 import gc
-import json
-import math
 import os
 import struct
 import threading
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from ampkit.errors import ConfigError
+from ampkit.export.convert import CONVERTERS, MISSING, json_text, parse_timestamp, to_timestamp
 from ampkit.export.decode import (
     DEFAULT_MAX_LINE_BYTES,
     Archive,
@@ -50,9 +52,7 @@ if TYPE_CHECKING:
 
 Kind = Literal["string", "int", "float", "bool", "timestamp", "json", "ids"]
 
-_MISSING = object()
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
+_MISSING = MISSING
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXTRA_COLUMN = "_raw_extra"
 DEFAULT_BATCH_SIZE = 50_000
@@ -152,135 +152,27 @@ def export_arrow_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
-# Converters: a raw JSON value → column value, or _MISSING when it does not fit (drift).
-
-
-def _json_text(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:  # nested deeper than orjson writes: the stdlib has no such cap
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _to_string(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):  # bool included: a scalar where a string was
-        return _json_text(value)
-    return _MISSING
-
-
-def _to_int(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _MISSING
-    if isinstance(value, int):
-        return value if _INT64_MIN <= value <= _INT64_MAX else _MISSING
-    if isinstance(value, float) and value.is_integer():
-        return _to_int(int(value))
-    if isinstance(value, str):
-        try:
-            return _to_int(int(value.strip()))
-        except ValueError:
-            return _MISSING
-    return _MISSING
-
-
-def _to_float(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _MISSING
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return _MISSING
-        return number if math.isfinite(number) else _MISSING
-    return _MISSING
-
-
-_TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no"})
-
-
-def _to_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-    return _MISSING
-
-
-def parse_timestamp(value: str) -> datetime | None:
-    """``YYYY-MM-DD HH:MM:SS[.ffffff]`` (space or ``T``, optional zone) as an aware UTC datetime.
-
-    A value without a zone is UTC.  Returns ``None`` when the text is not a timestamp.
-    """
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+# Converters: a raw JSON value → column value, or _MISSING when it does not fit (drift).  The rules
+# are ampkit.export.convert's, shared with the replication's tables; timestamps are taken here as
+# microseconds since the epoch (the Arrow builder's unit).
 
 
 def _to_timestamp(value: Any) -> Any:
-    if isinstance(value, str):
-        moment = parse_timestamp(value)
-        if moment is None:
-            return _MISSING
-        delta = moment - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return _MISSING
-
-
-def _to_json(value: Any) -> Any:
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped.startswith(("{", "[")):  # an object that arrived as JSON text
-            try:
-                return _json_text(orjson.loads(stripped))
-            except orjson.JSONDecodeError:
-                pass
-    return _json_text(value)
-
-
-def _to_ids(value: Any) -> Any:
-    if isinstance(value, list):
-        return _json_text(value)
-    if isinstance(value, str):
-        stripped = value.strip()
-        if not stripped:
-            return None
-        if stripped.startswith("["):
-            try:
-                parsed = orjson.loads(stripped)
-            except orjson.JSONDecodeError:
-                parsed = None
-            if isinstance(parsed, list):
-                return _json_text(parsed)
-        return _json_text([value])
-    return _MISSING
+    moment = to_timestamp(value)
+    if moment is _MISSING:
+        return _MISSING
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 _CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
-    "string": _to_string,
-    "int": _to_int,
-    "float": _to_float,
-    "bool": _to_bool,
+    "string": CONVERTERS["string"],
+    "int": CONVERTERS["int"],
+    "float": CONVERTERS["float"],
+    "bool": CONVERTERS["bool"],
     "timestamp": _to_timestamp,
-    "json": _to_json,
-    "ids": _to_ids,
+    "json": CONVERTERS["json"],
+    "ids": CONVERTERS["ids"],
 }
 _KEYS = tuple(key for _, key, _ in EXPORT_COLUMNS)
 _KINDS = tuple(kind for _, _, kind in EXPORT_COLUMNS)
@@ -425,8 +317,9 @@ class _Converter:
         array = self._inferred(values)
         if array is None:
             return None
-        if array.type == self.float64:
-            return array
+        if array.type == self.float64:  # infinity and NaN do not fit: one by one
+            finite = self.pc.all(self.pc.is_finite(array, memory_pool=self.pool)).as_py()
+            return None if finite is False else array
         if array.type == self.int64 or array.type == self.null:
             try:  # safe cast: an int beyond 2**53 is refused, then converted one by one
                 return self.cast(array, self.float64)
@@ -533,7 +426,7 @@ class _Converter:
         try:
             blob = orjson.dumps(spaced)
         except orjson.JSONEncodeError:
-            return self.array([_json_text(v) for v in values], self.large_string)
+            return self.array([json_text(v) for v in values], self.large_string)
         inner = pa.Array.from_buffers(  # the blob without its [ ], as one binary value
             pa.large_binary(),
             1,
@@ -541,7 +434,7 @@ class _Converter:
         )
         pieces = self.pc.split_pattern(inner, pattern=",\x00,", memory_pool=self.pool).flatten()
         if len(pieces) != len(values):  # pragma: no cover - a NUL byte is never written
-            return self.array([_json_text(v) for v in values], self.large_string)
+            return self.array([json_text(v) for v in values], self.large_string)
         return pieces.view(self.large_string)
 
     def json_group(
@@ -605,7 +498,7 @@ class _Converter:
                     extra = extras[row] = {}
                 extra[_KEYS[index]] = value
         if any(extras):
-            texts = [None if extra is None else _json_text(extra) for extra in extras]
+            texts = [None if extra is None else json_text(extra) for extra in extras]
             arrays.append(self.array(texts, self.large_string))
         else:
             arrays.append(self.pa.nulls(n, type=self.large_string, memory_pool=self.pool))
@@ -682,9 +575,14 @@ class _BatchBuilder:
         return self.pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
-def records_to_batch(records: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
-    """Export records (dicts as parsed from the lines) as one record batch of ``schema``."""
+def records_to_batch(
+    records: list[dict[str, Any]], schema: pa.Schema | None = None
+) -> pa.RecordBatch:
+    """Export records (dicts as parsed from the lines) as one record batch of ``schema`` (default
+    :func:`export_arrow_schema`)."""
     pa = _pyarrow()
+    if schema is None:
+        schema = export_arrow_schema()
     if not records:
         empty = [pa.array([], type=field.type) for field in schema]
         return pa.RecordBatch.from_arrays(empty, schema=schema)
@@ -943,12 +841,19 @@ def _run_ahead(
         worker.join()
 
 
+Reader = Literal["auto", "c", "duckdb", "python"]
+"""Who decodes the lines of :func:`iter_arrow_batches`: ampkit's C decoder, DuckDB's JSON reader,
+or the Python converter alone; ``"auto"`` is the C decoder where it was built, else Python."""
+
+
 def iter_arrow_batches(
     archive: Archive,
     batch_size: int = DEFAULT_BATCH_SIZE,
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     max_archive_bytes: int | None = None,
+    reader: Reader = "auto",
+    temp_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The archive's events as record batches of at most ``batch_size`` rows.
 
@@ -958,9 +863,32 @@ def iter_arrow_batches(
     until the iteration ends or is closed); memory stays proportional to ``batch_size``.  Lines
     are decoded by ampkit's C decoder where it was built (see :func:`native_decoder`), the
     others — and every line without it — by the Python converter; the rows are the same.
+
+    ``reader``: ``"auto"`` (the default) as above; ``"c"`` the C decoder (a ConfigError where it
+    was not built); ``"python"`` the Python converter alone; ``"duckdb"`` DuckDB's JSON reader
+    (:func:`~ampkit.export.duckdb_loader.duckdb_batches`: faster than the Python converter, but
+    DuckDB holds some 500 MB for a large archive), which copies the entries into ``temp_dir``.
     """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    if max_line_bytes < 1:
+        raise ValueError("max_line_bytes must be at least 1")
+    if reader not in ("auto", "c", "duckdb", "python"):
+        raise ConfigError(f"reader {reader!r}: expected auto, c, duckdb or python")
+    if reader == "c" and not has_native_decoder():
+        raise ConfigError(
+            "reader 'c': ampkit's C decoder is not built here (installed without a C compiler, "
+            "or AMPKIT_EXPORT_DECODER=python is set); use reader='auto'"
+        )
+    if reader == "duckdb":
+        _pyarrow()  # a missing pyarrow is named before DuckDB is imported
+        from ampkit.export.duckdb_loader import duckdb_batches
+
+        return duckdb_batches(archive, batch_size, max_line_bytes=max_line_bytes,
+                              max_archive_bytes=max_archive_bytes, temp_dir=temp_dir)
     return read_arrow_batches(
-        archive, batch_size, max_line_bytes=max_line_bytes, max_archive_bytes=max_archive_bytes
+        archive, batch_size, max_line_bytes=max_line_bytes, max_archive_bytes=max_archive_bytes,
+        native=reader != "python",
     )
 
 
@@ -991,6 +919,7 @@ __all__ = [
     "EXPORT_COLUMNS",
     "EXTRA_COLUMN",
     "ReadStats",
+    "Reader",
     "export_arrow_schema",
     "has_native_decoder",
     "iter_arrow_batches",

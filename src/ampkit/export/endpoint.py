@@ -9,12 +9,11 @@ the window, down to single hours.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from ampkit.core.flow import Flow
 from ampkit.core.spec import RawResponse, RequestSpec
 from ampkit.errors import AmplitudeError, APIStatusError
 
@@ -199,7 +198,7 @@ class ExportSummary:
 
 def export_flow(
     windows: Sequence[ExportWindow] | ExportWindow, *, split: bool = True
-) -> Flow[ExportSummary]:
+) -> Generator[RequestSpec, RawResponse, ExportSummary]:
     """Ask for each window in time order; halve a window answered 400 or 504.
 
     The driver keeps the body of every 2xx answer (one archive per window in

@@ -32,7 +32,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,6 +49,7 @@ from ampkit.ingest.endpoints import (
 from ampkit.ingest.queue import DurableQueue, MemoryQueue
 
 log = logging.getLogger("ampkit.sender")
+T = TypeVar("T")
 
 DeliveredCallback = Callable[[list[dict[str, Any]]], None]
 FailedCallback = Callable[[list[dict[str, Any]], str, "int | None"], None]
@@ -434,9 +435,34 @@ class AsyncBackgroundSender:
         self._wake: asyncio.Event | None = None
         self._changed: asyncio.Event | None = None
         self._closed = False
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"AsyncBackgroundSender(queued={len(self.core.queue)})"
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's tasks, events and queue file are not ours (the
+        parent keeps sending what it queued; the child starts afresh, as the thread sender)."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._tasks = []
+        self._wake = self._changed = None
+        self.core.queue.reset_after_fork()
+        self.core.closing = False
+        self.core.flush_requested = False
+
+    async def _locked(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` under the queue's lock — in a worker thread when the queue is on disk,
+        so its SQLite writes and commits never block the event loop."""
+
+        def call() -> T:
+            with self.core.queue.cond:
+                return fn(*args)
+
+        if isinstance(self.core.queue, DurableQueue):
+            return await asyncio.to_thread(call)
+        return call()
 
     def _events(self) -> tuple[asyncio.Event, asyncio.Event]:
         if self._wake is None or self._changed is None:
@@ -457,20 +483,27 @@ class AsyncBackgroundSender:
     async def enqueue(self, payloads: Sequence[bytes]) -> int:
         if self._closed:
             raise ClosedError("this client is closed; create a new one to send more events")
+        self._after_fork()
         self._ensure_running()
         core, pending, accepted = self.core, list(payloads), 0
         started = time.monotonic()
+
+        def put(items: list[bytes]) -> tuple[int, bool]:
+            room = core.queue.room_for(items)
+            if room <= 0:
+                return 0, False
+            was_idle = not core.queue.ready_count
+            core.queue.put(items[:room])
+            return min(room, len(items)), was_idle or core.batch_ready()
+
         while pending:
-            with core.queue.cond:
-                room = core.queue.room_for(pending)
-                if room > 0:
-                    was_idle = not core.queue.ready_count
-                    core.queue.put(pending[:room])
-                    accepted += min(room, len(pending))
-                    pending = pending[room:]
-                    if was_idle or core.batch_ready():
-                        self._events()[0].set()
-                    continue
+            taken, wake_up = await self._locked(put, pending)
+            if taken:
+                accepted += taken
+                pending = pending[taken:]
+                if wake_up:
+                    self._events()[0].set()
+                continue
             if core.options.on_full == "drop":
                 run_callbacks([core.refuse(pending, "queue full (on_full='drop')")])
                 break
@@ -510,15 +543,14 @@ class AsyncBackgroundSender:
                 continue
             try:
                 report = await arun_flow(core.flow(batch), self.transport)
-                with core.queue.cond:
-                    calls = core.settle(report)
+                calls = await self._locked(core.settle, report)
             except Exception as exc:
-                with core.queue.cond:
-                    calls = core.settle_error(batch, exc)
+                calls = await self._locked(core.settle_error, batch, exc)
             run_callbacks(calls)
             changed.set()
 
     async def flush(self, timeout: float | None = None) -> bool:
+        self._after_fork()
         if not len(self.core.queue):
             return True
         self._ensure_running()
@@ -540,6 +572,7 @@ class AsyncBackgroundSender:
     async def close(self, timeout: float | None = None) -> bool:
         if self._closed:
             return True
+        self._after_fork()
         self._closed = True
         self.core.closing = True
         limit = self.core.options.close_timeout if timeout is None else timeout
@@ -551,5 +584,5 @@ class AsyncBackgroundSender:
             for task in pending:
                 task.cancel()
         drained = not len(self.core.queue)
-        self.core.queue.close()
+        await self._locked(self.core.queue.close)
         return drained

@@ -5,6 +5,7 @@
 :class:`mcp.server.MCPServer` (e.g. for ``mcp.Client(server)`` in tests).
 """
 
+import ampkit._extras.mcp  # noqa: F401  (first: one line naming the extra if it is missing)
 from ampkit.mcp.server import INSTRUCTIONS, build_server, serve, tool_annotations, tool_for
 
 __all__ = ["INSTRUCTIONS", "build_server", "serve", "tool_annotations", "tool_for"]

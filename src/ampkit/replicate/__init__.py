@@ -3,8 +3,11 @@
 ``run_sync(resolve(streams=["events", "active_users"], target="amplitude.duckdb"))`` — each
 stream is declared in :data:`STREAMS`; its state lives in the destination and commits with the
 rows of each window, so a run killed at any point resumes without losing or doubling a row.
+
+Needs the ``sync`` extra (pyarrow, PyYAML, and DuckDB or psycopg for those targets).
 """
 
+import ampkit._extras.sync  # noqa: F401  (first: one line naming the extra if it is missing)
 from ampkit.replicate.config import (
     ReplicationConfig,
     StreamConfig,

@@ -3,26 +3,22 @@
 A stream's schema is a tuple of :class:`Column` (name, type, the source key it is read from).
 :func:`records_to_table` turns plain dicts (as Amplitude sent them) into an Arrow table with
 exactly those columns plus ``_raw_extra``: a value that does not fit its column, and every key
-the schema does not know, is kept there as JSON text instead of failing the sync.
+the schema does not know, is kept there as JSON text instead of failing the sync.  What fits a
+column is decided by :mod:`ampkit.export.convert`, the rules the export reader uses too.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-import orjson
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel, ConfigDict
 
-from ampkit.export import EXPORT_COLUMNS, EXTRA_COLUMN, parse_timestamp
+from ampkit.export import EXPORT_COLUMNS, EXTRA_COLUMN
+from ampkit.export.convert import convert, json_text
 
 ColumnType = Literal["string", "int", "float", "bool", "timestamp", "date", "json"]
-
-_MISSING = object()
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 class Column(BaseModel):
@@ -77,109 +73,6 @@ def column_type_of(arrow: Any) -> ColumnType:
     return "string"
 
 
-# --- lenient converters: a raw JSON value → column value, or _MISSING (drift) ----------------
-
-
-def _string(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | int | float):
-        return orjson.dumps(value).decode()
-    return _MISSING
-
-
-def _int(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _MISSING
-    if isinstance(value, int):
-        return value if _INT64[0] <= value <= _INT64[1] else _MISSING
-    if isinstance(value, float) and value.is_integer():
-        return _int(int(value))
-    if isinstance(value, str):
-        try:
-            return _int(int(value.strip()))
-        except ValueError:
-            return _MISSING
-    return _MISSING
-
-
-def _float(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _MISSING
-    if isinstance(value, int | float):
-        number = float(value)
-        return number if math.isfinite(number) else _MISSING
-    if isinstance(value, str):
-        try:
-            return _float(float(value.strip()))
-        except ValueError:
-            return _MISSING
-    return _MISSING
-
-
-def _bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return _MISSING
-
-
-def _timestamp(value: Any) -> Any:
-    """ISO text (space or ``T``, optional zone; naive = UTC), or unix seconds / milliseconds."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        seconds = value / 1000 if abs(value) >= 100_000_000_000 else value
-        try:
-            return dt.datetime.fromtimestamp(seconds, dt.UTC)
-        except (OverflowError, OSError, ValueError):
-            return _MISSING
-    if isinstance(value, str):
-        moment = parse_timestamp(value)
-        return _MISSING if moment is None else moment
-    return _MISSING
-
-
-def _date(value: Any) -> Any:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if len(text) == 8 and text.isdigit():
-            text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
-        try:
-            return dt.date.fromisoformat(text[:10])
-        except ValueError:
-            return _MISSING
-    return _MISSING
-
-
-def _json(value: Any) -> Any:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-CONVERTERS: dict[ColumnType, Callable[[Any], Any]] = {
-    "string": _string,
-    "int": _int,
-    "float": _float,
-    "bool": _bool,
-    "timestamp": _timestamp,
-    "date": _date,
-    "json": _json,
-}
-
-
-def convert(kind: ColumnType, value: Any) -> tuple[Any, bool]:
-    """``(column value, fits)`` for one raw value; ``None`` always fits."""
-    if value is None:
-        return None, True
-    out = CONVERTERS[kind](value)
-    return (None, False) if out is _MISSING else (out, True)
-
-
 def records_to_table(
     records: Iterable[Mapping[str, Any]], columns: Sequence[Column]
 ) -> Any:
@@ -196,7 +89,7 @@ def records_to_table(
             if not fits:
                 extra[column.key] = raw
             values[column.name].append(value)
-        extras.append(_json(extra) if extra else None)
+        extras.append(json_text(extra) if extra else None)
     arrays = [pa.array(values[c.name], type=arrow_type(c.type)) for c in declared]
     names = [c.name for c in declared]
     if any(c.name == EXTRA_COLUMN for c in columns):

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import IO
 
 from ampkit.config import Settings
+from ampkit.core.flow import Driver
 from ampkit.core.limits import QueryBudgets
 from ampkit.core.policy import RetryPolicy
 from ampkit.core.spec import RawResponse, RequestSpec
 from ampkit.core.transport import SyncTransport, WaitCallback
-from ampkit.dashboard.driver import QueryRunner, spec_cost
 from ampkit.errors import error_for
 
 
@@ -48,7 +48,7 @@ class Source:
         self.settings = settings
         self.transport = RecordingTransport(settings, policy=retry, on_wait=on_wait, sleep=sleep)
         self.budgets = QueryBudgets(sleep=sleep, on_wait=on_wait)
-        self.queries = QueryRunner(self.transport, self.budgets)
+        self.queries = Driver(self.transport, budgets=self.budgets)
         self.cost = 0
 
     @property
@@ -58,7 +58,7 @@ class Source:
 
     def query(self, spec: RequestSpec) -> RawResponse:
         """Send a Dashboard/catalog request under the cost budget; count its cost."""
-        self.cost += spec_cost(spec)
+        self.cost += spec.cost
         return self.queries.send(spec)
 
     def last_error_message(self) -> str | None:

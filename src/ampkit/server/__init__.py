@@ -3,6 +3,7 @@
 Only :mod:`ampkit.models` is shared with the client; the two meet over HTTP.
 """
 
+import ampkit._extras.server  # noqa: F401  (first: one line naming the extra if it is missing)
 from ampkit.server.app import ServerApp, create_app
 from ampkit.server.config import (
     DEMO_API_KEY,

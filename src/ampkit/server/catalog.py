@@ -4,7 +4,7 @@ next to the events (so a ``--db`` server keeps them), created on first start."""
 
 from __future__ import annotations
 
-from ampkit.server.store import Store
+import duckdb
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS annotation_categories (
@@ -26,23 +26,26 @@ DDL = (
         project_id INTEGER, id BIGINT, name VARCHAR, PRIMARY KEY (project_id, id))""",
 )
 
-def install(store: Store) -> None:
-    with store.lock:
-        for ddl in DDL:
-            store.con.execute(ddl)
+TABLES = tuple(ddl.split("EXISTS", 1)[1].split("(", 1)[0].strip() for ddl in DDL)
 
 
-def next_id(store: Store, table: str, project_id: int, start: int = 1) -> int:
-    """The next integer id of ``table`` (call with ``store.lock`` held: it serialises ids)."""
-    row = store.con.execute(
-        f"SELECT max(id) FROM {table} WHERE project_id = ?", [project_id]
-    ).fetchone()
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables a store does not have yet."""
+    for ddl in DDL:
+        con.execute(ddl)
+
+
+def next_id(con: duckdb.DuckDBPyConnection, table: str, project_id: int, start: int = 1) -> int:
+    """The next integer id of ``table`` (call inside the writer's transaction: it serialises
+    ids)."""
+    row = con.execute(
+        f"SELECT max(id) FROM {table} WHERE project_id = ?",  # noqa: S608 -- a table of ours
+        [project_id]).fetchone()
     return max(start, (row[0] or 0) + 1) if row else start
 
 
-def clear(store: Store, project_id: int) -> None:
+def clear(con: duckdb.DuckDBPyConnection, project_id: int) -> None:
     """Forget a project's annotations, cohorts and categories (admin reset)."""
-    with store.transaction() as con:
-        for ddl in DDL:
-            table = ddl.split("EXISTS", 1)[1].split("(", 1)[0].strip()
-            con.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id])
+    for table in TABLES:
+        con.execute(f"DELETE FROM {table} WHERE project_id = ?",  # noqa: S608 -- a table of ours
+                    [project_id])

@@ -2,11 +2,12 @@
 
 One declarative table (:func:`_paths`): per path and method, the parameters, the request body,
 the security and every answer with its status and body.  Schemas come from the pydantic
-models that already describe the data — the server's own parsing models
-(:mod:`ampkit.server.query.params` and the families' ``*Params``: ranges, enums and date
-patterns stay in one place) for Dashboard parameters, :mod:`ampkit.models` for events and
-answers, :class:`~ampkit.server.config.FaultConfig` for the fault body — and are written here
-only where no model describes them (error envelopes, small admin bodies).
+models that already describe the data — the Dashboard query models the server reads each
+request with (:data:`ampkit.models.endpoints.DEFS`: ranges, enums and rules stay in one place;
+a parameter is found by its wire name, :class:`~ampkit.models.wire.Wire`) for Dashboard
+parameters, :mod:`ampkit.models` for events and answers,
+:class:`~ampkit.server.config.FaultConfig` for the fault body — and are written here only where
+no model describes them (error envelopes, small admin bodies).
 
 Conventions:
 
@@ -35,15 +36,23 @@ from pydantic.alias_generators import to_camel
 
 from ampkit.models.dashboard.annotations import Annotation, AnnotationCategory
 from ampkit.models.dashboard.cohorts import Cohort, CohortRequestStatus
+from ampkit.models.dashboard.common import (
+    FIRST_DAY,
+    LAST_DAY,
+    DateRangeQuery,
+    EventDef,
+    SegmentCondition,
+)
 from ampkit.models.dashboard.composition import CompositionResult
 from ampkit.models.dashboard.events import EventTypeSummary
-from ampkit.models.dashboard.funnels import FunnelGroup
+from ampkit.models.dashboard.funnels import MAX_STEPS, FunnelGroup, FunnelQuery
 from ampkit.models.dashboard.realtime import RealtimeResult
-from ampkit.models.dashboard.retention import RetentionResult
-from ampkit.models.dashboard.revenue import RevenueLtvResult
-from ampkit.models.dashboard.segmentation import SegmentationResult
+from ampkit.models.dashboard.retention import RetentionQuery, RetentionResult
+from ampkit.models.dashboard.revenue import RevenueLtvQuery, RevenueLtvResult
+from ampkit.models.dashboard.segmentation import SegmentationQuery, SegmentationResult
 from ampkit.models.dashboard.sessions import (
     SessionAverageResult,
+    SessionLengthQuery,
     SessionLengthResult,
     SessionsPerUserResult,
 )
@@ -53,23 +62,16 @@ from ampkit.models.dashboard.taxonomy import (
     TaxonomyEventType,
     TaxonomyUserProperty,
 )
-from ampkit.models.dashboard.user_activity import UserActivityResult
+from ampkit.models.dashboard.user_activity import UserActivityQuery, UserActivityResult
 from ampkit.models.dashboard.user_search import UserSearchResult
-from ampkit.models.dashboard.users import UsersResult
+from ampkit.models.dashboard.users import UsersQuery, UsersResult
+from ampkit.models.endpoints import BY_PATH
 from ampkit.models.events import Event, GroupIdentification, Identification
 from ampkit.models.ingest import IngestErrorBody, SuccessSummary
 from ampkit.models.profile import UserProfile
+from ampkit.models.wire import wire_fields
 from ampkit.server.config import FaultConfig
-from ampkit.server.query.activity import ActivityParams
-from ampkit.server.query.clock import FIRST_DAY, LAST_DAY
 from ampkit.server.query.endpoints import CHARTABLE
-from ampkit.server.query.funnels import FunnelParams
-from ampkit.server.query.params import Condition, EventSpec, RangeParams
-from ampkit.server.query.retention import RetentionParams
-from ampkit.server.query.revenue import LtvParams
-from ampkit.server.query.segmentation import SegmentationParams
-from ampkit.server.query.sessions import UNITS_MS
-from ampkit.server.query.users import UsersParams
 from ampkit.server.routes.annotations import AnnotationBody
 from ampkit.server.routes.cohorts import MembershipBody, UploadBody
 
@@ -112,6 +114,19 @@ class _Schemas:
         info = model.model_fields[name]
         key = info.alias if info.alias is not None and info.alias in props else name
         return {**props[key], **extra}
+
+    def wire(self, model: type[BaseModel], param: str) -> Schema:
+        """The schema of a query model's wire parameter ``param``: a ``day`` is ``yyyymmdd``
+        text; an optional value is its value's schema (absent when not given)."""
+        name, wire = next((n, w) for n, w in wire_fields(model) if w.name == param)
+        if wire.codec == "day":
+            return dict(DAY)
+        schema = self.field(model, name)
+        options = [o for o in schema.get("anyOf", ()) if o != {"type": "null"}]
+        if len(options) == 1:
+            rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+            schema = {**options[0], **rest}
+        return {k: v for k, v in schema.items() if k != "title"}
 
 
 def _with_camel(schema: Schema) -> Schema:
@@ -217,6 +232,9 @@ STRING: Schema = {"type": "string"}
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN_FLAG: Schema = {"type": "string", "description": "true when `true`, `1` or empty"}
 ID: Schema = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+DAY: Schema = {"type": "string", "format": "yyyymmdd", "pattern": r"^[0-9]{8}$",
+               "description": f"YYYYMMDD, a day from {FIRST_DAY:%Y%m%d} to {LAST_DAY:%Y%m%d} "
+                              "in the project's time zone"}
 
 
 # --- the document ----------------------------------------------------------------------------
@@ -253,14 +271,14 @@ def _paths(s: _Schemas) -> dict[str, dict[str, Any]]:
                                                  401: denied, 429: dash_limited},
                           params=params, description=description)}
 
-    start = query("start", s.field(RangeParams, "start"), True)
-    end = query("end", s.field(RangeParams, "end"), True)
+    start = query("start", s.wire(DateRangeQuery, "start"), True)
+    end = query("end", s.wire(DateRangeQuery, "end"), True)
     dates = (start, end)
-    segment = json_query("s", array(s.ref(Condition)),
+    segment = json_query("s", array(s.ref(SegmentCondition)),
                          description="A segment (conditions that must all hold); repeat `s` "
                                      "for more segments")
     group = query("g", STRING, description="Group-by user property (one segment only)")
-    event = s.ref(EventSpec)
+    event = s.ref(EventDef)
     event_text = {"type": "string", "contentMediaType": "application/json",
                   "contentSchema": event}
 
@@ -311,8 +329,8 @@ def _paths(s: _Schemas) -> dict[str, dict[str, Any]]:
     category_body = json_body(obj(("category",), category={"type": "string", "minLength": 1}))
     chart = {"get": op("A saved chart's result", "dashboard", {
         200: answer("The endpoint's answer", {}), 400: bad, 401: denied, 404: missing},
-        params=(path("chart_id"), query("start", s.field(RangeParams, "start")),
-                query("end", s.field(RangeParams, "end"))))}
+        params=(path("chart_id"), query("start", s.wire(DateRangeQuery, "start")),
+                query("end", s.wire(DateRangeQuery, "end"))))}
     csv_chart = {"get": {**chart["get"], "summary": "A saved chart's result as CSV",
                          "responses": {**chart["get"]["responses"],
                                        "200": answer("CSV", STRING, "text/csv")}}}
@@ -489,7 +507,7 @@ def _paths(s: _Schemas) -> dict[str, dict[str, Any]]:
         "/api/3/chart/{chart_id}/csv": csv_chart,
         "/api/2/users": dashboard(
             "Active or new users", data(camel(UsersResult)), *dates,
-            query("m", s.field(UsersParams, "m")), query("i", s.field(UsersParams, "i")),
+            query("m", s.wire(UsersQuery, "m")), query("i", s.wire(UsersQuery, "i")),
             segment, group),
         "/api/2/composition": dashboard(
             "User composition", data(camel(CompositionResult)), *dates,
@@ -500,17 +518,18 @@ def _paths(s: _Schemas) -> dict[str, dict[str, Any]]:
         "/api/2/events/segmentation": dashboard(
             "Event segmentation", data(camel(SegmentationResult)),
             json_query("e", event, True, "The event (formula letter A)"),
-            json_query("e2", event, description="Formula letter B (e3 … for C …)"),
-            *dates, *(query(n, s.field(SegmentationParams, n)) for n in ("m", "n", "i")),
+            json_query("e2", event, description="A second series, formula letter B"),
+            *dates, *(query(n, s.wire(SegmentationQuery, n)) for n in ("m", "n", "i")),
             segment, group, query("g2", STRING),
-            query("limit", s.field(SegmentationParams, "limit")),
+            query("limit", s.wire(SegmentationQuery, "limit")),
             query("formula", STRING, description="With m=formula, e.g. UNIQUES(A)/UNIQUES(B)"),
-            query("rollingWindow", s.field(SegmentationParams, "rolling_window")),
-            query("rollingAverage", s.field(SegmentationParams, "rolling_average"))),
+            *(query(n, s.wire(SegmentationQuery, n))
+              for n in ("rollingWindow", "rollingAverage"))),
         "/api/2/events/list": dashboard("Event types", data(array(camel(EventTypeSummary)))),
         "/api/2/sessions/length": dashboard(
             "Session length distribution", data(camel(SessionLengthResult)), *dates,
-            query("timeHistogramConfigBinTimeUnit", {"enum": sorted(UNITS_MS)}),
+            query("timeHistogramConfigBinTimeUnit",
+                  s.wire(SessionLengthQuery, "timeHistogramConfigBinTimeUnit")),
             *(query(f"timeHistogramConfigBin{n}", {"type": "number"})
               for n in ("Min", "Max", "Size"))),
         "/api/2/sessions/average": dashboard(
@@ -519,22 +538,22 @@ def _paths(s: _Schemas) -> dict[str, dict[str, Any]]:
             "Sessions per user", data(camel(SessionsPerUserResult)), *dates),
         "/api/2/funnels": dashboard(
             "Funnel", data(array(camel(FunnelGroup))),
-            query("e", array(event_text, minItems=1, maxItems=50), True,
+            query("e", array(event_text, minItems=1, maxItems=MAX_STEPS), True,
                   "One event per step, in order", style="form", explode=True),
-            *dates, *(query(n, s.field(FunnelParams, n)) for n in ("mode", "n", "i")),
-            segment, group, query("cs", s.field(FunnelParams, "cs")),
-            query("limit", s.field(FunnelParams, "limit"))),
+            *dates, *(query(n, s.wire(FunnelQuery, n)) for n in ("mode", "n", "i")),
+            segment, group, query("cs", s.wire(FunnelQuery, "cs")),
+            query("limit", s.wire(FunnelQuery, "limit"))),
         "/api/2/retention": dashboard(
             "Retention", data(camel(RetentionResult)),
             json_query("se", event, True, "Starting event (also `_new`, `_active`)"),
             json_query("re", event, True, "Returning event (also `_all`, `_active`)"),
             *dates, query("rm", {"enum": ["bracket", "rolling", "unbounded", "n-day"]}),
-            json_query("rb", s.field(RetentionParams, "rb"),
+            json_query("rb", s.wire(RetentionQuery, "rb"),
                        description="Brackets `[[start, endExclusive], …]` in intervals"),
-            query("i", s.field(RetentionParams, "i")), segment, group),
+            query("i", s.wire(RetentionQuery, "i")), segment, group),
         "/api/2/revenue/ltv": dashboard(
             "Revenue LTV", data(camel(RevenueLtvResult)), *dates,
-            query("m", s.field(LtvParams, "m")), query("i", s.field(LtvParams, "i")),
+            query("m", s.wire(RevenueLtvQuery, "m")), query("i", s.wire(RevenueLtvQuery, "i")),
             segment, group),
         "/api/2/usersearch": dashboard(
             "Find users", camel(UserSearchResult),
@@ -542,15 +561,34 @@ def _paths(s: _Schemas) -> dict[str, dict[str, Any]]:
                   "A user ID, device ID, Amplitude ID or user-ID prefix")),
         "/api/2/useractivity": dashboard(
             "A user's events", camel(UserActivityResult),
-            query("user", s.field(ActivityParams, "user"), True, "The Amplitude ID"),
-            *(query(n, s.field(ActivityParams, n)) for n in ("offset", "limit", "direction"))),
+            query("user", s.wire(UserActivityQuery, "user"), True, "The Amplitude ID"),
+            *(query(n, s.wire(UserActivityQuery, n)) for n in ("offset", "limit", "direction"))),
     }
+
+
+def _declared_parameters(s: _Schemas, paths: dict[str, dict[str, Any]]) -> None:
+    """Every wire parameter a Dashboard query model declares is documented: one the table
+    above does not list is added from its model (a new optional parameter needs no line
+    here)."""
+    for path, definition in BY_PATH.items():
+        model, operation = definition.query, paths[path]["get"]
+        listed = {p["name"] for p in operation.get("parameters", ())}
+        for name, wire in wire_fields(model):
+            if wire.name in listed:
+                continue
+            info = model.model_fields[name]
+            text = info.description or ""
+            param = (json_query(wire.name, s.wire(model, wire.name), info.is_required(), text)
+                     if wire.codec == "json" else
+                     query(wire.name, s.wire(model, wire.name), info.is_required(), text))
+            operation.setdefault("parameters", []).append(param)
 
 
 def document(server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document (a new dict on each call)."""
     schemas = _Schemas()
     paths = _paths(schemas)
+    _declared_parameters(schemas, paths)
     out: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "ampkit serve", "version": "1",

@@ -85,12 +85,14 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve_in_thread(config: ServerConfig, startup_timeout: float = 30) -> RunningServer:
+def serve_in_thread(config: ServerConfig, startup_timeout: float = 30,
+                    store: Store | None = None) -> RunningServer:
     """Start a server on ``config.host:config.port`` (``0`` = a free port) in a thread and
-    return once it accepts requests."""
+    return once it accepts requests.  ``store``: one already opened (on ``config``) to serve,
+    instead of a new one."""
     sock = _listen(config.host, config.port)
     port = sock.getsockname()[1]
-    app = create_app(Store(config))
+    app = create_app(store if store is not None else Store(config))
     server = _uvicorn(app, config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                               name="ampkit-server", daemon=True)

@@ -250,25 +250,30 @@ class Store:
              [u.first_seen_ms for u in users], [u.last_seen_ms for u in users],
              [u.paying for u in users]],
         )
-        ids: list[tuple[str, str, int]] = []
+        # the identities as memory holds them now (a device seen again with a new user_id maps
+        # to that user), so a restarted server resolves every id exactly as before
+        state = self.states[users[0].project_id]
+        ids: dict[tuple[str, str], int] = {}
         for u in users:
-            if u.user_id is not None:
-                ids.append(("u", u.user_id, u.amplitude_id))
-            if u.device_id is not None:
-                ids.append(("d", u.device_id, u.amplitude_id))
+            if u.user_id is not None and u.user_id in state.by_user:
+                ids[("u", u.user_id)] = state.by_user[u.user_id]
+            if u.device_id is not None and u.device_id in state.by_device:
+                ids[("d", u.device_id)] = state.by_device[u.device_id]
         if ids:
+            keys = list(ids)
             con.execute(
-                "INSERT OR IGNORE INTO identities SELECT UNNEST($1::INTEGER[]), "
+                "INSERT OR REPLACE INTO identities SELECT UNNEST($1::INTEGER[]), "
                 "UNNEST($2::VARCHAR[]), UNNEST($3::VARCHAR[]), UNNEST($4::BIGINT[])",
-                [[users[0].project_id] * len(ids), [i[0] for i in ids], [i[1] for i in ids],
-                 [i[2] for i in ids]],
+                [[users[0].project_id] * len(keys), [k[0] for k in keys], [k[1] for k in keys],
+                 [ids[k] for k in keys]],
             )
 
     def reset(self, project_id: int) -> None:
         """Forget everything of one project (admin route, tests)."""
         with self.transaction() as con:
             for table in ("events", "users", "identities", "groups_state", "charts"):
-                con.execute(f"DELETE FROM {table} WHERE project_id = ?", [project_id])
+                con.execute(f"DELETE FROM {table} WHERE project_id = ?",  # noqa: S608 -- a table of ours
+                            [project_id])
         with self.lock:
             self.states[project_id] = ProjectState(project_id)
             for (pid, _), throttle in self.throttles.items():
@@ -297,8 +302,8 @@ class Store:
 
     def events_page(self, project_id: int, limit: int, offset: int) -> list[dict[str, Any]]:
         rows = self.cursor().execute(
-            f"SELECT {EXPORT_SELECT} FROM events WHERE project_id = ? ORDER BY seq "
-            "LIMIT ? OFFSET ?", [project_id, limit, offset]
+            f"SELECT {EXPORT_SELECT} FROM events WHERE project_id = ? "  # noqa: S608 -- our column list
+            "ORDER BY seq LIMIT ? OFFSET ?", [project_id, limit, offset]
         ).fetchall()
         return [export_dict(r) for r in rows]
 
@@ -327,17 +332,6 @@ class Store:
                 return None
             return {"group_type": gtype, "group_value": gvalue,
                     "group_properties": dict(group.group_properties)}
-
-    def chart(self, project_id: int, chart_id: str) -> tuple[str, str] | None:
-        """A saved chart's ``(endpoint, params JSON)``, or ``None``."""
-        cur = self.cursor()
-        try:
-            row = cur.execute(
-                "SELECT endpoint, params FROM charts WHERE project_id = ? AND chart_id = ?",
-                [project_id, chart_id]).fetchone()
-        finally:
-            cur.close()
-        return None if row is None else (str(row[0]), str(row[1]))
 
 
 __all__ = ["EVENT_COLUMNS", "Store", "StoreFailure", "now_ms"]

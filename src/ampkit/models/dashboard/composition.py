@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from ampkit.models.dashboard.common import DateRangeQuery, Params
+from ampkit.models.dashboard.common import DateRangeQuery
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import Number, TimeSeriesResult
+from ampkit.models.wire import Wire
 
 
 class CompositionQuery(DateRangeQuery):
@@ -16,10 +17,9 @@ class CompositionQuery(DateRangeQuery):
 
     kind: ClassVar[QueryKind] = "other"
 
-    prop: str = Field(min_length=1)
+    prop: Annotated[str, Wire("p"), Field(min_length=1, description=(
+        "The user property, e.g. 'country', 'platform', or 'gp:plan' for a custom one."))]
 
-    def params(self) -> Params:
-        return (*self.date_params(), ("p", self.prop))
 
 
 class CompositionResult(TimeSeriesResult):

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from ampkit.models.base import AmpModel
-from ampkit.models.dashboard.common import DashboardQuery, Params
+from ampkit.models.dashboard.common import DashboardQuery
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import DashboardResult
 
@@ -17,8 +17,6 @@ class EventsListQuery(DashboardQuery):
 
     kind: ClassVar[QueryKind] = "other"
 
-    def params(self) -> Params:
-        return ()
 
 
 class EventTypeSummary(AmpModel):

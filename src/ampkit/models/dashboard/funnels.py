@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ampkit.models.base import AmpModel
 from ampkit.models.dashboard.common import (
-    DateRangeQuery,
+    GROUP_BY_HELP,
+    INTERVAL_HELP,
+    LIMIT_HELP,
+    SEGMENTS_DESCRIPTION,
     EventDef,
     Interval,
-    Params,
-    Segment,
+    SegmentedQuery,
+    Segments,
     interval_code,
-    segment_params,
+    not_new,
 )
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import (
@@ -25,27 +28,41 @@ from ampkit.models.dashboard.series import (
     SeriesValue,
     value_of,
 )
+from ampkit.models.wire import Wire
 
 FunnelMode = Literal["ordered", "unordered", "sequential"]
 DEFAULT_CONVERSION_WINDOW = 2_592_000
 """Seconds (30 days), Amplitude's default ``cs``."""
+MAX_WINDOW_DAYS = 366
+"""Longest conversion window (``cs``), in days: Amplitude's longest window is a year."""
+MAX_STEPS = 50
 
 
-class FunnelQuery(DateRangeQuery):
+class FunnelQuery(SegmentedQuery):
     """One ``e`` per step (repeated, in order), ``start``, ``end``, ``mode``, ``n``, ``i``,
     ``s``, ``g``, ``cs`` (conversion window in seconds; a ``timedelta`` is accepted), ``limit``.
     """
 
     kind: ClassVar[QueryKind] = "funnel"
 
-    events: list[EventDef] = Field(min_length=1)
-    mode: FunnelMode = "ordered"
-    user_type: Literal["new", "active"] | None = None
-    interval: Interval = 1
-    segment: Segment | None = None
-    group_by: str | None = None
-    conversion_window: int | None = Field(default=None, ge=1)
-    limit: int | None = Field(default=None, ge=1, le=1000)
+    steps: Annotated[list[EventDef], Wire("e", "json", repeat=True, lead=True),
+                     Field(min_length=1, max_length=MAX_STEPS, description=(
+                         "The funnel's events, in order; each one as for segmentation's "
+                         "event."))]
+    mode: Annotated[FunnelMode, Wire("mode"), Field(description=(
+        "ordered: steps in this order (others may happen in between); unordered: any order; "
+        "sequential: nothing else in between."))] = "ordered"
+    user_type: Annotated[Literal["new", "active"] | None, Wire("n"), Field(description=(
+        "Only new users (first seen in the range), or active ones (the default)."))] = None
+    interval: Annotated[Interval, Wire("i"), Field(description=INTERVAL_HELP)] = 1
+    segment: Annotated[Segments, Wire("s", "json", repeat=True), Field(
+        default_factory=list, description=SEGMENTS_DESCRIPTION)]
+    group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
+    conversion_window: Annotated[int | None, Wire("cs"), Field(
+        ge=1, le=MAX_WINDOW_DAYS * 86_400, description=(
+            "Seconds a user has to finish the funnel (default 30 days, at most 366)."))] = None
+    limit: Annotated[int | None, Wire("limit"), Field(ge=1, le=1000,
+                                                      description=LIMIT_HELP)] = None
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -57,18 +74,12 @@ class FunnelQuery(DateRangeQuery):
     def _seconds(cls, value: object) -> object:
         return int(value.total_seconds()) if isinstance(value, dt.timedelta) else value
 
-    def params(self) -> Params:
-        out: list[tuple[str, str]] = [("e", e.param()) for e in self.events]
-        out += [*self.date_params(), ("mode", self.mode)]
-        if self.user_type is not None:
-            out.append(("n", self.user_type))
-        out.append(("i", str(self.interval)))
-        out += segment_params(self.segment, self.group_by)
-        if self.conversion_window is not None:
-            out.append(("cs", str(self.conversion_window)))
-        if self.limit is not None:
-            out.append(("limit", str(self.limit)))
-        return tuple(out)
+    @model_validator(mode="after")
+    def _steps(self) -> Self:
+        for step in self.steps:
+            not_new(step, "steps")
+        return self
+
 
 
 class DaySeries(AmpModel):

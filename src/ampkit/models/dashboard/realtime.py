@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
 
-from ampkit.models.dashboard.common import DashboardQuery, Params
+from pydantic import Field
+
+from ampkit.models.dashboard.common import DashboardQuery
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import TimeSeriesResult
+from ampkit.models.wire import Wire
 
 
 class RealtimeQuery(DashboardQuery):
@@ -15,8 +18,9 @@ class RealtimeQuery(DashboardQuery):
 
     kind: ClassVar[QueryKind] = "other"
 
-    def params(self) -> Params:
-        return (("i", "5"),)
+    interval: Annotated[Literal[5], Wire("i", "int"), Field(description=(
+        "The bucket size in minutes: always 5 (the only value Amplitude accepts)."))] = 5
+
 
 
 class RealtimeResult(TimeSeriesResult):

@@ -2,74 +2,87 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, NamedTuple, Self
+from typing import Annotated, ClassVar, Literal, NamedTuple, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ampkit.models.base import AmpModel
 from ampkit.models.dashboard.common import (
+    COARSE_HELP,
+    GROUP_BY_HELP,
+    SEGMENTS_DESCRIPTION,
     CoarseInterval,
-    DateRangeQuery,
     EventDef,
-    Params,
-    Segment,
-    compact,
+    SegmentedQuery,
+    Segments,
     interval_code,
     rule_error,
-    segment_params,
 )
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import DashboardResult, Number, SeriesMeta
+from ampkit.models.wire import Wire, reading_wire
 
 RetentionMethod = Literal["bracket", "rolling"]
+MAX_INTERVALS = 366
+"""Largest bracket bound and most brackets, in intervals (``2**31`` overflowed DuckDB's
+INTEGER on the local server)."""
+Bound = Annotated[int, Field(ge=0, le=MAX_INTERVALS)]
 
 
-class RetentionQuery(DateRangeQuery):
+class RetentionQuery(SegmentedQuery):
     """``se``, ``re``, ``start``, ``end``, ``rm``, ``rb``, ``i``, ``s``, ``g``.
 
-    ``method=None`` is n-day retention (Amplitude's default, sent as no ``rm``); ``"bracket"``
-    needs ``brackets``: ``[start, end_exclusive)`` day pairs such as ``[(0, 5)]``.
+    ``method=None`` is n-day retention (Amplitude's default, sent as no ``rm``; ``n-day`` and
+    its spellings are read as it, ``unbounded`` as ``rolling``); ``"bracket"`` needs
+    ``brackets``: ``[start, end_exclusive)`` day pairs such as ``[(0, 5)]``, each bound 0–366,
+    at most 366 brackets.  Read from a query string, brackets without ``rm=bracket`` are
+    ignored (as the local server always did); the client refuses them.
     """
 
     kind: ClassVar[QueryKind] = "retention"
 
-    start_event: EventDef
-    return_event: EventDef
-    method: RetentionMethod | None = None
-    brackets: list[tuple[int, int]] | None = None
-    interval: CoarseInterval = 1
-    segment: Segment | None = None
-    group_by: str | None = None
+    start_event: Annotated[EventDef, Wire("se", "json", lead=True), Field(description=(
+        "What users first did ('_new' = new users, '_active' = any active event; or an "
+        "event)."))]
+    return_event: Annotated[EventDef, Wire("re", "json", lead=True), Field(description=(
+        "What counts as coming back ('_all' = any event, '_active' = any active one)."))]
+    method: Annotated[RetentionMethod | None, Wire("rm"), Field(description=(
+        "n-day (absent, or 'n-day'): came back on day N exactly; 'rolling': on day N or "
+        "later; 'bracket': within each of brackets."))] = None
+    brackets: Annotated[list[tuple[Bound, Bound]] | None, Wire("rb", "json"), Field(
+        max_length=MAX_INTERVALS, description=(
+            "With 'bracket': [start, endExclusive) day pairs, e.g. [[1, 4], [4, 8]]."))] = None
+    interval: Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)] = 1
+    segment: Annotated[Segments, Wire("s", "json", repeat=True), Field(
+        default_factory=list, description=SEGMENTS_DESCRIPTION)]
+    group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
 
     @field_validator("interval", mode="before")
     @classmethod
     def _interval(cls, value: object) -> object:
         return interval_code(value)
 
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: object) -> object:
+        if value in ("", "n-day", "nday", "n_day", "nDay"):
+            return None
+        return "rolling" if value == "unbounded" else value
+
     @model_validator(mode="after")
-    def _rules(self) -> Self:
+    def _rules(self, info: ValidationInfo) -> Self:
+        if self.return_event.event_type == "_new":
+            raise rule_error("return_event", "_new is only valid as a starting event (se)")
         if self.method == "bracket" and not self.brackets:
-            raise rule_error("brackets", "method 'bracket' needs brackets")
-        if self.brackets and self.method != "bracket":
+            raise rule_error("brackets", "method 'bracket' needs brackets such as "
+                                         "[[0,5],[5,10]]")
+        if self.brackets and self.method != "bracket" and not reading_wire(info):
             raise rule_error("brackets", "brackets need method='bracket'")
         for lo, hi in self.brackets or ():
             if lo < 0 or hi <= lo:
                 raise rule_error("brackets", f"[{lo}, {hi}] must satisfy 0 <= start < end")
         return self
 
-    def params(self) -> Params:
-        out: list[tuple[str, str]] = [
-            ("se", self.start_event.param()),
-            ("re", self.return_event.param()),
-            *self.date_params(),
-        ]
-        if self.method is not None:
-            out.append(("rm", self.method))
-        if self.brackets:
-            out.append(("rb", compact([list(b) for b in self.brackets])))
-        out.append(("i", str(self.interval)))
-        out += segment_params(self.segment, self.group_by)
-        return tuple(out)
 
 
 class RetentionCell(AmpModel):

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
 from ampkit.models.base import AmpModel
 from ampkit.models.dashboard.common import (
+    COARSE_HELP,
+    GROUP_BY_HELP,
+    SEGMENTS_DESCRIPTION,
     CoarseInterval,
-    DateRangeQuery,
-    Params,
-    Segment,
+    SegmentedQuery,
+    Segments,
     interval_code,
-    segment_params,
 )
 from ampkit.models.dashboard.cost import QueryKind
-from ampkit.models.dashboard.series import DashboardResult, Label, Number, label_text
+from ampkit.models.dashboard.series import (
+    DashboardResult,
+    Label,
+    Number,
+    SeriesMeta,
+    label_text,
+)
+from ampkit.models.wire import Wire
 
 RevenueMetric = Literal[0, 1, 2, 3]
 REVENUE_METRICS: dict[str, int] = {"arpu": 0, "arppu": 1, "total": 2, "paying": 3}
@@ -25,16 +33,19 @@ REVENUE_METRICS: dict[str, int] = {"arpu": 0, "arppu": 1, "total": 2, "paying": 
 _RETURN_KEY = re.compile(r"^r(\d+)d$")
 
 
-class RevenueLtvQuery(DateRangeQuery):
+class RevenueLtvQuery(SegmentedQuery):
     """``start``, ``end``, ``m`` (0–3 or ``"arpu"``/``"arppu"``/``"total"``/``"paying"``),
     ``i`` (1, 7, 30), ``s``, ``g``."""
 
     kind: ClassVar[QueryKind] = "other"
 
-    metric: RevenueMetric = 0
-    interval: CoarseInterval = 1
-    segment: Segment | None = None
-    group_by: str | None = None
+    metric: Annotated[RevenueMetric, Wire("m"), Field(description=(
+        "0 or 'arpu' (average revenue per user), 1 or 'arppu' (per paying user), 2 or 'total' "
+        "(revenue), 3 or 'paying' (paying users)."))] = 0
+    interval: Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)] = 1
+    segment: Annotated[Segments, Wire("s", "json", repeat=True), Field(
+        default_factory=list, description=SEGMENTS_DESCRIPTION)]
+    group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -49,13 +60,6 @@ class RevenueLtvQuery(DateRangeQuery):
             return REVENUE_METRICS.get(key, int(key) if key.isdigit() else value)
         return value
 
-    def params(self) -> Params:
-        return (
-            *self.date_params(),
-            ("m", str(self.metric)),
-            ("i", str(self.interval)),
-            *segment_params(self.segment, self.group_by),
-        )
 
 
 class LtvValues(AmpModel):
@@ -100,10 +104,12 @@ class LtvRow(NamedTuple):
 
 
 class RevenueLtvResult(DashboardResult):
-    """``{"data": {"seriesLabels": [...], "series": [{dates, values}]}}``."""
+    """``{"data": {"seriesLabels": [...], "series": [{dates, values}]}}``; the local server
+    adds ``seriesMeta`` (``{"segmentIndex"}`` per series), as its other time series do."""
 
     series_labels: list[Label] | None = None
     series: list[LtvSeries] = Field(default_factory=list)
+    series_meta: list[SeriesMeta] | None = None
 
     def rows(self) -> list[LtvRow]:
         """``(label, cohort date, day N, value of rNd)`` for every value present."""

@@ -52,10 +52,12 @@ class SetValue(AmpModel):
 
 
 class SeriesMeta(AmpModel):
-    """``seriesMeta`` entry: ``{"segmentIndex": 0, "eventIndex": 0}``."""
+    """``seriesMeta`` entry: ``{"segmentIndex": 0, "eventIndex": 0}``; with a group-by,
+    ``groupValue`` names the group (retention's ``seriesMeta``, funnels' ``meta``)."""
 
     segment_index: int | None = None
     event_index: int | None = None
+    group_value: str | int | float | bool | list[Any] | None = None
 
 
 Number = int | float

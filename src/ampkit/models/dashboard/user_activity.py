@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ampkit.models.base import AmpModel
-from ampkit.models.dashboard.common import DashboardQuery, Params
+from ampkit.models.dashboard.common import DashboardQuery
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import DashboardResult
 from ampkit.models.export import ExportEvent
+from ampkit.models.wire import Wire
 
 Direction = Literal["latest", "earliest"]
 MAX_ACTIVITY_LIMIT = 1000
@@ -23,18 +24,15 @@ class UserActivityQuery(DashboardQuery):
 
     kind: ClassVar[QueryKind] = "other"
 
-    user: int = Field(ge=0)
-    offset: int = Field(default=0, ge=0)
-    limit: int = Field(default=MAX_ACTIVITY_LIMIT, ge=1, le=MAX_ACTIVITY_LIMIT)
-    direction: Direction = "latest"
+    amplitude_id: Annotated[int, Wire("user"), Field(ge=0, le=2**63 - 1, description=(
+        "The user's Amplitude ID (from user_search), not the user id."))]
+    offset: Annotated[int, Wire("offset"), Field(ge=0, le=2**63 - 1, description=(
+        "Events to skip (for paging)."))] = 0
+    limit: Annotated[int, Wire("limit"), Field(ge=1, le=MAX_ACTIVITY_LIMIT, description=(
+        "Events to return (≤ 1,000)."))] = MAX_ACTIVITY_LIMIT
+    direction: Annotated[Direction, Wire("direction"), Field(description=(
+        "Newest events first, or oldest first."))] = "latest"
 
-    def params(self) -> Params:
-        return (
-            ("user", str(self.user)),
-            ("offset", str(self.offset)),
-            ("limit", str(self.limit)),
-            ("direction", self.direction),
-        )
 
 
 class Location(AmpModel):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
 from ampkit.models.base import AmpModel
-from ampkit.models.dashboard.common import DashboardQuery, Params
+from ampkit.models.dashboard.common import DashboardQuery
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import DashboardResult
+from ampkit.models.wire import Wire
 
 MATCH_TYPES = ("match_user_or_device_id", "match_amplitude_id", "match_user_prefix", "nomatch")
 
@@ -19,10 +20,9 @@ class UserSearchQuery(DashboardQuery):
 
     kind: ClassVar[QueryKind] = "other"
 
-    user: str = Field(min_length=1)
+    user: Annotated[str, Wire("user"), Field(min_length=1, max_length=1000, description=(
+        "An Amplitude ID, device ID, user ID or the start of a user ID."))]
 
-    def params(self) -> Params:
-        return (("user", self.user),)
 
 
 class UserMatch(AmpModel):

@@ -2,46 +2,43 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from ampkit.models.dashboard.common import (
+    COARSE_HELP,
+    GROUP_BY_HELP,
+    SEGMENTS_DESCRIPTION,
     CoarseInterval,
-    DateRangeQuery,
-    Params,
-    Segment,
+    SegmentedQuery,
+    Segments,
     interval_code,
-    segment_params,
 )
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import TimeSeriesResult
+from ampkit.models.wire import Wire
 
 UsersMetric = Literal["active", "new"]
 
 
-class UsersQuery(DateRangeQuery):
+class UsersQuery(SegmentedQuery):
     """``start``, ``end``, ``m`` (active/new), ``i`` (1, 7, 30), optional ``s`` and ``g``."""
 
     kind: ClassVar[QueryKind] = "other"
 
-    metric: UsersMetric = "active"
-    interval: CoarseInterval = 1
-    segment: Segment | None = None
-    group_by: str | None = None
+    metric: Annotated[UsersMetric, Wire("m"), Field(description=(
+        "Active users (did anything) or new users (first seen)."))] = "active"
+    interval: Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)] = 1
+    segment: Annotated[Segments, Wire("s", "json", repeat=True), Field(
+        default_factory=list, description=SEGMENTS_DESCRIPTION)]
+    group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
 
     @field_validator("interval", mode="before")
     @classmethod
     def _interval(cls, value: object) -> object:
         return interval_code(value)
 
-    def params(self) -> Params:
-        return (
-            *self.date_params(),
-            ("m", self.metric),
-            ("i", str(self.interval)),
-            *segment_params(self.segment, self.group_by),
-        )
 
 
 class UsersResult(TimeSeriesResult):

@@ -5,22 +5,29 @@ target                             destination
 =================================  ==========================================================
 (none)                             DuckDB file ``./amplitude.duckdb``
 ``duckdb:///abs/file.duckdb``      DuckDB file (``duckdb://rel.duckdb`` is relative)
-``path/file.duckdb``               DuckDB file (any path that is not a directory)
+``path/file.duckdb``               DuckDB file (``.db``, ``.ddb`` too, or an existing file)
 ``postgresql://u:p@host/db``       PostgreSQL (``postgres://`` too; ``?schema=`` optional)
 ``parquet:///abs/dir``             Parquet directory (``parquet://rel/dir`` is relative)
 ``path/dir/`` or an existing dir   Parquet directory
 =================================  ==========================================================
+
+Any other path (``out.csv``, ``data``) is refused, naming the spellings above.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+from ampkit._extras import message, missing
 from ampkit.errors import ConfigError
 from ampkit.replicate.destinations.base import Destination, TableSpec, Transaction
 
 DEFAULT_TARGET = "amplitude.duckdb"
+DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
+"""A path target with one of these suffixes (or an existing file) is a DuckDB file; any other
+path is refused rather than written as DuckDB under a misleading name (``out.csv``)."""
 
 
 def _strip(target: str, scheme: str) -> str:
@@ -31,7 +38,8 @@ def _strip(target: str, scheme: str) -> str:
 
 
 def target_kind(target: str | None) -> str:
-    """``duckdb``, ``postgres`` or ``parquet`` for a target string."""
+    """``duckdb``, ``postgres`` or ``parquet`` for a target string (a :class:`ConfigError` for
+    a path that names none of them)."""
     text = (target or DEFAULT_TARGET).strip()
     scheme, sep, _ = text.partition("://")
     if sep:
@@ -45,13 +53,24 @@ def target_kind(target: str | None) -> str:
         )
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         return "parquet"
-    return "duckdb"
+    if Path(text).suffix.lower() in DUCKDB_SUFFIXES or Path(text).is_file():
+        return "duckdb"
+    raise ConfigError(
+        f"target {text!r}: a file target ends in .duckdb (or .db, .ddb), a Parquet directory "
+        "in /, or name the kind: duckdb://, postgresql://, parquet://")
+
+
+_DRIVERS = {"duckdb": "duckdb", "postgres": "psycopg", "parquet": "pyarrow"}
+"""The package each kind of target needs (all three come with the ``sync`` extra)."""
 
 
 def open_destination(target: str | None, *, read_only: bool = False) -> Destination:
     """The destination a target names (``read_only`` for dry runs: nothing is created)."""
     text = (target or DEFAULT_TARGET).strip()
     kind = target_kind(text)
+    driver = missing(_DRIVERS[kind])
+    if driver is not None:
+        raise ConfigError(message(f"a {kind} target", driver, ("sync",)))
     if kind == "postgres":
         from ampkit.replicate.destinations.postgres import PostgresDestination
 
@@ -66,10 +85,19 @@ def open_destination(target: str | None, *, read_only: bool = False) -> Destinat
     return DuckDBDestination(path, read_only=read_only)
 
 
+def redact_url(url: str) -> str:
+    """The URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def describe_target(target: str | None) -> str:
     """The target for people: the kind and where, with any password hidden."""
-    from ampkit.replicate.destinations.postgres import redact_url
-
     text = (target or DEFAULT_TARGET).strip()
     return f"{target_kind(text)} {redact_url(text) if '://' in text else text}"
 
@@ -81,5 +109,6 @@ __all__ = [
     "Transaction",
     "describe_target",
     "open_destination",
+    "redact_url",
     "target_kind",
 ]

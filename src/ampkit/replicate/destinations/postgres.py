@@ -25,6 +25,7 @@ import pyarrow.csv as pa_csv  # type: ignore[import-untyped, unused-ignore]
 from psycopg import sql
 
 from ampkit.errors import ConfigError
+from ampkit.replicate.destinations import redact_url
 from ampkit.replicate.destinations.base import (
     Destination,
     TableSpec,
@@ -48,17 +49,6 @@ PG_TYPES: dict[ColumnType, LiteralString] = {
     "json": "jsonb",
 }
 _CSV = pa_csv.WriteOptions(include_header=False, batch_size=4096)
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def split_schema(url: str) -> tuple[str, str]:

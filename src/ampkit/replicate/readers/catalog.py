@@ -12,8 +12,9 @@ from typing import Any
 
 from ampkit.core.spec import RawResponse, RequestSpec
 from ampkit.dashboard import annotations as annotation_api
-from ampkit.dashboard import cohorts, events, taxonomy
+from ampkit.dashboard import cohorts, taxonomy
 from ampkit.dashboard.endpoint import decode
+from ampkit.dashboard.queries import request
 from ampkit.errors import APIStatusError
 from ampkit.models.dashboard.annotations import AnnotationsQuery
 from ampkit.models.dashboard.cohorts import CohortsQuery
@@ -44,7 +45,7 @@ def _taxonomy(source: Source, spec: RequestSpec, parse: Callable[[RawResponse], 
 
 
 def _events_list(source: Source) -> Records:
-    spec = events.request(EventsListQuery())
+    spec = request(EventsListQuery())
     return _list(decode(source.query(spec), spec.path), "data", spec.path)
 
 

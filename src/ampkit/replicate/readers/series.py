@@ -16,17 +16,19 @@ from typing import Any
 
 from ampkit.core.limits import DASHBOARD_COST_WINDOWS
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard import revenue, sessions, users
-from ampkit.dashboard.driver import spec_cost
+from ampkit.dashboard import queries
 from ampkit.dashboard.endpoint import checked
-from ampkit.models.dashboard.revenue import REVENUE_METRICS, RevenueLtvQuery
+from ampkit.models.dashboard.revenue import REVENUE_METRICS, RevenueLtvQuery, RevenueLtvResult
 from ampkit.models.dashboard.series import label_text
 from ampkit.models.dashboard.sessions import (
     SessionAverageQuery,
+    SessionAverageResult,
     SessionLengthQuery,
+    SessionLengthResult,
     SessionsPerUserQuery,
+    SessionsPerUserResult,
 )
-from ampkit.models.dashboard.users import UsersQuery
+from ampkit.models.dashboard.users import UsersQuery, UsersResult
 from ampkit.replicate.config import StreamOptions
 from ampkit.replicate.plan import DaySpan, StreamPlan, day_span, day_windows, yesterday
 from ampkit.replicate.readers.base import StreamRun
@@ -53,40 +55,40 @@ def _users(metric: str) -> SeriesEndpoint:
         with checked("/api/2/users"):
             query = UsersQuery(start=days.start, end=days.end, metric=metric,
                                group_by=opts.group_by)
-        return users.request(query)
+        return queries.request(query)
 
     def rows(raw: RawResponse, opts: StreamOptions) -> Records:
         return [{"date": r.x, "segment": r.label, "value": r.value}
-                for r in users.parse(raw).rows()]
+                for r in queries.parse(UsersResult, raw).rows()]
 
     return SeriesEndpoint(request, rows)
 
 
 def _average_request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
-    return sessions.average_request(SessionAverageQuery(start=days.start, end=days.end))
+    return queries.request(SessionAverageQuery(start=days.start, end=days.end))
 
 
 def _average_rows(raw: RawResponse, opts: StreamOptions) -> Records:
     return [{"date": r.x, "segment": r.label, "value": r.value}
-            for r in sessions.average_parse(raw).rows()]
+            for r in queries.parse(SessionAverageResult, raw).rows()]
 
 
 def _per_user_request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
-    return sessions.per_user_request(SessionsPerUserQuery(start=days.start, end=days.end))
+    return queries.request(SessionsPerUserQuery(start=days.start, end=days.end))
 
 
 def _per_user_rows(raw: RawResponse, opts: StreamOptions) -> Records:
     return [{"date": r.x, "segment": r.label, "value": r.value}
-            for r in sessions.per_user_parse(raw).rows()]
+            for r in queries.parse(SessionsPerUserResult, raw).rows()]
 
 
 def _length_request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
-    return sessions.length_request(SessionLengthQuery(start=days.start, end=days.end))
+    return queries.request(SessionLengthQuery(start=days.start, end=days.end))
 
 
 def _length_rows(raw: RawResponse, opts: StreamOptions) -> Records:
     """One day's histogram: the day is the request's (``xValues`` are the bins)."""
-    return [{"bin": r.x, "value": r.value} for r in sessions.length_parse(raw).rows()]
+    return [{"bin": r.x, "value": r.value} for r in queries.parse(SessionLengthResult, raw).rows()]
 
 
 def _ltv_request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
@@ -94,11 +96,11 @@ def _ltv_request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
         query = RevenueLtvQuery(start=days.start, end=days.end,
                                 metric=REVENUE_METRICS[opts.ltv_metric],
                                 group_by=opts.group_by)
-    return revenue.request(query)
+    return queries.request(query)
 
 
 def _ltv_rows(raw: RawResponse, opts: StreamOptions) -> Records:
-    result = revenue.parse(raw)
+    result = queries.parse(RevenueLtvResult, raw)
     out: Records = []
     names = result.series_labels or []
     for i, series in enumerate(result.series):
@@ -142,7 +144,7 @@ class SeriesRun(StreamRun):
 
     def cost_per_day(self) -> int:
         day = self.ctx.now.date()
-        return spec_cost(self.endpoint.request(DaySpan(start=day, end=day), self.opts))
+        return self.endpoint.request(DaySpan(start=day, end=day), self.opts).cost
 
     def days_per_request(self) -> int:
         if self.endpoint.per_day:
@@ -161,7 +163,7 @@ class SeriesRun(StreamRun):
         plan.units = span.days
         plan.windows = [str(c) for c in chunks]
         plan.requests = len(chunks)
-        plan.cost = sum(spec_cost(self.endpoint.request(c, self.opts)) for c in chunks)
+        plan.cost = sum(self.endpoint.request(c, self.opts).cost for c in chunks)
         plan.note = (f"≤ {self.days_per_request()} days/request × cost {self.cost_per_day()}"
                      f"/day (Amplitude: {COST_PER_WINDOW:,} per 5 min)")
         return plan

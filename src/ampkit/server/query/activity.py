@@ -12,38 +12,39 @@ Matches carry ``user_id``, ``amplitude_id``, ``last_device_id``, ``platform``, `
 ``last_seen`` (local ``YYYY-MM-DD``).
 
 User activity, ``user=<amplitude_id>`` (digits, else 400), ``offset`` (default 0, at most
-2^63 − 1), ``limit``
-(default 1000, 1–1000), ``direction`` (``latest`` default, newest first; ``earliest``, oldest
-first).  **Exactly** ``limit`` events are returned from ``offset`` on: the docs' "``limit=1``
-returns two events" and "more to avoid cutting a session" are not reproduced, so a client can
-page with ``offset += len(events)``.  Events have the export line shape.  ``userData`` sums the
-user's stored events (sessions = distinct ``session_id`` other than -1, ``usage_time`` = total
-session length in ms, ``purchases``/``revenue`` from revenue events, ``first_used`` /
-``last_used`` local dates); device and location fields are the last ones the user's events
-set (``library``, ``ip_address``, ``last_device_id`` from the latest event); ``properties`` are the
-current user properties.  An unknown Amplitude ID gives 200 with the zeroed profile Amplitude
-sends (``canonical_amplitude_id: 1``, counts 0, lists empty) and no events.
+2^63 − 1: a DuckDB BIGINT), ``limit`` (default 1000, 1–1000), ``direction`` (``latest``
+default, newest first; ``earliest``, oldest first).  **Exactly** ``limit`` events are returned
+from ``offset`` on: the docs' "``limit=1`` returns two events" and "more to avoid cutting a
+session" are not reproduced, so a client can page with ``offset += len(events)``.  Events have
+the export line shape.  ``userData`` sums the user's stored events (sessions = distinct
+``session_id`` other than -1, ``usage_time`` = total session length in ms,
+``purchases``/``revenue`` from revenue events, ``first_used`` / ``last_used`` local dates);
+device and location fields are the last ones the user's events set (``library``,
+``ip_address``, ``last_device_id`` from the latest event); ``properties`` are the current user
+properties.  An unknown Amplitude ID gives 200 with the zeroed profile Amplitude sends
+(``canonical_amplitude_id: 1``, counts 0, lists empty) and no events.
+
+Parameters: :class:`~ampkit.models.dashboard.user_search.UserSearchQuery`,
+:class:`~ampkit.models.dashboard.user_activity.UserActivityQuery`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import Field
 
-from ampkit.server.query.common import Ctx, QueryError, QueryParams, sql, validate
-from ampkit.server.query.params import Int, Model
+from ampkit.models.dashboard.user_activity import UserActivityQuery
+from ampkit.models.dashboard.user_search import UserSearchQuery
+from ampkit.server.query.common import Ctx, sql
 from ampkit.server.schema import EXPORT_SELECT, export_dict
 
 PREFIX_LIMIT = 100
 AMPLITUDE_ID = re.compile(r"[0-9]{1,18}")
 """An Amplitude ID as user search reads it: ASCII digits that fit a BIGINT (``str.isdigit``
 also accepts ``²``, which ``int`` refuses: a 500)."""
-MAX_OFFSET = 2**63 - 1
-"""``offset`` is a DuckDB BIGINT: ``2**63`` and above overflowed it (a 500)."""
 _PROFILE_FIELDS = ("platform", "os", "version", "device", "device_type", "carrier", "country",
                    "region", "city", "dma", "language", "start_version", "library",
                    "ip_address")
@@ -67,10 +68,8 @@ def _matches(ctx: Ctx, where: str, *args: Any) -> list[dict[str, Any]]:
     return out
 
 
-def user_search(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    query = (params.get("user") or "").strip()
-    if not query:
-        raise QueryError("user", "is required: a user ID, device ID, Amplitude ID or prefix")
+def user_search(ctx: Ctx, q: UserSearchQuery) -> dict[str, Any]:
+    query = q.user.strip()
     found = _matches(ctx, "amplitude_id IN (SELECT amplitude_id FROM identities WHERE "
                           "project_id = ? AND key = ?)", ctx.project_id, query)
     if found:
@@ -83,13 +82,6 @@ def user_search(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
     if found:
         return {"matches": found, "type": "match_user_prefix"}
     return {"matches": [], "type": "nomatch"}
-
-
-class ActivityParams(Model):
-    user: Int = Field(ge=0, le=2**63 - 1)
-    offset: Int = Field(default=0, ge=0, le=MAX_OFFSET)
-    limit: Int = Field(default=1000, ge=1, le=1000)
-    direction: Literal["latest", "earliest"] = "latest"
 
 
 def _device_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -150,17 +142,13 @@ def _profile(ctx: Ctx, amp: int) -> dict[str, Any] | None:
     return out
 
 
-def user_activity(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    if not params.get("user"):
-        raise QueryError("user", "is required: the user's Amplitude ID (find it with "
-                                 "/api/2/usersearch)")
-    p = validate(ActivityParams, params.pick("user", "offset", "limit", "direction"))
-    profile = _profile(ctx, p.user)
+def user_activity(ctx: Ctx, q: UserActivityQuery) -> dict[str, Any]:
+    profile = _profile(ctx, q.amplitude_id)
     if profile is None:
         return {"userData": zeroed_profile(), "events": []}
-    order = "DESC" if p.direction == "latest" else "ASC"
+    order = "DESC" if q.direction == "latest" else "ASC"
     rows = ctx.rows(sql(
         f"SELECT {EXPORT_SELECT} FROM events WHERE project_id = ? AND amplitude_id = ? "
         f"ORDER BY event_time {order}, seq {order} LIMIT ? OFFSET ?",
-        ctx.project_id, p.user, p.limit, p.offset))
+        ctx.project_id, q.amplitude_id, q.limit, q.offset))
     return {"userData": profile, "events": [export_dict(r) for r in rows]}

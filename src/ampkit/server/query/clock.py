@@ -15,14 +15,13 @@ earlier (the range is never read outside ``start``..``end``).  ``xValues`` are `
 for days, weeks and months, and ``YYYY-MM-DDTHH:MM:SS`` for hourly and 5-minute buckets.
 
 Dates a request may name lie in :data:`FIRST_DAY` .. :data:`LAST_DAY` (1970-01-01 ..
-2999-12-31); anything else is a 400 naming the parameter.  Amplitude's event times are
-milliseconds since the Unix epoch, so nothing is stored before 1970; the upper end leaves
-room for what a query reads beyond its range — rolling windows (up to 365 intervals, i.e.
-about 30 years of months, before ``start``), retention brackets (up to
-:data:`MAX_INTERVALS` intervals after ``end``), funnel conversion windows (up to
-:data:`MAX_WINDOW_DAYS` days) — inside Python's and DuckDB's calendars (years 1–9999), which
-an unchecked ``00010101`` or ``99991231`` overflowed (a 500 that also dropped the
-connection).
+2999-12-31, declared with the query models in :mod:`ampkit.models.dashboard.common`, which
+every Dashboard request is read with); anything else is a 400 naming the parameter.  The upper
+end leaves room for what a query reads beyond its range — rolling windows (up to 365
+intervals, i.e. about 30 years of months, before ``start``), retention brackets (up to 366
+intervals after ``end``), funnel conversion windows (up to 366 days) — inside Python's and
+DuckDB's calendars (years 1–9999), which an unchecked ``00010101`` or ``99991231`` overflowed
+(a 500 that also dropped the connection).
 """
 
 from __future__ import annotations
@@ -34,19 +33,22 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from ampkit.models.dashboard.common import (
+    DAILY,
+    FIRST_DAY,
+    HOURLY,
+    LAST_DAY,
+    MAX_DAYS,
+    MONTHLY,
+    REALTIME,
+    WEEKLY,
+)
+
 if TYPE_CHECKING:
     from ampkit.server.query.common import Sql
 
-REALTIME, HOURLY, DAILY, WEEKLY, MONTHLY = -300000, -3600000, 1, 7, 30
-MAX_DAYS = {REALTIME: 2, HOURLY: 7, DAILY: 365}
-"""Longest ``start``..``end`` range per interval (days, both ends included)."""
-FIRST_DAY = dt.date(1970, 1, 1)
-LAST_DAY = dt.date(2999, 12, 31)
-"""The sane date range: the earliest and latest day a request may name (see above)."""
-MAX_INTERVALS = 366
-"""Largest interval count a parameter may name (retention brackets ``rb``)."""
-MAX_WINDOW_DAYS = 366
-"""Longest funnel conversion window (``cs``), in days."""
+__all__ = ["DAILY", "FIRST_DAY", "HOURLY", "LAST_DAY", "MAX_DAYS", "MONTHLY", "REALTIME",
+           "WEEKLY", "Buckets", "Clock"]
 _UTC = dt.UTC
 
 

@@ -1,10 +1,10 @@
 """What every Dashboard family shares: the request's parameters, SQL fragments with bound
 parameters, the request context, and the 400 that names a parameter and a rule.
 
-- Parameters arrive as a multi-map (:class:`QueryParams`): ``e`` and ``s`` may repeat.
-- Every parsed parameter set is a pydantic model (:mod:`ampkit.server.query.params`);
-  :func:`validate` turns pydantic's errors into a :class:`QueryError` whose ``param`` is the
-  query-string name (``e``, ``start``, ``i``…) and whose ``rule`` says what was expected.
+- Parameters arrive as a multi-map (:class:`QueryParams`): ``e`` and ``s`` may repeat.  They
+  are read with the endpoint's query model (:mod:`ampkit.server.query.endpoints`), whose
+  problems become a :class:`QueryError` whose ``param`` is the query-string name (``e``,
+  ``start``, ``i``…) and whose ``rule`` says what was expected.
 - :class:`Sql` is a fragment of SQL text plus its bound arguments, in order.  User strings only
   ever travel as arguments (``?``); the text holds column names and operators chosen by code.
 - Dates are ``YYYYMMDD`` (both ends inclusive), in the project's time zone (see
@@ -18,14 +18,9 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
-from pydantic import (
-    BaseModel,
-    ValidationError,
-)
-from pydantic_core import PydanticCustomError
 
 from ampkit.server.query.clock import Clock
 
@@ -59,11 +54,6 @@ class QueryError(Exception):
         return f"{self.param}{self.where}: {self.rule}"
 
 
-def rule(param: str, text: str) -> PydanticCustomError:
-    """Raise from a model validator to name the parameter a rule is about."""
-    return PydanticCustomError("ampkit_rule", "{param}: {rule}", {"param": param, "rule": text})
-
-
 class QueryParams:
     """The query string as ordered ``(name, value)`` pairs (names may repeat)."""
 
@@ -75,18 +65,6 @@ class QueryParams:
             if key == name:
                 return value
         return None
-
-    def getlist(self, name: str) -> list[str]:
-        return [value for key, value in self.items if key == name]
-
-    def pick(self, *names: str) -> dict[str, Any]:
-        """``{name: value}`` for the names present (first value of each)."""
-        out: dict[str, Any] = {}
-        for name in names:
-            value = self.get(name)
-            if value is not None and value != "":
-                out[name] = value
-        return out
 
     def replace(self, **values: str) -> QueryParams:
         kept = [(k, v) for k, v in self.items if k not in values]
@@ -180,32 +158,6 @@ class Ctx:
     def one(self, query: Sql) -> tuple[Any, ...] | None:
         row = self.cur.execute(query.text, list(query.args)).fetchone()
         return tuple(row) if row is not None else None
-
-
-# --- parsing ---------------------------------------------------------------------------------
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def validate(model: type[M], data: dict[str, Any], rename: dict[str, str] | None = None) -> M:
-    """``model.model_validate(data)``, with the first error as a :class:`QueryError` (field
-    names renamed to parameter names by ``rename``)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise query_error(exc, rename or {}) from None
-
-
-def query_error(exc: ValidationError, rename: dict[str, str]) -> QueryError:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    ctx = err.get("ctx") or {}
-    if "param" in ctx:
-        return QueryError(str(ctx["param"]), str(ctx["rule"]))
-    param = loc[0] if loc else "query"
-    param = rename.get(param, param)
-    where = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
-    return QueryError(param, err["msg"].removeprefix("Value error, "), where=where)
 
 
 # --- small formatting helpers ----------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 One ``e`` per step (repeated, in order), ``start``/``end``, ``mode``, ``n``, ``i``, ``s``
 (repeat for more segments), ``g``, ``cs`` (conversion window, seconds, default 30 days, at
-most 366 days = 31,622,400 s: Amplitude's longest window is a year), ``limit``.
+most 366 days = 31,622,400 s: Amplitude's longest window is a year), ``limit`` — read with
+:class:`~ampkit.models.dashboard.funnels.FunnelQuery`.
 
 Which attempt counts — Amplitude's "earliest-longest" rule (their help pages on funnel
 conversion: a user enters with *any* step-1 event in the range; for unique users the attempt
@@ -58,17 +59,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from ampkit.server.query.clock import DAILY, MAX_WINDOW_DAYS, MONTHLY, WEEKLY, Buckets
+from ampkit.models.dashboard.common import EventDef
+from ampkit.models.dashboard.funnels import DEFAULT_CONVERSION_WINDOW, FunnelQuery
+from ampkit.server.query.clock import DAILY, MONTHLY, WEEKLY, Buckets
 from ampkit.server.query.common import (
     IDENTIFY_EVENTS,
     NONE_LABEL,
     Ctx,
-    QueryError,
-    QueryParams,
     Sql,
     all_of,
     any_of,
@@ -78,15 +77,6 @@ from ampkit.server.query.common import (
     ratio,
     sql,
     template,
-    validate,
-)
-from ampkit.server.query.params import (
-    EventSpec,
-    Int,
-    Interval,
-    SegmentedParams,
-    parse_event,
-    segmented,
 )
 from ampkit.server.query.props import Scope, active_events, event_sql, segment_sql, user_prop
 from ampkit.server.query.users import first_events
@@ -101,17 +91,11 @@ DISPLAY = {"_active": "[Amplitude] Any Active Event", "_all": "[Amplitude] Any E
            "revenue_amount": "[Amplitude] Revenue"}
 
 
-class FunnelParams(SegmentedParams):
-    steps: list[EventSpec] = Field(min_length=1, max_length=50)
-    mode: Literal["ordered", "unordered", "sequential"] = "ordered"
-    n: Literal["new", "active"] = "active"
-    i: Interval = 1
-    cs: Int = Field(default=2_592_000, ge=1, le=MAX_WINDOW_DAYS * 86_400)
-    limit: Int = Field(default=100, ge=1, le=1000)
+DEFAULT_LIMIT = 100
 
 
-def step_name(spec: EventSpec) -> str:
-    return DISPLAY.get(spec.event_type, spec.event_type.removeprefix("ce:"))
+def step_name(step: EventDef) -> str:
+    return DISPLAY.get(step.event_type, step.event_type.removeprefix("ce:"))
 
 
 WIDE_POSITION = "epoch_ms({t})::HUGEINT * 18446744073709551616::HUGEINT + {q}"
@@ -290,17 +274,18 @@ def _unordered(count: int, w: str) -> list[Sql]:
                                 f"FROM bst) AS b JOIN {prev} AS u ON u._a = b._a AND u._p = b._c")]
 
 
-def _only_active(spec: EventSpec) -> bool:
+def _only_active(step: EventDef) -> bool:
     """Whether a step matches active events only (``$identify``/``$groupidentify`` never)."""
-    if spec.event_type in ("_all", "revenue_amount", "unverified_revenue"):
+    if step.event_type in ("_all", "revenue_amount", "unverified_revenue"):
         return False
-    return spec.event_type.removeprefix("ce:") not in IDENTIFY_EVENTS
+    return step.event_type.removeprefix("ce:") not in IDENTIFY_EVENTS
 
 
-def _window_ms(p: FunnelParams) -> int:
-    if p.mode == "unordered":
-        return max(p.cs // 86_400, 1) * 86_400_000
-    return p.cs * 1000
+def _window_ms(q: FunnelQuery) -> int:
+    cs = q.conversion_window or DEFAULT_CONVERSION_WINDOW
+    if q.mode == "unordered":
+        return max(cs // 86_400, 1) * 86_400_000
+    return cs * 1000
 
 
 def _bins(window_ms: int) -> list[tuple[int, int]]:
@@ -314,18 +299,18 @@ def _count_bins() -> list[tuple[int, int | None]]:
     return [*pairwise(COUNT_EDGES), (COUNT_EDGES[-1], None)]
 
 
-def _query(ctx: Ctx, p: FunnelParams, scope: Scope, segment: Sql, buckets: Buckets) -> Sql:
-    window_ms = _window_ms(p)
+def _query(ctx: Ctx, q: FunnelQuery, scope: Scope, segment: Sql, buckets: Buckets) -> Sql:
+    window_ms = _window_ms(q)
     w = f"to_milliseconds({int(window_ms)})"
-    count = len(p.steps)
-    sequential = p.mode == "sequential"
-    matches = [event_sql(spec, "e") for spec in p.steps]
-    group = user_prop(p.g).label if p.g else Sql("NULL::VARCHAR")
+    count = len(q.steps)
+    sequential = q.mode == "sequential"
+    matches = [event_sql(step) for step in q.steps]
+    group = user_prop(q.group_by).label if q.group_by else Sql("NULL::VARCHAR")
     # a later step of a sequential funnel is the next *active* event: never an inactive one
     flags = join([Sql("coalesce(") + (all_of([m, active_events()]) if k and sequential else m)
                   + f", FALSE) AS _m{k}" for k, m in enumerate(matches)], ", ")
     entry = sql("event_time >= ? AND event_time < ?", scope.lo, scope.hi)
-    if p.n == "new":
+    if q.user_type == "new":
         entry = entry + " AND amplitude_id IN (SELECT _a FROM (" + first_events(scope) + "))"
     hi = scope.hi + dt.timedelta(milliseconds=window_ms)
     where = sql("project_id = ? AND event_time >= ? AND event_time < ?", ctx.project_id,
@@ -336,14 +321,14 @@ def _query(ctx: Ctx, p: FunnelParams, scope: Scope, segment: Sql, buckets: Bucke
                     pos=position.format(t="event_time", q="seq"), g=group, f=flags,
                     e=entry.wrap(), w=all_of([where, segment, any_of(matches)]))
     ctes = [_cte("ev", rows, True)]
-    if p.mode == "unordered":
+    if q.mode == "unordered":
         ctes += _unordered(count, w)
         # previous-step events from the window's start until this step was reached
         counted = [f"e._m{k - 1} AND e._t >= u._t0 AND e._t <= u._t{k}" for k in range(1, count)]
     elif sequential:
         active = all_of([sql("x.project_id = ? AND x.event_time >= ? AND x.event_time < ?",
                              ctx.project_id, scope.lo, hi), active_events("x.")])
-        ctes += _sequential(count, w, active, not _only_active(p.steps[0]), position)
+        ctes += _sequential(count, w, active, not _only_active(q.steps[0]), position)
         counted = [f"e._m{k - 1} AND e._p >= u._p{k - 1} AND e._p < u._p{k}"
                    for k in range(1, count)]
     else:
@@ -445,23 +430,13 @@ def _group(names: list[str], meta: dict[str, Any], cells: _Cells, buckets: Bucke
     }
 
 
-def funnels(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    steps: list[EventSpec] = []
-    for k, raw in enumerate(params.getlist("e")):
-        try:
-            steps.append(parse_event(raw, "e"))
-        except QueryError as exc:
-            raise QueryError("e", exc.rule, where=f"[{k}]{exc.where}") from None
-    if not steps:
-        raise QueryError("e", "is required: one event definition per step")
-    p = validate(FunnelParams, {**segmented(params, "mode", "n", "i", "cs", "limit"),
-                                "steps": steps})
-    buckets = Buckets(p.i, p.start, p.end, zone=ctx.clock.zone)
+def funnels(ctx: Ctx, q: FunnelQuery) -> dict[str, Any]:
+    buckets = Buckets(q.interval, q.start, q.end, zone=ctx.clock.zone)
     scope = Scope(ctx.project_id, *buckets.utc_span(ctx.clock))
-    names = [step_name(s) for s in p.steps]
+    names = [step_name(s) for s in q.steps]
     data: list[dict[str, Any]] = []
-    for seg_index, segment in enumerate(p.segments):
-        rows = ctx.rows(_query(ctx, p, scope, segment_sql(segment, scope), buckets))
+    for seg_index, segment in enumerate(q.segments):
+        rows = ctx.rows(_query(ctx, q, scope, segment_sql(segment, scope), buckets))
         by_group: dict[Any, _Cells] = defaultdict(_Cells)
         for kind, k, group, bucket, bin_no, count, x, y in rows:
             if kind:
@@ -469,12 +444,12 @@ def funnels(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
             else:
                 by_group[group].steps[(int(k), bucket)] = [count, x, y]
         if not by_group:
-            by_group[NONE_LABEL if p.g else None] = _Cells()
+            by_group[NONE_LABEL if q.group_by else None] = _Cells()
         order = sorted(by_group, key=lambda g: (-by_group[g].steps.get((0, None), [0])[0],
                                                 str(g)))
-        for group in order[:p.limit] if p.g else order:
+        for group in order[:q.limit or DEFAULT_LIMIT] if q.group_by else order:
             meta: dict[str, Any] = {"segmentIndex": seg_index}
-            if p.g:
+            if q.group_by:
                 meta["groupValue"] = group
-            data.append(_group(names, meta, by_group[group], buckets, _window_ms(p)))
+            data.append(_group(names, meta, by_group[group], buckets, _window_ms(q)))
     return {"data": data}

@@ -34,7 +34,9 @@ Special event types
     ``_all`` every stored event; ``_active`` every event except ``$identify`` and
     ``$groupidentify``; ``revenue_amount`` and ``unverified_revenue`` events that carry revenue;
     ``verified_revenue`` none (the local server verifies no receipts); ``ce:<name>`` the event
-    type ``<name>`` (custom events are not modelled).
+    type ``<name>`` (custom events are not modelled).  ``_new`` is a retention starting event
+    only (the query models refuse it elsewhere).  Any other event type never stored in the
+    project is Amplitude's 400 (:func:`require_known_events`).
 
 Segments (``s``, all conditions must hold)
     Property conditions test each event; ``userdata_cohort`` tests membership of a stored
@@ -54,19 +56,16 @@ from dataclasses import dataclass
 
 import duckdb
 
+from ampkit.models.dashboard.common import EventDef, Filter, Segment, SegmentCondition
 from ampkit.server.query.common import (
     IDENTIFY_EVENTS,
     NONE_LABEL,
+    Ctx,
     QueryError,
     Sql,
     all_of,
     any_of,
     sql,
-)
-from ampkit.server.query.params import (
-    Condition,
-    EventSpec,
-    FilterSpec,
 )
 
 _BUILTIN: dict[str, str] = {
@@ -172,8 +171,9 @@ def prop_of(kind: str, name: str) -> Prop:
     return event_prop(name) if kind == "event" else user_prop(name)
 
 
-def compare(prop: Prop, op: str, values: Sequence[str], param: str) -> Sql:
-    """``prop op values`` as SQL (see the module docstring for each operator)."""
+def compare(prop: Prop, op: str, values: Sequence[str]) -> Sql:
+    """``prop op values`` as SQL (see the module docstring for each operator; the query models
+    check the operator and that a comparison has a value)."""
     vals = list(values)
     if op in ("is", "is not"):
         hit = sql("list_contains(?::VARCHAR[], ", vals) + prop.label + ")"
@@ -186,8 +186,6 @@ def compare(prop: Prop, op: str, values: Sequence[str], param: str) -> Sql:
         hit = any_of([("contains(" + text + sql(", lower(?))", v)) for v in vals])
         return hit if op == "contains" else "NOT " + hit.wrap()
     if op in ("less", "less or equal", "greater", "greater or equal"):
-        if not vals:
-            raise QueryError(param, f"operator {op!r} needs a value")
         symbol = {"less": "<", "less or equal": "<=", "greater": ">",
                   "greater or equal": ">="}[op]
         if _NUMBER.match(vals[0]):
@@ -197,12 +195,12 @@ def compare(prop: Prop, op: str, values: Sequence[str], param: str) -> Sql:
         wanted = sorted(set(vals))
         hit = "list_sort(list_distinct(" + prop.elements + sql(")) = ?::VARCHAR[]", wanted)
         return hit if op == "set is" else "NOT " + hit.wrap()
-    raise QueryError(param, f"unknown operator {op!r}")
+    raise ValueError(f"unknown operator {op!r}")
 
 
-def filters_sql(filters: Sequence[FilterSpec], param: str) -> list[Sql]:
-    return [compare(prop_of(f.subprop_type, f.subprop_key), f.subprop_op, f.subprop_value,
-                    param) for f in filters]
+def filters_sql(filters: Sequence[Filter]) -> list[Sql]:
+    return [compare(prop_of(f.subprop_type, f.subprop_key), f.subprop_op, f.subprop_value)
+            for f in filters]
 
 
 def active_events(alias: str = "") -> Sql:
@@ -214,7 +212,7 @@ def active_events(alias: str = "") -> Sql:
 ACTIVE = active_events()
 
 
-def event_type_sql(event_type: str, param: str) -> Sql:
+def event_type_sql(event_type: str) -> Sql:
     if event_type == "_all":
         return Sql("TRUE")
     if event_type == "_active":
@@ -223,15 +221,29 @@ def event_type_sql(event_type: str, param: str) -> Sql:
         return Sql("revenue IS NOT NULL")
     if event_type == "verified_revenue":
         return Sql("FALSE")
-    if event_type == "_new":
-        raise QueryError(param, "_new is only valid as a retention starting event (se)")
     name = event_type[3:] if event_type.startswith("ce:") else event_type
     return sql("event_type = ?", name)
 
 
-def event_sql(spec: EventSpec, param: str) -> Sql:
+def event_sql(event: EventDef) -> Sql:
     """An event definition (type and filters) as a row condition."""
-    return all_of([event_type_sql(spec.event_type, param), *filters_sql(spec.filters, param)])
+    return all_of([event_type_sql(event.event_type), *filters_sql(event.filters)])
+
+
+SPECIAL_EVENTS = frozenset({"_all", "_active", "_new", "revenue_amount", "verified_revenue",
+                            "unverified_revenue"})
+
+
+def require_known_events(ctx: Ctx, events: Sequence[tuple[str, EventDef]]) -> None:
+    """``events`` are ``(parameter, event)`` pairs; an event type never stored in the project
+    is a 400 naming the parameter (Amplitude answers unknown events with 400)."""
+    for param, event in events:
+        if event.event_type in SPECIAL_EVENTS:
+            continue
+        event_type = event.event_type.removeprefix("ce:")
+        if ctx.one(sql("SELECT 1 FROM events WHERE project_id = ? AND event_type = ? LIMIT 1",
+                       ctx.project_id, event_type)) is None:
+            raise QueryError(param, f"unknown event type {event_type!r}")
 
 
 @dataclass(frozen=True)
@@ -253,37 +265,36 @@ def _holds(symbol: str, count: float, value: float) -> bool:
             "<": count < value, "=": count == value, "<>": count != value}[symbol]
 
 
-def condition_sql(cond: Condition, scope: Scope, param: str = "s") -> Sql:
+def condition_sql(cond: SegmentCondition, scope: Scope) -> Sql:
     if cond.type == "event":
         symbol = _WHO[cond.op]
+        value = cond.value or 0
         lo: dt.datetime | None = scope.lo
         if cond.time_type == "allTime":
             lo = None
         elif cond.time_type == "forEachInterval" and cond.time_value:
             lo = scope.lo - dt.timedelta(days=cond.time_value)
         where = [sql("project_id = ?", scope.project_id), sql("event_time < ?", scope.hi),
-                 event_sql(EventSpec(event_type=cond.event_type or "", filters=cond.filters),
-                           param)]
+                 event_type_sql(cond.event_type or ""), *filters_sql(cond.filters or [])]
         if lo is not None:
             where.append(sql("event_time >= ?", lo))
-        keep_zero = _holds(symbol, 0, cond.value)
+        keep_zero = _holds(symbol, 0, value)
         having = f"count(*) {symbol} ?" if not keep_zero else f"NOT (count(*) {symbol} ?)"
         sub = "SELECT amplitude_id FROM events WHERE " + all_of(where) + \
-            sql(f" GROUP BY amplitude_id HAVING {having}", cond.value)
+            sql(f" GROUP BY amplitude_id HAVING {having}", value)
         return ("amplitude_id NOT IN (" if keep_zero else "amplitude_id IN (") + sub + ")"
     assert cond.prop is not None
     assert cond.values is not None
     if cond.prop == "userdata_cohort":
-        if cond.op not in ("is", "is not"):
-            raise QueryError(param, "userdata_cohort takes the operators is / is not")
         sub = sql("SELECT amplitude_id FROM cohort_members WHERE project_id = ? AND "
                   "list_contains(?::VARCHAR[], cohort_id)", scope.project_id, cond.values)
         return ("amplitude_id IN (" if cond.op == "is" else "amplitude_id NOT IN (") + sub + ")"
-    return compare(user_prop(cond.prop), cond.op, cond.values, param)
+    return compare(user_prop(cond.prop), cond.op, cond.values)
 
 
-def segment_sql(conditions: Sequence[Condition], scope: Scope) -> Sql:
-    return all_of([condition_sql(c, scope) for c in conditions])
+def segment_sql(segment: Segment, scope: Scope) -> Sql:
+    """All of a segment's conditions (``TRUE`` for everyone)."""
+    return all_of([condition_sql(c, scope) for c in segment.conditions])
 
 
 def base_where(scope: Scope, lo: dt.datetime | None = None,

@@ -3,7 +3,8 @@
 ``se`` (starting event; also ``_new`` and ``_active``), ``re`` (returning event; also ``_all``
 and ``_active``), ``start``/``end``, ``rm`` (``rolling`` a.k.a. unbounded, ``bracket``, or
 n-day when absent), ``rb`` (brackets, JSON ``[[start, endExclusive], …]`` in intervals, each
-bound 0–366 and at most 366 brackets), ``i`` (1, 7, 30), ``s``, ``g``.
+bound 0–366 and at most 366 brackets), ``i`` (1, 7, 30), ``s``, ``g`` — read with
+:class:`~ampkit.models.dashboard.retention.RetentionQuery`.
 
 - **Cohorts**: a user joins the cohort of the interval (project time zone) of their *first*
   starting event in ``start``..``end`` (``_new``: their first active event ever, which must
@@ -32,29 +33,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
-
-from ampkit.server.query.clock import MAX_INTERVALS, MONTHLY, WEEKLY, Buckets
+from ampkit.models.dashboard.retention import RetentionQuery
+from ampkit.server.query.clock import MONTHLY, WEEKLY, Buckets
 from ampkit.server.query.common import (
     NONE_LABEL,
     Ctx,
-    QueryParams,
     Sql,
     month_day,
-    rule,
     sql,
     template,
-    validate,
-)
-from ampkit.server.query.params import (
-    CoarseInterval,
-    EventSpec,
-    SegmentedParams,
-    from_json,
-    parse_event,
-    segmented,
 )
 from ampkit.server.query.props import ACTIVE, Scope, event_sql, segment_sql, user_prop
 from ampkit.server.query.users import is_first_event
@@ -62,57 +51,27 @@ from ampkit.server.query.users import is_first_event
 MAX_GROUPS = 100
 MASK_BITS = 128
 """Offsets per user kept as bits of one UHUGEINT when the query spans fewer intervals."""
-Bound = Annotated[int, Field(ge=0, le=MAX_INTERVALS)]
-"""A bracket bound, in intervals (``2**31`` overflowed DuckDB's INTEGER: a 500)."""
-
-
-class RetentionParams(SegmentedParams):
-    se: EventSpec
-    re: EventSpec
-    rm: Literal["bracket", "rolling", "n-day"] = "n-day"
-    rb: Annotated[list[tuple[Bound, Bound]], BeforeValidator(from_json),
-                  Field(max_length=MAX_INTERVALS)] | None = None
-    i: CoarseInterval = 1
-
-    @field_validator("rm", mode="before")
-    @classmethod
-    def _method(cls, value: object) -> object:
-        if value in (None, "", "nday", "n_day", "nDay"):
-            return "n-day"
-        return "rolling" if value == "unbounded" else value
-
-    @model_validator(mode="after")
-    def _brackets(self) -> RetentionParams:
-        if self.rm == "bracket":
-            if not self.rb:
-                raise rule("rb", "rm=bracket needs brackets such as [[0,5],[5,10]]")
-            for lo, hi in self.rb:
-                if lo < 0 or hi <= lo:
-                    raise rule("rb", f"[{lo},{hi}] must satisfy 0 <= start < endExclusive")
-        if self.re.event_type == "_new":
-            raise rule("re", "_new is only valid as a starting event (se)")
-        return self
 
 
 def _unit(interval: int) -> str:
     return "month" if interval == MONTHLY else "day"
 
 
-def _query(ctx: Ctx, p: RetentionParams, scope: Scope, segment: Sql, buckets: Buckets,
+def _query(ctx: Ctx, q: RetentionQuery, scope: Scope, segment: Sql, buckets: Buckets,
            ret_hi: dt.datetime, max_offset: int) -> Sql:
-    if p.se.event_type == "_new":
+    if q.start_event.event_type == "_new":
         start_match = ACTIVE + " AND " + is_first_event(scope)
     else:
-        start_match = event_sql(p.se, "se")
-    group = user_prop(p.g).label if p.g else Sql("NULL::VARCHAR")
+        start_match = event_sql(q.start_event)
+    group = user_prop(q.group_by).label if q.group_by else Sql("NULL::VARCHAR")
     pos = "{'t': event_time, 'q': seq}"
     clock = ctx.clock
     c_bucket = buckets.trunc_sql(clock.local_sql("_p.t", scope.lo, scope.hi))
     r_bucket = buckets.trunc_sql(clock.local_sql("event_time", scope.lo, ret_hi))
 
     def diff(target: Sql) -> Sql:
-        days = sql("date_diff(?, s._c, ", _unit(p.i)) + target + ")"
-        return "(" + days + ") // 7" if p.i == WEEKLY else days
+        days = sql("date_diff(?, s._c, ", _unit(q.interval)) + target + ")"
+        return "(" + days + ") // 7" if q.interval == WEEKLY else days
 
     head = ("WITH st AS (SELECT amplitude_id AS _a, min({pos}) AS _p, arg_min({g}, {pos}) AS _g "
             "FROM events WHERE {w} GROUP BY amplitude_id), "
@@ -141,17 +100,18 @@ def _query(ctx: Ctx, p: RetentionParams, scope: Scope, segment: Sql, buckets: Bu
                                      ctx.project_id, scope.lo, scope.hi) + " AND "
         + start_match + " AND " + segment, cb=c_bucket, o=offset, rb=r_bucket,
         rw=sql("project_id = ? AND event_time >= ? AND event_time < ?", ctx.project_id,
-               scope.lo, ret_hi) + " AND " + event_sql(p.re, "re"), bits=Sql(str(MASK_BITS)))
+               scope.lo, ret_hi) + " AND " + event_sql(q.return_event),
+        bits=Sql(str(MASK_BITS)))
 
 
-def _cells(p: RetentionParams, ctx: Ctx, base: Sql, brackets: list[tuple[int, int]]
+def _cells(q: RetentionQuery, ctx: Ctx, base: Sql, brackets: list[tuple[int, int]]
            ) -> tuple[dict[tuple[Any, Any], int], dict[tuple[Any, Any], list[int]]]:
     """(cohort sizes, retained counts per bracket) keyed ``(cohort start, group)``, from one
     query (the cohort sizes first, kind 0; then the cells, kind 1).  A bracket is
     ``[lo, hi)`` in Days; Day 0 is the cohort itself."""
     width = len(brackets)
     sizes_sql = "SELECT 0 AS _kind, _c, _g, 0 AS _x, count(*) FROM st2 GROUP BY _c, _g"
-    if p.rm == "rolling":  # users by their last return offset
+    if q.method == "rolling":  # users by their last return offset
         cells = Sql("SELECT 1, _c, _g, _m, count(*) FROM (SELECT _a, _c, _g, max(_o) AS _m "
                     "FROM ret GROUP BY _a, _c, _g) GROUP BY _c, _g, _m")
     else:
@@ -167,7 +127,7 @@ def _cells(p: RetentionParams, ctx: Ctx, base: Sql, brackets: list[tuple[int, in
     for kind, c, g, x, n in ctx.rows(base + sizes_sql + " UNION ALL " + cells):
         if kind == 0:
             sizes[(c, g)] = int(n)
-        elif p.rm == "rolling":  # Day N holds the users whose last return is Day N or later
+        elif q.method == "rolling":  # Day N holds the users whose last return is Day N or later
             for j, (lo, _) in enumerate(brackets):
                 if lo <= int(x):
                     retained[(c, g)][j] += int(n)
@@ -184,36 +144,33 @@ def _cell(count: int, outof: int, incomplete: bool) -> dict[str, Any]:
     return {"count": count, "outof": outof, "incomplete": incomplete}
 
 
-def retention(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    se = parse_event(params.get("se"), "se")
-    re = parse_event(params.get("re"), "re")
-    p = validate(RetentionParams, {**segmented(params, "rm", "rb", "i"), "se": se, "re": re})
-    buckets = Buckets(p.i, p.start, p.end)
+def retention(ctx: Ctx, q: RetentionQuery) -> dict[str, Any]:
+    buckets = Buckets(q.interval, q.start, q.end)
     starts = buckets.starts()
     count = len(starts)
     scope = Scope(ctx.project_id, *buckets.utc_span(ctx.clock))
     now_local = ctx.clock.to_local(ctx.now)
-    brackets = (list(p.rb or []) if p.rm == "bracket"
+    brackets = (list(q.brackets or []) if q.method == "bracket"
                 else [(n, n + 1) for n in range(1, count + 1)])  # Days 1 … count
     horizon = max(hi for _, hi in brackets) + 1
     ret_hi = max(ctx.clock.to_utc(buckets.step(starts[-1], horizon)), scope.hi)
     series: list[dict[str, Any]] = []
     meta: list[dict[str, Any]] = []
-    for seg_index, segment in enumerate(p.segments):
-        base = _query(ctx, p, scope, segment_sql(segment, scope), buckets, ret_hi,
+    for seg_index, segment in enumerate(q.segments):
+        base = _query(ctx, q, scope, segment_sql(segment, scope), buckets, ret_hi,
                       count + horizon + 1)
-        sizes, retained = _cells(p, ctx, base, brackets)
+        sizes, retained = _cells(q, ctx, base, brackets)
         groups: dict[Any, int] = defaultdict(int)
         for (_, g), n in sizes.items():
             groups[g] += n
         if not groups:
-            groups[NONE_LABEL if p.g else None] = 0
+            groups[NONE_LABEL if q.group_by else None] = 0
         order = sorted(groups, key=lambda g: (-groups[g], str(g)))[:MAX_GROUPS]
         for group in order:
             series.append(_series(buckets, starts, brackets, now_local, group, sizes,
                                   retained))
             item: dict[str, Any] = {"segmentIndex": seg_index, "eventIndex": 0}
-            if p.g:
+            if q.group_by:
                 item["groupValue"] = group
             meta.append(item)
     return {"data": {"series": series, "seriesMeta": meta}}

@@ -1,7 +1,7 @@
 """Revenue LTV — ``GET /api/2/revenue/ltv`` (reference §10.19).
 
 ``start``/``end``, ``m`` (0 ARPU, 1 ARPPU, 2 total revenue, 3 paying users), ``i`` (1, 7, 30),
-``s``, ``g``.
+``s``, ``g`` — read with :class:`~ampkit.models.dashboard.revenue.RevenueLtvQuery`.
 
 - **Cohorts**: new users, by the interval (project time zone) of their first active event
   ever, which must lie in the range; the segment applies to that first event, ``g`` takes its
@@ -22,23 +22,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BeforeValidator
-
+from ampkit.models.dashboard.revenue import RevenueLtvQuery
 from ampkit.server.query.clock import DAILY, Buckets
 from ampkit.server.query.common import (
     NONE_LABEL,
     Ctx,
-    QueryParams,
     Sql,
     join,
     ratio,
     sql,
     template,
-    validate,
 )
-from ampkit.server.query.params import CoarseInterval, SegmentedParams, segmented, to_int
 from ampkit.server.query.props import ACTIVE, Scope, base_where, segment_sql, user_prop
 from ampkit.server.query.users import is_first_event
 
@@ -46,17 +42,12 @@ DAYS = (1, 2, 3, 4, 5, 6, 7, 14, 30, 60, 90)
 MAX_GROUPS = 100
 
 
-class LtvParams(SegmentedParams):
-    m: Annotated[Literal[0, 1, 2, 3], BeforeValidator(to_int)] = 0
-    i: CoarseInterval = 1
-
-
-def _query(ctx: Ctx, p: LtvParams, scope: Scope, segment: Sql, buckets: Buckets) -> Sql:
+def _query(ctx: Ctx, q: RevenueLtvQuery, scope: Scope, segment: Sql, buckets: Buckets) -> Sql:
     clock = ctx.clock
     local = clock.local_sql("event_time", scope.lo, scope.hi)
     later = clock.local_sql("e.event_time", scope.lo, max(ctx.now, scope.hi))
-    daily = Buckets(DAILY, p.start, p.end)
-    group = user_prop(p.g).label if p.g else Sql("NULL::VARCHAR")
+    daily = Buckets(DAILY, q.start, q.end)
+    group = user_prop(q.group_by).label if q.group_by else Sql("NULL::VARCHAR")
     sums = join([sql("sum(r.revenue) FILTER (WHERE r._o < ?), count(DISTINCT r._a) FILTER "
                      "(WHERE r._o < ?)", n, n) for n in DAYS], ", ")
     return template(
@@ -74,29 +65,28 @@ def _query(ctx: Ctx, p: LtvParams, scope: Scope, segment: Sql, buckets: Buckets)
         s=sums)
 
 
-def ltv(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    p = validate(LtvParams, segmented(params, "m", "i"))
-    buckets = Buckets(p.i, p.start, p.end)
+def ltv(ctx: Ctx, q: RevenueLtvQuery) -> dict[str, Any]:
+    buckets = Buckets(q.interval, q.start, q.end)
     scope = Scope(ctx.project_id, *buckets.utc_span(ctx.clock))
     starts = buckets.starts()
     labels: list[Any] = []
     series: list[dict[str, Any]] = []
     meta: list[dict[str, Any]] = []
-    for seg_index, segment in enumerate(p.segments):
+    for seg_index, segment in enumerate(q.segments):
         cells: dict[Any, dict[Any, dict[str, Any]]] = defaultdict(dict)
         sizes: dict[Any, int] = defaultdict(int)
-        for row in ctx.rows(_query(ctx, p, scope, segment_sql(segment, scope), buckets)):
+        for row in ctx.rows(_query(ctx, q, scope, segment_sql(segment, scope), buckets)):
             cohort, group, users = row[0], row[1], int(row[2])
             sizes[group] += users
-            cells[group][cohort] = _values(p.m, users, row[3:])
+            cells[group][cohort] = _values(q.metric, users, row[3:])
         if not sizes:
-            sizes[NONE_LABEL if p.g else None] = 0
+            sizes[NONE_LABEL if q.group_by else None] = 0
         for group in sorted(sizes, key=lambda g: (-sizes[g], str(g)))[:MAX_GROUPS]:
-            values = {buckets.label(s): cells[group].get(s) or _values(p.m, 0, ())
+            values = {buckets.label(s): cells[group].get(s) or _values(q.metric, 0, ())
                       for s in starts}
             series.append({"dates": [buckets.label(s) for s in reversed(starts)],
                            "values": values})
-            labels.append(group if p.g else "")
+            labels.append(group if q.group_by else "")
             meta.append({"segmentIndex": seg_index})
     return {"data": {"seriesLabels": labels, "series": series, "seriesMeta": meta}}
 

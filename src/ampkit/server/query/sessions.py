@@ -10,9 +10,11 @@
   ``minutes``, ``hours``, ``days``); ``…Size`` defaults to a tenth of the range.  Bins are
   half-open, ``[start, end)``, like Amplitude's documented default bins: a 600 s session is not
   in a custom bin that ends at 600 s.  Sessions outside all bins are not counted.  Missing or
-  invalid bin parameters give Amplitude's default bins (ms) 0, 3000, 10000, 30000, 60000,
-  180000, 600000, 1800000, 3600000, 86400000; their last bin also holds the sessions capped at
-  one day (its end), which would otherwise fall in no bin.
+  invalid bin parameters (read as none by
+  :class:`~ampkit.models.dashboard.sessions.SessionLengthQuery`) give Amplitude's default bins
+  (ms) 0, 3000, 10000, 30000, 60000, 180000, 600000, 1800000, 3600000, 86400000; their last
+  bin also holds the sessions capped at one day (its end), which would otherwise fall in no
+  bin.
 - ``average``: mean session length in **seconds** per day; ``peruser``: sessions per user per
   day, over users who had a session that day.  Days without sessions are 0.
   ``seriesCollapsed`` holds the value over the whole range.
@@ -30,16 +32,21 @@ import itertools
 import math
 from typing import Any
 
+from ampkit.models.dashboard.common import DateRangeQuery
+from ampkit.models.dashboard.events import EventsListQuery
+from ampkit.models.dashboard.sessions import (
+    DEFAULT_BINS_MS,
+    SessionAverageQuery,
+    SessionLengthQuery,
+    SessionsPerUserQuery,
+)
 from ampkit.server.query.clock import DAILY, WEEKLY, Buckets
-from ampkit.server.query.common import Ctx, QueryParams, Sql, number, ratio, sql, template, validate
-from ampkit.server.query.params import RangeParams
+from ampkit.server.query.common import Ctx, Sql, number, ratio, sql, template
 from ampkit.server.query.props import ACTIVE
 from ampkit.server.query.series import time_series
 
 DAY_MS = 86_400_000
-DEFAULT_EDGES = (0, 3000, 10000, 30000, 60000, 180000, 600000, 1800000, 3600000, 86400000)
 UNITS_MS = {"seconds": 1000, "minutes": 60_000, "hours": 3_600_000, "days": DAY_MS}
-MAX_BINS = 1000
 
 
 def _sessions(ctx: Ctx, buckets: Buckets) -> Sql:
@@ -58,19 +65,13 @@ def _sessions(ctx: Ctx, buckets: Buckets) -> Sql:
                     hi=sql("?", hi))
 
 
-def _edges(params: QueryParams) -> list[float]:
-    """Bin edges in ms: the custom ones when valid, else the defaults."""
-    unit = params.get("timeHistogramConfigBinTimeUnit")
-    try:
-        lo = float(params.get("timeHistogramConfigBinMin") or "nan")
-        hi = float(params.get("timeHistogramConfigBinMax") or "nan")
-        size_text = params.get("timeHistogramConfigBinSize")
-        size = float(size_text) if size_text else (hi - lo) / 10
-    except ValueError:
-        return list(DEFAULT_EDGES)
-    if unit not in UNITS_MS or not all(map(math.isfinite, (lo, hi, size))) or lo < 0 \
-            or hi <= lo or size <= 0 or (hi - lo) / size > MAX_BINS:
-        return list(DEFAULT_EDGES)
+def _edges(q: SessionLengthQuery) -> list[float]:
+    """Bin edges in ms: the custom ones when given (the model checked them), else the
+    defaults."""
+    unit, lo, hi = q.bin_unit, q.bin_min, q.bin_max
+    if unit is None or lo is None or hi is None:
+        return list(DEFAULT_BINS_MS)
+    size = q.bin_size or (hi - lo) / 10
     scale = UNITS_MS[unit]
     count = math.ceil((hi - lo) / size - 1e-9)
     return [min(lo + size * k, hi) * scale for k in range(count)] + [hi * scale]
@@ -81,15 +82,14 @@ def _seconds(ms: float) -> str:
     return str(int(s)) if float(s).is_integer() else f"{s:g}"
 
 
-def length(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    p = validate(RangeParams, params.pick("start", "end"))
-    edges = _edges(params)
-    buckets = Buckets(DAILY, p.start, p.end)
+def length(ctx: Ctx, q: SessionLengthQuery) -> dict[str, Any]:
+    edges = _edges(q)
+    buckets = Buckets(DAILY, q.start, q.end)
     cases = " ".join("WHEN _len < ? THEN ?" for _ in edges[1:-1])
     args: list[Any] = []
     for k, edge in enumerate(edges[1:-1]):
         args += [edge, k]
-    last = "<=" if edges == list(DEFAULT_EDGES) else "<"  # the cap (one day) is the last end
+    last = "<=" if edges == list(DEFAULT_BINS_MS) else "<"  # the cap (one day) is the last end
     binned = Sql(f"CASE {cases} WHEN _len {last} ? THEN ? END" if cases else
                  f"CASE WHEN _len {last} ? THEN ? END", (*args, edges[-1], len(edges) - 2))
     rows = ctx.rows(template(
@@ -104,9 +104,8 @@ def length(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
                      "seriesMeta": [{"segmentIndex": 0}]}}
 
 
-def _daily(ctx: Ctx, params: QueryParams, value: str) -> dict[str, Any]:
-    p = validate(RangeParams, params.pick("start", "end"))
-    buckets = Buckets(DAILY, p.start, p.end)
+def _daily(ctx: Ctx, q: DateRangeQuery, value: str) -> dict[str, Any]:
+    buckets = Buckets(DAILY, q.start, q.end)
     index = buckets.index()
     found = ctx.rows(template(
         "WITH s AS ({s}) SELECT _b, count(*), count(DISTINCT _a), avg(_len) FROM s "
@@ -122,15 +121,15 @@ def _daily(ctx: Ctx, params: QueryParams, value: str) -> dict[str, Any]:
     return time_series(buckets.labels(), [row], [[number(total)]], [0], [{"segmentIndex": 0}])
 
 
-def average(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    return _daily(ctx, params, "average")
+def average(ctx: Ctx, q: SessionAverageQuery) -> dict[str, Any]:
+    return _daily(ctx, q, "average")
 
 
-def per_user(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    return _daily(ctx, params, "peruser")
+def per_user(ctx: Ctx, q: SessionsPerUserQuery) -> dict[str, Any]:
+    return _daily(ctx, q, "peruser")
 
 
-def events_list(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
+def events_list(ctx: Ctx, q: EventsListQuery) -> dict[str, Any]:
     now_local = ctx.clock.to_local(ctx.now)
     week = Buckets(WEEKLY, now_local.date(), now_local.date())
     this_week = ctx.clock.to_utc(week.trunc(now_local))

@@ -13,42 +13,33 @@ real-time active users (``/api/2/realtime``).
   on the user's latest event in the range; values ordered by users, ``(none)`` when unset.
 - Realtime: active users per 5-minute bucket of today (local time) up to now, and of the same
   times yesterday; ``xValues`` ``HH:mm``; ``i`` may be omitted or ``5``.
+
+Parameters: :class:`~ampkit.models.dashboard.users.UsersQuery`,
+:class:`~ampkit.models.dashboard.composition.CompositionQuery`,
+:class:`~ampkit.models.dashboard.realtime.RealtimeQuery`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
+from ampkit.models.dashboard.composition import CompositionQuery
+from ampkit.models.dashboard.realtime import RealtimeQuery
+from ampkit.models.dashboard.users import UsersQuery
 from ampkit.server.query.clock import REALTIME, Buckets
 from ampkit.server.query.common import (
     NONE_LABEL,
     Ctx,
-    QueryError,
-    QueryParams,
     Sql,
     label,
     number,
     sql,
     template,
-    validate,
 )
 from ampkit.server.query.metrics import ZERO, EventQuery, aggregate
-from ampkit.server.query.params import (
-    CoarseInterval,
-    RangeParams,
-    SegmentedParams,
-    segmented,
-)
 from ampkit.server.query.props import ACTIVE, Scope, base_where, segment_sql, user_prop
 from ampkit.server.query.series import plain, time_series
-
-
-class UsersParams(SegmentedParams):
-    m: Literal["active", "new"] = "active"
-    i: CoarseInterval = 1
 
 
 def first_events(scope: Scope) -> Sql:
@@ -66,23 +57,22 @@ def is_first_event(scope: Scope) -> Sql:
         ") AS f WHERE f._a = events.amplitude_id AND f._t = events.event_time)"
 
 
-def users(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    p = validate(UsersParams, segmented(params, "m", "i"))
-    buckets = Buckets(p.i, p.start, p.end, zone=ctx.clock.zone)
+def users(ctx: Ctx, q: UsersQuery) -> dict[str, Any]:
+    buckets = Buckets(q.interval, q.start, q.end, zone=ctx.clock.zone)
     scope = Scope(ctx.project_id, *buckets.utc_span(ctx.clock))
-    prop = user_prop(p.g) if p.g else None
+    prop = user_prop(q.group_by) if q.group_by else None
     groups = (prop.label,) if prop else ()
     rows: list[list[Any]] = []
     collapsed: list[list[Any]] = []
     labels: list[Any] = []
     meta: list[Any] = []
-    for seg_index, segment in enumerate(p.segments):
+    for seg_index, segment in enumerate(q.segments):
         cond = ACTIVE + " AND " + segment_sql(segment, scope)
-        if p.m == "new":
+        if q.metric == "new":
             cond = cond + " AND " + is_first_event(scope)
         grid = aggregate(ctx, EventQuery(cond, groups, cheap_groups=bool(prop and prop.plain)),
                          scope, buckets)
-        if not p.g:
+        if not q.group_by:
             grid.row((None, None))
         elif not grid.rows:
             grid.row((NONE_LABEL, None))
@@ -90,33 +80,25 @@ def users(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
         for key in grid.ordered(score=totals.get):
             rows.append([a.uniques for a in grid.rows[key]])
             collapsed.append(plain(grid.collapsed.get(key, ZERO).uniques))
-            labels.append(key[0] if p.g else seg_index)
-            meta.append(key[0] if p.g else {"segmentIndex": seg_index})
+            labels.append(key[0] if q.group_by else seg_index)
+            meta.append(key[0] if q.group_by else {"segmentIndex": seg_index})
     return time_series(buckets.labels(), rows, collapsed, labels, meta)
 
 
-class CompositionParams(RangeParams):
-    p: str = Field(min_length=1)
-
-
-def composition(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    p = validate(CompositionParams, params.pick("start", "end", "p"))
-    lo, hi = ctx.clock.day_start(p.start), ctx.clock.day_start(p.end + dt.timedelta(days=1))
+def composition(ctx: Ctx, q: CompositionQuery) -> dict[str, Any]:
+    lo, hi = ctx.clock.day_start(q.start), ctx.clock.day_start(q.end + dt.timedelta(days=1))
     scope = Scope(ctx.project_id, lo, hi)
-    prop = user_prop(p.p)
+    prop = user_prop(q.prop)
     query = template(
         "SELECT _v, count(*) AS _n FROM (SELECT amplitude_id, arg_max({v}, event_time) AS _v "
         "FROM events WHERE {w} GROUP BY amplitude_id) GROUP BY _v ORDER BY _n DESC, _v",
         v=prop.text, w=base_where(scope) + " AND " + ACTIVE)
     found = ctx.rows(query)
-    return {"data": {"series": [[number(n) for _, n in found]], "seriesLabels": [p.p],
+    return {"data": {"series": [[number(n) for _, n in found]], "seriesLabels": [q.prop],
                      "xValues": [label(v) for v, _ in found]}}
 
 
-def realtime(ctx: Ctx, params: QueryParams) -> dict[str, Any]:
-    raw = params.get("i")
-    if raw not in (None, "", "5"):
-        raise QueryError("i", "the real-time interval is 5 (minutes)")
+def realtime(ctx: Ctx, q: RealtimeQuery) -> dict[str, Any]:
     now_local = ctx.clock.to_local(ctx.now)
     today = now_local.date()
     yesterday = today - dt.timedelta(days=1)

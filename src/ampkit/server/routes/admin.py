@@ -1,148 +1,132 @@
 """``/_ampkit/*``: read back what the server stored, inject faults, reset — for tests and
-for people checking their tracking code.  Basic auth with a project's key pair."""
+for people checking their tracking code.  Basic auth with a project's key pair; bad input is
+a 400 in the Dashboard envelope whose ``metadata.details`` names the field."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-from typing import Any
+from typing import Annotated, Any
 
-import orjson
-from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
+from pydantic import BeforeValidator, ValidationError
+from pydantic_core import ErrorDetails
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
-from ampkit.server import catalog
-from ampkit.server.config import FaultConfig, ProjectConfig
-from ampkit.server.faults import Faults
-from ampkit.server.store import Store
-
-
-def basic_project(store: Store, request: Request) -> ProjectConfig | None:
-    """The project whose ``api_key:secret_key`` pair is in the Basic header."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        pair = base64.b64decode(token, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    api_key, sep, secret = pair.partition(":")
-    return store.project_for_basic(api_key, secret) if sep else None
-
-
-def unauthorized() -> Response:
-    return JSONResponse({"error": {"http_code": 401, "type": "unauthorized",
-                                   "message": "Invalid API key or secret key"}},
-                        status_code=401, headers={"WWW-Authenticate": 'Basic realm="ampkit"'})
-
+from ampkit.server.config import FaultConfig
+from ampkit.server.routes.common import (
+    BadInput,
+    Query,
+    backend,
+    error_response,
+    json_response,
+    parse_query,
+    require_project,
+    rule,
+)
+from ampkit.server.services import admin
 
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 MAX_PAGE = 100_000
 INT64_MAX = 2**63 - 1
 
 
-def _bad(details: str) -> Response:
-    return JSONResponse({"error": {"http_code": 400, "type": "invalid_request",
-                                   "message": "Invalid request", "metadata": {"details": details}}},
-                        status_code=400)
+def _between(low: int, high: int) -> BeforeValidator:
+    def check(raw: Any, field: str) -> int:
+        if not (isinstance(raw, str) and _INTEGER.fullmatch(raw) and low <= int(raw) <= high):
+            raise BadInput(field, f"{field}: must be an integer from {low} to {high}")
+        return int(raw)
+
+    return BeforeValidator(rule(check))
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
+class EventsPage(Query):
+    """``GET /_ampkit/events``."""
+
+    limit: Annotated[int, _between(0, MAX_PAGE)] = 1000
+    offset: Annotated[int, _between(0, INT64_MAX)] = 0
+
+
+def _details(err: ErrorDetails) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "body"
     return f"{where}: {err['msg']}"
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not _INTEGER.fullmatch(raw):
-        raise ValueError(f"{name}: must be an integer from {low} to {high}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise ValueError(f"{name}: must be an integer from {low} to {high}")
-    return value
+def _bad(exc: BadInput) -> Response:
+    return error_response(400, "Invalid request", str(exc))
 
 
-def routes(store: Store, faults: Faults) -> list[BaseRoute]:
-    async def events(request: Request) -> Response:
-        project = basic_project(store, request)
-        if project is None:
-            return unauthorized()
-        try:
-            limit = _int_param(request, "limit", 1000, 0, MAX_PAGE)
-            offset = _int_param(request, "offset", 0, 0, INT64_MAX)
-        except ValueError as exc:
-            return _bad(str(exc))
-        rows = await run_in_threadpool(store.events_page, project.project_id, limit, offset)
-        return Response(orjson.dumps(rows), media_type="application/json")
+async def events(request: Request) -> Response:
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    try:
+        page = parse_query(EventsPage, request.query_params, _details)
+    except BadInput as exc:
+        return _bad(exc)
+    rows = await backend(request).call(admin.events_page, project.project_id, page.limit,
+                                       page.offset)
+    return json_response(rows)
 
-    async def stats(request: Request) -> Response:
-        project = basic_project(store, request)
-        if project is None:
-            return unauthorized()
-        count = await run_in_threadpool(store.count_events, project.project_id)
-        state = store.states[project.project_id]
-        body: dict[str, Any] = {"project_id": project.project_id, "events": count,
-                                "users": len(state.users), "groups": len(state.groups),
-                                **state.counters}
-        return JSONResponse(body)  # this project's own: another's are not a key pair away
 
-    async def user(request: Request) -> Response:
-        project = basic_project(store, request)
-        if project is None:
-            return unauthorized()
-        snap = store.user_snapshot(project.project_id, request.path_params["user_id"])
-        if snap is None:
-            return JSONResponse({"error": "unknown user_id"}, status_code=404)
-        return Response(orjson.dumps(snap), media_type="application/json")
+async def stats(request: Request) -> Response:
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    body = await backend(request).call(admin.stats, project.project_id)
+    return JSONResponse(body)  # this project's own: another's are not a key pair away
 
-    async def group(request: Request) -> Response:
-        project = basic_project(store, request)
-        if project is None:
-            return unauthorized()
-        snap = store.group_snapshot(project.project_id, request.path_params["group_type"],
-                                    request.path_params["group_value"])
-        if snap is None:
-            return JSONResponse({"error": "unknown group"}, status_code=404)
-        return JSONResponse(snap)
 
-    async def set_faults(request: Request) -> Response:
-        """This project's faults: they apply to its own requests only (the operator's
-        server-wide faults come from ``--faults``, the config file or the Python API)."""
-        project = basic_project(store, request)
-        if project is None:
-            return unauthorized()
-        if request.method == "GET":
-            return JSONResponse(faults.project(project.project_id).model_dump(mode="json"))
-        raw = await request.body()
-        try:
-            config = FaultConfig.model_validate_json(raw or b"{}")
-        except ValidationError as exc:
-            return _bad(_first_error(exc))
-        faults.set_project(project.project_id, config)
-        return JSONResponse(config.model_dump(mode="json"))
+async def user(request: Request) -> Response:
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    snap = await backend(request).call(admin.user, project.project_id,
+                                       request.path_params["user_id"])
+    if snap is None:
+        return JSONResponse({"error": "unknown user_id"}, status_code=404)
+    return json_response(snap)
 
-    async def reset(request: Request) -> Response:
-        project = basic_project(store, request)
-        if project is None:
-            return unauthorized()
-        await run_in_threadpool(store.reset, project.project_id)
-        await run_in_threadpool(catalog.clear, store, project.project_id)
-        faults.set_project(project.project_id, FaultConfig())
-        return JSONResponse({"reset": project.project_id})
 
-    return [
-        Route("/_ampkit/events", events, methods=["GET"]),
-        Route("/_ampkit/stats", stats, methods=["GET"]),
-        Route("/_ampkit/users/{user_id:path}", user, methods=["GET"]),
-        Route("/_ampkit/groups/{group_type}/{group_value:path}", group, methods=["GET"]),
-        Route("/_ampkit/faults", set_faults, methods=["GET", "POST"]),
-        Route("/_ampkit/reset", reset, methods=["POST"]),
-    ]
+async def group(request: Request) -> Response:
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    snap = await backend(request).call(admin.group, project.project_id,
+                                       request.path_params["group_type"],
+                                       request.path_params["group_value"])
+    if snap is None:
+        return JSONResponse({"error": "unknown group"}, status_code=404)
+    return JSONResponse(snap)
+
+
+def _fault_config(raw: bytes) -> FaultConfig:
+    try:
+        return FaultConfig.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise BadInput("body", _details(exc.errors()[0])) from None
+
+
+async def faults(request: Request) -> Response:
+    """This project's faults: they apply to its own requests only (the operator's
+    server-wide faults come from ``--faults``, the config file or the Python API)."""
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    injected = backend(request).faults
+    if request.method == "GET":
+        return JSONResponse(injected.project(project.project_id).model_dump(mode="json"))
+    try:
+        config = _fault_config(await request.body())
+    except BadInput as exc:
+        return _bad(exc)
+    injected.set_project(project.project_id, config)
+    return JSONResponse(config.model_dump(mode="json"))
+
+
+async def reset(request: Request) -> Response:
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    await backend(request).call(admin.reset, project.project_id)
+    backend(request).faults.set_project(project.project_id, FaultConfig())
+    return JSONResponse({"reset": project.project_id})

@@ -1,8 +1,6 @@
 """Chart annotations: v2 (``/api/2/annotations``, query parameters, a ``date``) and v3
-(``/api/3/annotations``, JSON bodies, ISO ``start``/``end``, categories) — reference §11.
-
-One table serves both: a v2 ``date`` is stored as a v3 ``start`` at midnight UTC, and v2
-lists show the ``start`` date.
+(``/api/3/annotations``, JSON bodies, ISO ``start``/``end``, categories) — reference §11;
+the work is :mod:`ampkit.server.services.annotations`.
 
 Bad input is a 400 in the Dashboard error envelope whose ``metadata.parameter`` names the field:
 ids are whole numbers below 2^63 (ASCII digits), dates and timestamps lie in 1970-01-01 ..
@@ -15,55 +13,115 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Annotated, Any
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic_core import ErrorDetails
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
-from ampkit.server.catalog import next_id
 from ampkit.server.query.clock import FIRST_DAY, LAST_DAY
-from ampkit.server.routes.common import error_response, require_project
-from ampkit.server.store import Store
+from ampkit.server.routes.common import (
+    BadInput,
+    Query,
+    backend,
+    error_response,
+    field_of,
+    parse_json,
+    parse_query,
+    require_project,
+    rule,
+)
+from ampkit.server.services import annotations as service
+from ampkit.server.services.annotations import Annotation, Category
 
-_COLUMNS = "id, start_ts, end_ts, label, details, category_id, chart_id"
 _ID = re.compile(r"[0-9]{1,18}")
 """An id: ASCII digits that fit a BIGINT (a 40-digit id overflowed DuckDB: a 500)."""
 
 
-class BadField(ValueError):
-    """A field that breaks a rule: answered 400 naming ``field``."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def parse_id(raw: str, field: str) -> int:
-    if not _ID.fullmatch(raw):
-        raise BadField(field, f"{field} must be a whole number below 2^63 (ASCII digits)")
+# --- rules ---------------------------------------------------------------------------------
+def parse_id(raw: Any, field: str) -> int:
+    if not isinstance(raw, str) or not _ID.fullmatch(raw):
+        raise BadInput(field, f"{field} must be a whole number below 2^63 (ASCII digits)")
     return int(raw)
 
 
 def _in_range(day: dt.date, field: str) -> None:
     if not FIRST_DAY <= day <= LAST_DAY:
-        raise BadField(field, f"{field} must lie between {FIRST_DAY} and {LAST_DAY}")
+        raise BadInput(field, f"{field} must lie between {FIRST_DAY} and {LAST_DAY}")
 
 
-def _iso(value: Any, field: str) -> str:
+def iso_time(value: Any, field: str) -> str:
+    """An ISO 8601 timestamp in range, with its offset (UTC when it has none)."""
     if not isinstance(value, str):
-        raise BadField(field, f"{field} must be an ISO 8601 timestamp string")
+        raise BadInput(field, f"{field} must be an ISO 8601 timestamp string")
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise BadField(field, f"{field}={value!r} is not ISO 8601 "
+        raise BadInput(field, f"{field}={value!r} is not ISO 8601 "
                               "(YYYY-MM-DDThh:mm:ss±hh:mm)") from None
     _in_range(parsed.date(), field)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.isoformat()
+
+
+def _day(value: str, field: str) -> dt.date:
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise BadInput(field, f"{field} must be YYYY-MM-DD") from None
+    _in_range(day, field)
+    return day
+
+
+def _required(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadInput(field, f"{field} is required")
+    return value
+
+
+Id = Annotated[int, BeforeValidator(rule(parse_id))]
+IsoTime = Annotated[str, AfterValidator(rule(iso_time))]
+Required = Annotated[str, BeforeValidator(rule(_required))]
+
+
+def _details(err: ErrorDetails) -> str:
+    """``label: Input should be a valid string``; ``app_id is required``."""
+    field = field_of(err)
+    return f"{field} is required" if err["type"] == "missing" else f"{field}: {err['msg']}"
+
+
+# --- request models ------------------------------------------------------------------------
+class V2List(Query):
+    """``GET /api/2/annotations``."""
+
+    id: Id | None = None
+
+
+class V2Create(BaseModel):
+    """``POST /api/2/annotations`` (query parameters)."""
+
+    app_id: Required
+    date: Required
+    label: Required
+    details: str | None = None
+    chart_id: str | None = None
+
+
+def _not_with_category(value: str | None, info: ValidationInfo) -> str | None:
+    if value is not None and info.data.get("category"):
+        raise BadInput("chart_id", "category and chart_id cannot be combined")
+    return value
+
+
+class V3List(Query):
+    """``GET /api/3/annotations``: filters (``category`` and ``chart_id`` exclude each other)."""
+
+    category: str | None = None
+    chart_id: Annotated[str | None, AfterValidator(_not_with_category)] = None
+    start: IsoTime | None = None
+    end: IsoTime | None = None
 
 
 class AnnotationBody(BaseModel):
@@ -78,256 +136,237 @@ class AnnotationBody(BaseModel):
     category: str | None = None
     chart_id: str | int | None = None
 
+    def create(self) -> service.New:
+        """The new annotation's fields: ``label`` and an ISO ``start`` are required."""
+        if not self.label:
+            raise BadInput("label", "label is required")
+        start = iso_time(self.start, "start")
+        end = iso_time(self.end, "end") if self.end is not None else None
+        return service.New(self.label, start, end, self.details, self.category,
+                           self._chart_id())
 
-def parse_body(raw: bytes) -> AnnotationBody:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadField("body", "the body must be JSON") from None
-    if not isinstance(data, dict):
-        raise BadField("body", "the body must be a JSON object")
-    try:
-        return AnnotationBody.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "body"
-        raise BadField(field, f"{field}: {err['msg']}") from None
+    def update(self) -> service.Update:
+        """The fields the body names, checked."""
+        given = frozenset(self.model_fields_set)
+        if "label" in given and not self.label:
+            raise BadInput("label", "label must be a non-empty string")
+        start = iso_time(self.start, "start") if "start" in given else None
+        end = iso_time(self.end, "end") if "end" in given and self.end is not None else None
+        return service.Update(given, self.label, start, end, self.details, self.category,
+                              self._chart_id())
+
+    def _chart_id(self) -> str | None:
+        return None if self.chart_id is None else str(self.chart_id)
 
 
-def bad(message: str, exc: BadField) -> Response:
+class CategoryFilter(BaseModel):
+    """``GET /api/3/annotation-categories``: ``category``, a name (given empty, it matches
+    none)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    category: str | None = None
+
+
+class CategoryBody(BaseModel):
+    """``POST``/``PUT`` of an annotation category: ``{"category": name}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    category: Required
+
+
+# --- answers -------------------------------------------------------------------------------
+def bad(message: str, exc: BadInput) -> Response:
     return error_response(400, message, str(exc), parameter=exc.field)
 
 
-def routes(store: Store) -> list[BaseRoute]:
-    def categories(pid: int) -> dict[int, str]:
-        rows = store.cursor().execute(
-            "SELECT id, name FROM annotation_categories WHERE project_id = ?", [pid]).fetchall()
-        return {r[0]: r[1] for r in rows}
+def _category(cat: Category | None) -> dict[str, Any] | None:
+    return None if cat is None else {"id": cat.id, "name": cat.name}
 
-    def v3(row: tuple[Any, ...], cats: dict[int, str]) -> dict[str, Any]:
-        aid, start, end, label, details, cat, chart = row
-        return {"id": aid, "start": start, "end": end, "label": label, "details": details,
-                "category": None if cat is None else {"id": cat, "name": cats.get(cat)},
-                "chart_id": chart}
 
-    def rows(pid: int, where: str = "", args: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        return store.cursor().execute(
-            f"SELECT {_COLUMNS} FROM annotations WHERE project_id = ? {where} ORDER BY id",
-            [pid, *(args or [])]).fetchall()
+def v3(a: Annotation) -> dict[str, Any]:
+    return {"id": a.id, "start": a.start, "end": a.end, "label": a.label,
+            "details": a.details, "category": _category(a.category), "chart_id": a.chart_id}
 
-    def insert(pid: int, start: str, end: str | None, label: str, details: str | None,
-               cat: int | None, chart: str | None) -> tuple[Any, ...]:
-        with store.lock:
-            aid = next_id(store, "annotations", pid, 50000)
-            store.con.execute("INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                              [pid, aid, start, end, label, details, cat, chart])
-        return (aid, start, end, label, details, cat, chart)
 
-    async def v2(request: Request) -> Response:
-        project = require_project(store, request)
-        if isinstance(project, Response):
-            return project
-        pid, q = project.project_id, request.query_params
-        if request.method == "GET":
-            where, args = "", []
-            if q.get("id"):
-                try:
-                    where, args = "AND id = ?", [parse_id(q["id"], "id")]
-                except BadField as exc:
-                    return bad("Invalid request", exc)
-            data = [{"id": r[0], "date": r[1][:10], "label": r[3], "details": r[4]}
-                    for r in rows(pid, where, args)]
-            return JSONResponse({"data": data})
-        for field in ("app_id", "date", "label"):
-            if not q.get(field):
-                return error_response(400, "Invalid annotation", f"{field} is required",
-                                      parameter=field)
-        if q["app_id"] != str(pid):
-            return error_response(400, "Invalid annotation",
-                                  "app_id does not match the project of the key pair",
-                                  parameter="app_id")
-        try:
-            try:
-                day = dt.date.fromisoformat(q["date"])
-            except ValueError:
-                raise BadField("date", "date must be YYYY-MM-DD") from None
-            _in_range(day, "date")
-        except BadField as exc:
-            return bad("Invalid annotation", exc)
-        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).isoformat()
-        row = insert(pid, start, None, q["label"], q.get("details"), None, q.get("chart_id"))
-        return JSONResponse({"annotation": {"date": day.isoformat(), "details": row[4],
-                                            "id": row[0], "label": row[3]}, "success": True})
+def unknown_category(exc: service.UnknownCategory) -> Response:
+    return error_response(404, "Category not found", exc.name, parameter="category")
 
-    async def v3_collection(request: Request) -> Response:
-        project = require_project(store, request)
-        if isinstance(project, Response):
-            return project
-        pid = project.project_id
-        cats = categories(pid)
-        if request.method == "GET":
-            q = request.query_params
-            if q.get("category") and q.get("chart_id"):
-                return error_response(400, "Invalid request",
-                                      "category and chart_id cannot be combined",
-                                      parameter="chart_id")
-            found = [v3(r, cats) for r in rows(pid)]
-            if q.get("category"):
-                found = [a for a in found if a["category"] and
-                         a["category"]["name"] == q["category"]]
-            if q.get("chart_id"):
-                found = [a for a in found if a["chart_id"] == q["chart_id"]]
-            try:
-                if q.get("start"):
-                    after = _iso(q["start"], "start")
-                    found = [a for a in found if dt.datetime.fromisoformat(a["start"]) >=
-                             dt.datetime.fromisoformat(after)]
-                if q.get("end"):
-                    before = dt.datetime.fromisoformat(_iso(q["end"], "end"))
-                    found = [a for a in found if dt.datetime.fromisoformat(
-                        a["end"] or a["start"]) <= before]
-            except BadField as exc:
-                return bad("Invalid request", exc)
-            return JSONResponse({"data": found})
-        try:
-            body = parse_body(await request.body())
-            if not body.label:
-                raise BadField("label", "label is required")
-            start = _iso(body.start, "start")
-            end = _iso(body.end, "end") if body.end is not None else None
-        except BadField as exc:
-            return bad("Invalid annotation", exc)
-        cat = None
-        if body.category is not None:
-            by_name = {v: k for k, v in cats.items()}
-            if body.category not in by_name:
-                return error_response(404, "Category not found", body.category,
-                                      parameter="category")
-            cat = by_name[body.category]
-        chart = None if body.chart_id is None else str(body.chart_id)
-        row = insert(pid, start, end, body.label, body.details, cat, chart)
-        return JSONResponse({"data": v3(row, cats)})
 
-    async def v3_item(request: Request) -> Response:
-        project = require_project(store, request)
-        if isinstance(project, Response):
-            return project
-        pid, raw_id = project.project_id, request.path_params["annotation_id"]
-        try:
-            aid = parse_id(raw_id, "annotation_id")
-        except BadField as exc:
-            return bad("Invalid annotation id", exc)
-        found = rows(pid, "AND id = ?", [aid])
-        if not found:
-            return error_response(404, "Annotation not found", raw_id)
-        cats = categories(pid)
-        if request.method == "GET":
-            return JSONResponse({"data": v3(found[0], cats)})
-        if request.method == "DELETE":
-            with store.lock:
-                store.con.execute("DELETE FROM annotations WHERE project_id = ? AND id = ?",
-                                  [pid, aid])
-            return JSONResponse({"success": True})
-        current = v3(found[0], cats)
-        try:
-            body = parse_body(await request.body())
-            given = body.model_fields_set
-            if "label" in given and not body.label:
-                raise BadField("label", "label must be a non-empty string")
-            start = _iso(body.start, "start") if "start" in given else current["start"]
-            end = (_iso(body.end, "end") if body.end is not None else None) \
-                if "end" in given else current["end"]
-        except BadField as exc:
-            return bad("Invalid annotation", exc)
-        cat = found[0][5]
-        if "category" in given:
-            by_name = {v: k for k, v in cats.items()}
-            if body.category is not None and body.category not in by_name:
-                return error_response(404, "Category not found", body.category,
-                                      parameter="category")
-            cat = None if body.category is None else by_name[body.category]
-        chart = current["chart_id"]
-        if "chart_id" in given:
-            chart = None if body.chart_id is None else str(body.chart_id)
-        row = (aid, start, end, body.label if "label" in given else current["label"],
-               body.details if "details" in given else current["details"], cat, chart)
-        with store.lock:
-            store.con.execute(
-                "UPDATE annotations SET start_ts = ?, end_ts = ?, label = ?, details = ?, "
-                "category_id = ?, chart_id = ? WHERE project_id = ? AND id = ?",
-                [*row[1:], pid, aid])
-        return JSONResponse({"data": v3(row, cats)})
+# --- handlers: one per path, a function per method ----------------------------------------
+async def v2(request: Request) -> Response:
+    """``GET``/``POST /api/2/annotations``."""
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    if request.method == "POST":
+        return await _v2_create(request, project.project_id)
+    return await _v2_list(request, project.project_id)
 
-    async def category_collection(request: Request) -> Response:
-        project = require_project(store, request)
-        if isinstance(project, Response):
-            return project
-        pid = project.project_id
-        cats = categories(pid)
-        if request.method == "GET":
-            name = request.query_params.get("category")
-            data = [{"id": k, "name": v} for k, v in sorted(cats.items())
-                    if name is None or v == name]
-            if name is not None and not data:
-                return error_response(404, "Category not found", name)
-            return JSONResponse({"data": data})
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            body = None
-        name = body.get("category") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name:
-            return error_response(400, "Invalid category", "category is required",
-                                  parameter="category")
-        if name in cats.values():
-            return error_response(409, "Category already exists", name, parameter="category")
-        with store.lock:
-            cid = next_id(store, "annotation_categories", pid, 6000)
-            store.con.execute("INSERT INTO annotation_categories VALUES (?, ?, ?)",
-                              [pid, cid, name])
-        return JSONResponse({"data": {"id": cid, "name": name}})
 
-    async def category_item(request: Request) -> Response:
-        project = require_project(store, request)
-        if isinstance(project, Response):
-            return project
-        pid, raw_id = project.project_id, request.path_params["category_id"]
-        try:
-            cid = parse_id(raw_id, "category_id")
-        except BadField as exc:
-            return bad("Invalid category id", exc)
-        cats = categories(pid)
-        if cid not in cats:
-            return error_response(404, "Category not found", raw_id)
-        if request.method == "GET":
-            return JSONResponse({"data": {"id": cid, "name": cats[cid]}})
-        if request.method == "DELETE":
-            with store.lock:
-                store.con.execute("DELETE FROM annotation_categories WHERE project_id = ? AND "
-                                  "id = ?", [pid, cid])
-                store.con.execute("UPDATE annotations SET category_id = NULL WHERE "
-                                  "project_id = ? AND category_id = ?", [pid, cid])
-            return JSONResponse({"success": True})
-        try:
-            body = orjson.loads(await request.body() or b"{}")
-        except orjson.JSONDecodeError:  # was a 500
-            body = None
-        name = body.get("category") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name:
-            return error_response(400, "Invalid category", "category is required",
-                                  parameter="category")
-        if name in cats.values() and cats[cid] != name:
-            return error_response(409, "Category already exists", name, parameter="category")
-        with store.lock:
-            store.con.execute("UPDATE annotation_categories SET name = ? WHERE project_id = ? "
-                              "AND id = ?", [name, pid, cid])
-        return JSONResponse({"data": {"id": cid, "category": name}})
+async def v3_collection(request: Request) -> Response:
+    """``GET``/``POST /api/3/annotations``."""
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    if request.method == "POST":
+        return await _v3_create(request, project.project_id)
+    return await _v3_list(request, project.project_id)
 
-    return [
-        Route("/api/2/annotations", v2, methods=["GET", "POST"]),
-        Route("/api/3/annotations", v3_collection, methods=["GET", "POST"]),
-        Route("/api/3/annotations/{annotation_id}", v3_item, methods=["GET", "PUT", "DELETE"]),
-        Route("/api/3/annotation-categories", category_collection, methods=["GET", "POST"]),
-        Route("/api/3/annotation-categories/{category_id}", category_item,
-              methods=["GET", "PUT", "DELETE"]),
-    ]
+
+async def v3_item(request: Request) -> Response:
+    """``GET``/``PUT``/``DELETE /api/3/annotations/{annotation_id}``."""
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    raw = request.path_params["annotation_id"]
+    try:
+        aid = parse_id(raw, "annotation_id")
+    except BadInput as exc:
+        return bad("Invalid annotation id", exc)
+    if request.method == "PUT":
+        return await _v3_update(request, project.project_id, aid, raw)
+    if request.method == "DELETE":
+        return await _v3_delete(request, project.project_id, aid, raw)
+    found = await backend(request).read(service.find, project.project_id, aid)
+    if found is None:
+        return error_response(404, "Annotation not found", raw)
+    return JSONResponse({"data": v3(found)})
+
+
+async def category_collection(request: Request) -> Response:
+    """``GET``/``POST /api/3/annotation-categories``."""
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    if request.method == "POST":
+        return await _create_category(request, project.project_id)
+    name = parse_query(CategoryFilter, request.query_params, _details).category
+    cats = await backend(request).read(service.categories, project.project_id)
+    data = [{"id": c.id, "name": c.name} for c in cats if name is None or c.name == name]
+    if name is not None and not data:
+        return error_response(404, "Category not found", name)
+    return JSONResponse({"data": data})
+
+
+async def category_item(request: Request) -> Response:
+    """``GET``/``PUT``/``DELETE /api/3/annotation-categories/{category_id}``."""
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    raw = request.path_params["category_id"]
+    try:
+        cid = parse_id(raw, "category_id")
+    except BadInput as exc:
+        return bad("Invalid category id", exc)
+    if request.method == "PUT":
+        return await _rename_category(request, project.project_id, cid, raw)
+    if request.method == "DELETE":
+        if not await backend(request).write(service.delete_category, project.project_id, cid):
+            return error_response(404, "Category not found", raw)
+        return JSONResponse({"success": True})
+    found = await backend(request).read(service.category, project.project_id, cid)
+    if found is None:
+        return error_response(404, "Category not found", raw)
+    return JSONResponse({"data": {"id": found.id, "name": found.name}})
+
+
+async def _v2_list(request: Request, project_id: int) -> Response:
+    try:
+        q = parse_query(V2List, request.query_params, _details)
+    except BadInput as exc:
+        return bad("Invalid request", exc)
+    found = await backend(request).read(service.list_annotations, project_id, q.id)
+    return JSONResponse({"data": [{"id": a.id, "date": a.start[:10], "label": a.label,
+                                   "details": a.details} for a in found]})
+
+
+async def _v2_create(request: Request, project_id: int) -> Response:
+    try:
+        q = parse_query(V2Create, request.query_params, _details)
+        if q.app_id != str(project_id):
+            raise BadInput("app_id", "app_id does not match the project of the key pair")
+        day = _day(q.date, "date")
+    except BadInput as exc:
+        return bad("Invalid annotation", exc)
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).isoformat()
+    new = service.New(q.label, start, details=q.details, chart_id=q.chart_id)
+    made = await backend(request).write(service.create, project_id, new)
+    return JSONResponse({"annotation": {"date": day.isoformat(), "details": made.details,
+                                        "id": made.id, "label": made.label}, "success": True})
+
+
+async def _v3_list(request: Request, project_id: int) -> Response:
+    try:
+        q = parse_query(V3List, request.query_params, _details)
+    except BadInput as exc:
+        return bad("Invalid request", exc)
+    found = await backend(request).read(service.search, project_id, category=q.category,
+                                        chart_id=q.chart_id, start=q.start, end=q.end)
+    return JSONResponse({"data": [v3(a) for a in found]})
+
+
+async def _v3_create(request: Request, project_id: int) -> Response:
+    try:
+        new = parse_json(AnnotationBody, await request.body(), _details).create()
+    except BadInput as exc:
+        return bad("Invalid annotation", exc)
+    try:
+        made = await backend(request).write(service.create, project_id, new)
+    except service.UnknownCategory as exc:
+        return unknown_category(exc)
+    return JSONResponse({"data": v3(made)})
+
+
+async def _v3_update(request: Request, project_id: int, aid: int, raw: str) -> Response:
+    try:
+        change = parse_json(AnnotationBody, await request.body(), _details).update()
+    except BadInput as exc:
+        return bad("Invalid annotation", exc)
+    try:
+        updated = await backend(request).write(service.update, project_id, aid, change)
+    except service.UnknownCategory as exc:
+        return unknown_category(exc)
+    if updated is None:
+        return error_response(404, "Annotation not found", raw)
+    return JSONResponse({"data": v3(updated)})
+
+
+async def _v3_delete(request: Request, project_id: int, aid: int, raw: str) -> Response:
+    if not await backend(request).write(service.delete, project_id, aid):
+        return error_response(404, "Annotation not found", raw)
+    return JSONResponse({"success": True})
+
+
+def _category_body(raw: bytes) -> str:
+    try:
+        return parse_json(CategoryBody, raw, _details).category
+    except BadInput:
+        raise BadInput("category", "category is required") from None
+
+
+async def _create_category(request: Request, project_id: int) -> Response:
+    try:
+        name = _category_body(await request.body())
+    except BadInput as exc:
+        return bad("Invalid category", exc)
+    try:
+        made = await backend(request).write(service.create_category, project_id, name)
+    except service.CategoryExists as exc:
+        return error_response(409, "Category already exists", exc.name, parameter="category")
+    return JSONResponse({"data": {"id": made.id, "name": made.name}})
+
+
+async def _rename_category(request: Request, project_id: int, cid: int, raw: str) -> Response:
+    try:
+        name = _category_body(await request.body() or b"{}")
+    except BadInput as exc:
+        return bad("Invalid category", exc)
+    try:
+        renamed = await backend(request).write(service.rename_category, project_id, cid, name)
+    except service.CategoryExists as exc:
+        return error_response(409, "Category already exists", exc.name, parameter="category")
+    if renamed is None:
+        return error_response(404, "Category not found", raw)
+    return JSONResponse({"data": {"id": renamed.id, "category": renamed.name}})

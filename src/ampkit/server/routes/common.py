@@ -1,18 +1,61 @@
-"""Pieces the read-side routes share: Basic auth and Amplitude's Dashboard error envelope."""
+"""What the routes share: the app's :class:`Backend`, Basic auth, Amplitude's Dashboard error
+envelope, and parsing query strings and JSON bodies into pydantic models — a field that breaks
+a rule is a :class:`BadInput`, which the route answers 400 naming the field."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any, TypeVar, get_origin
 
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
+from pydantic_core import ErrorDetails
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ampkit.server.config import ProjectConfig
-from ampkit.server.routes.admin import basic_project, unauthorized
-from ampkit.server.store import Store
+from ampkit.server.services.backend import Backend
 
-__all__ = ["basic_project", "error_response", "require_project", "unauthorized"]
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
+
+def backend(request: Request) -> Backend:
+    """The objects behind the app serving this request."""
+    found: Backend = request.app.state.backend
+    return found
+
+
+# --- auth ----------------------------------------------------------------------------------
+def basic_project(request: Request) -> ProjectConfig | None:
+    """The project whose ``api_key:secret_key`` pair is in the Basic header."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        pair = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    api_key, sep, secret = pair.partition(":")
+    return backend(request).project_for_basic(api_key, secret) if sep else None
+
+
+def unauthorized() -> Response:
+    return JSONResponse({"error": {"http_code": 401, "type": "unauthorized",
+                                   "message": "Invalid API key or secret key"}},
+                        status_code=401, headers={"WWW-Authenticate": 'Basic realm="ampkit"'})
+
+
+def require_project(request: Request) -> ProjectConfig | Response:
+    project = basic_project(request)
+    return unauthorized() if project is None else project
+
+
+# --- answers -------------------------------------------------------------------------------
 _TYPES = {400: "invalid_request", 403: "forbidden", 404: "not_found", 409: "conflict",
           429: "too_many_requests", 500: "internal_error", 504: "timeout"}
 
@@ -29,6 +72,88 @@ def error_response(status: int, message: str, details: str | None = None,
     return JSONResponse(body, status_code=status)
 
 
-def require_project(store: Store, request: Request) -> ProjectConfig | Response:
-    project = basic_project(store, request)
-    return unauthorized() if project is None else project
+def json_response(body: Any, status: int = 200) -> Response:
+    """Any JSON-able body (datetimes too), written by orjson."""
+    return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+# --- parsing -------------------------------------------------------------------------------
+class BadInput(ValueError):
+    """A field that breaks a rule: answered 400 naming ``field``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def rule(check: Callable[[Any, str], T]) -> Callable[[Any, ValidationInfo], T]:
+    """A pydantic validator from ``check(value, field name)``, which raises :class:`BadInput`
+    (its message is the answer's details, as is)."""
+    def validate(value: Any, info: ValidationInfo) -> T:
+        return check(value, info.field_name or "")
+
+    return validate
+
+
+Describe = Callable[[ErrorDetails], str]
+"""How a route family words a pydantic error in its answer's details."""
+
+
+def field_of(err: ErrorDetails) -> str:
+    return str(err["loc"][0]) if err["loc"] else "body"
+
+
+def first_problem(exc: ValidationError, describe: Describe) -> BadInput:
+    err = exc.errors()[0]
+    raised = err.get("ctx", {}).get("error")
+    if isinstance(raised, BadInput):
+        return raised
+    return BadInput(field_of(err), describe(err))
+
+
+def validate(model: type[M], data: Any, describe: Describe) -> M:
+    """``data`` as ``model``, or the :class:`BadInput` of its first bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise first_problem(exc, describe) from None
+
+
+def parse_json(model: type[M], raw: bytes, describe: Describe,
+               not_object: str = "the body must be a JSON object") -> M:
+    """A JSON object body as ``model``."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadInput("body", "the body must be JSON") from None
+    if not isinstance(data, dict):
+        raise BadInput("body", not_object)
+    return validate(model, data, describe)
+
+
+class Query(BaseModel):
+    """Query parameters: unknown ones are ignored and an empty value counts as absent (as
+    Amplitude takes them)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
+
+
+def parse_query(model: type[M], params: QueryParams, describe: Describe) -> M:
+    """The query string as ``model``: a ``list`` field takes every value of its name, any
+    other field one (the last, as ``params.get`` reads it)."""
+    data: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if get_origin(info.annotation) is list:
+            if values := params.getlist(key):
+                data[key] = values
+        elif (value := params.get(key)) is not None:
+            data[key] = value
+    return validate(model, data, describe)

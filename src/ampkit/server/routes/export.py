@@ -1,23 +1,31 @@
-"""``GET /api/2/export`` (reference §9)."""
+"""``GET /api/2/export`` (reference §9); the archive is
+:func:`ampkit.server.services.export.build_archive`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import IO
 
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
 
-from ampkit.server.export import (
+from ampkit.server.routes.common import backend, error_response, require_project
+from ampkit.server.services.export import (
     ExportRequestError,
     ExportTooLarge,
     build_archive,
     parse_window,
 )
-from ampkit.server.routes.common import error_response, require_project
-from ampkit.server.store import Store
+
+
+class ExportQuery(BaseModel):
+    """``start`` and ``end`` hours, ``YYYYMMDDTHH`` (checked by :func:`parse_window`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    start: str | None = None
+    end: str | None = None
 
 
 def _chunks(archive: IO[bytes]) -> Iterator[bytes]:
@@ -28,28 +36,26 @@ def _chunks(archive: IO[bytes]) -> Iterator[bytes]:
         archive.close()
 
 
-def routes(store: Store) -> list[BaseRoute]:
-    async def export(request: Request) -> Response:
-        project = require_project(store, request)
-        if isinstance(project, Response):
-            return project
-        params = request.query_params
-        try:
-            window = parse_window(params.get("start"), params.get("end"), store.config.export)
-        except ExportRequestError as exc:
-            return error_response(400, "Invalid export request", str(exc), parameter=exc.param)
-        try:
-            archive = await run_in_threadpool(build_archive, store, project.project_id, window)
-        except ExportTooLarge:
-            return error_response(
-                400, "Export size exceeds the limit",
-                f"more than {store.config.export.max_bytes} bytes; use a smaller range")
-        if archive is None:
-            return error_response(404, "No data found for the requested range")
-        name = f"{project.project_id}_{params['start']}_{params['end']}.zip"
-        return StreamingResponse(
-            _chunks(archive), media_type="application/zip",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
-
-    return [Route("/api/2/export", export, methods=["GET"])]
+async def export(request: Request) -> Response:
+    project = require_project(request)
+    if isinstance(project, Response):
+        return project
+    server = backend(request)
+    config = server.config.export
+    q = ExportQuery.model_validate(dict(request.query_params))  # text only: it cannot fail
+    try:
+        window = parse_window(q.start, q.end, config)
+    except ExportRequestError as exc:
+        return error_response(400, "Invalid export request", str(exc), parameter=exc.param)
+    try:
+        archive = await server.read(build_archive, config, project.project_id, window)
+    except ExportTooLarge:
+        return error_response(400, "Export size exceeds the limit",
+                              f"more than {config.max_bytes} bytes; use a smaller range")
+    if archive is None:
+        return error_response(404, "No data found for the requested range")
+    name = f"{project.project_id}_{q.start}_{q.end}.zip"
+    return StreamingResponse(
+        _chunks(archive), media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

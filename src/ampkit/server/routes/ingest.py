@@ -1,20 +1,19 @@
-"""``/2/httpapi``, ``/batch``, ``/identify``, ``/groupidentify`` (reference §2–5, §15)."""
+"""``/2/httpapi``, ``/batch``, ``/identify``, ``/groupidentify`` (reference §2–5, §15); the
+work is :mod:`ampkit.server.services.ingestion`."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from ampkit.models.ingest import ERR_INVALID_FIELDS, ERR_INVALID_JSON, IngestErrorBody
 from ampkit.server.faults import BEFORE, Faults, FaultyResponse, refusal
 from ampkit.server.ingest import PATHS, Api, Outcome, error
-from ampkit.server.service import accept, identify, ingest_events
-from ampkit.server.store import Store
+from ampkit.server.routes.common import backend
+from ampkit.server.services.ingestion import accept, identify, ingest_events
 
 _ALWAYS = {"code", "error"}
 _KEEP_EMPTY = {
@@ -34,78 +33,75 @@ def render(outcome: Outcome) -> Response:
     return JSONResponse(out, status_code=outcome.status)
 
 
-def _through(faults: Faults, project_id: int, path: str,
-             answer: Callable[[], Awaitable[Response]]) -> Awaitable[Response]:
+async def _through(faults: Faults, project_id: int, path: str,
+                   answer: Callable[[], Awaitable[Response]]) -> Response:
     """Answer through the project's own injected faults (the operator's were applied by the
     middleware): a refusal before anything is stored, or the real answer failed after."""
-
-    async def run() -> Response:
-        kind, delay = faults.draw(path, project_id, server=False)
-        if kind is not None and kind in BEFORE:
-            return refusal(kind)
-        response = await answer()
-        return response if kind is None else FaultyResponse(response, kind, delay)
-
-    return run()
+    kind, delay = faults.draw(path, project_id, server=False)
+    if kind is not None and kind in BEFORE:
+        return refusal(kind)
+    response = await answer()
+    return response if kind is None else FaultyResponse(response, kind, delay)
 
 
-def events_route(store: Store, faults: Faults, api: Api) -> Any:
-    path = PATHS[api]
+async def _events(request: Request, api: Api) -> Response:
+    if api == "batch":
+        ctype = request.headers.get("content-type", "")
+        if not ctype.lower().startswith("application/json"):
+            return render(error(400, ERR_INVALID_JSON, missing_field=None,
+                                reason="Content-Type must be application/json for /batch"))
+    server = backend(request)
+    body = await request.body()  # capped by the gate (413 past the limit)
+    result = await server.call(ingest_events, api, body, server.faults.project_active)
+    if isinstance(result, Outcome):
+        return render(result)
+    held = result
 
-    async def handler(request: Request) -> Response:
-        if api == "batch":
-            ctype = request.headers.get("content-type", "")
-            if not ctype.lower().startswith("application/json"):
-                return render(error(400, ERR_INVALID_JSON,
-                                    missing_field=None, reason="Content-Type must be "
-                                    "application/json for /batch"))
-        body = await request.body()  # capped by the gate (413 past the limit)
-        result = await run_in_threadpool(ingest_events, store, api, body,
-                                         faults.project_active)
-        if isinstance(result, Outcome):
-            return render(result)
-        held = result
+    async def store_it() -> Response:
+        return render(await server.call(accept, held.project_id, held.parsed, api, held.size))
 
-        async def store_it() -> Response:
-            return render(await run_in_threadpool(accept, store, held.project_id, held.parsed,
-                                                  api, held.size))
-
-        return await _through(faults, held.project_id, path, store_it)
-
-    return handler
+    return await _through(server.faults, held.project_id, PATHS[api], store_it)
 
 
-def identify_route(store: Store, faults: Faults, group: bool) -> Any:
+async def httpapi(request: Request) -> Response:
+    """``POST /2/httpapi``."""
+    return await _events(request, "httpapi")
+
+
+async def batch(request: Request) -> Response:
+    """``POST /batch`` (``Content-Type: application/json`` only)."""
+    return await _events(request, "batch")
+
+
+async def _identify(request: Request, group: bool) -> Response:
+    params: dict[str, str] = dict(request.query_params)
+    if request.method == "POST":
+        form = await request.form()
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                params[key] = value
+            else:  # a file part of a multipart body
+                params[key] = (await value.read()).decode("utf-8", "replace")
+    server = backend(request)
+
+    async def answer() -> Response:
+        done = await server.call(identify, params, group)
+        if done.json is not None:
+            return JSONResponse(done.json, status_code=done.status)
+        return PlainTextResponse(done.text or "", status_code=done.status)
+
+    project = server.project_for_key(params.get("api_key") or "")
+    if project is None or not server.faults.project_active(project.project_id):
+        return await answer()
     path = "/groupidentify" if group else "/identify"
-
-    async def handler(request: Request) -> Response:
-        params: dict[str, str] = dict(request.query_params)
-        if request.method == "POST":
-            form = await request.form()
-            for key, value in form.multi_items():
-                if isinstance(value, str):
-                    params[key] = value
-                else:  # a file part of a multipart body
-                    params[key] = (await value.read()).decode("utf-8", "replace")
-
-        async def answer() -> Response:
-            done = await run_in_threadpool(identify, store, params, group)
-            if done.json is not None:
-                return JSONResponse(done.json, status_code=done.status)
-            return PlainTextResponse(done.text or "", status_code=done.status)
-
-        project = store.projects_by_key.get(params.get("api_key") or "")
-        if project is None or not faults.project_active(project.project_id):
-            return await answer()
-        return await _through(faults, project.project_id, path, answer)
-
-    return handler
+    return await _through(server.faults, project.project_id, path, answer)
 
 
-def routes(store: Store, faults: Faults) -> list[BaseRoute]:
-    return [
-        Route("/2/httpapi", events_route(store, faults, "httpapi"), methods=["POST"]),
-        Route("/batch", events_route(store, faults, "batch"), methods=["POST"]),
-        Route("/identify", identify_route(store, faults, False), methods=["GET", "POST"]),
-        Route("/groupidentify", identify_route(store, faults, True), methods=["GET", "POST"]),
-    ]
+async def identify_user(request: Request) -> Response:
+    """``GET``/``POST /identify``."""
+    return await _identify(request, group=False)
+
+
+async def identify_group(request: Request) -> Response:
+    """``GET``/``POST /groupidentify``."""
+    return await _identify(request, group=True)

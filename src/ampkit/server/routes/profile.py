@@ -1,4 +1,5 @@
-"""``GET /v1/userprofile`` — the User Profile API (reference §12).
+"""``GET /v1/userprofile`` — the User Profile API (reference §12); the look-up is
+:mod:`ampkit.server.services.profile`.
 
 Auth is ``Authorization: Api-Key <secret key>``; its 401s are plain text, as Amplitude's are.
 Past 600 requests a minute (the server is one organisation; ``profile_limits`` in the config)
@@ -12,90 +13,88 @@ come back empty (``[]``), not ``null``, so callers can tell "asked" from "not as
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-import orjson
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from ampkit.server.limits import PROFILE_LIMIT_ERROR, LimitExceeded
-from ampkit.server.store import Store
+from ampkit.server.routes.common import backend, json_response
+from ampkit.server.services import profile as service
 
 
-def _flag(request: Request, name: str) -> bool:
-    value = request.query_params.get(name)
-    return value is not None and value.lower() in ("true", "1", "")
+def _flag(value: Any) -> bool:
+    """Given as ``true``, ``1`` or empty (``?get_amp_props``)."""
+    return isinstance(value, str) and value.lower() in ("true", "1", "")
 
 
-def routes(store: Store) -> list[BaseRoute]:
-    def cohort_ids(project_id: int, amplitude_id: int) -> list[str]:
-        rows = store.cursor().execute(
-            "SELECT cohort_id FROM cohort_members WHERE project_id = ? AND amplitude_id = ? "
-            "ORDER BY cohort_id", [project_id, amplitude_id]).fetchall()
-        return [r[0] for r in rows]
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
-    async def profile(request: Request) -> Response:
-        header = request.headers.get("authorization", "")
-        scheme, _, secret = header.partition(" ")
-        if scheme != "Api-Key" or not secret.strip():
-            return PlainTextResponse("Missing Api-Key in Authorization header", 401)
-        project = store.project_for_secret(secret.strip())
-        if project is None:
-            return PlainTextResponse("Invalid Api-Key", 401)
-        try:
-            store.profile_limits.admit(project.project_id)
-        except LimitExceeded as exc:
-            return JSONResponse({"error": PROFILE_LIMIT_ERROR},
-                                store.profile_limits.config.status,
-                                headers={"Retry-After": str(exc.retry_after)})
-        user_id = request.query_params.get("user_id")
-        device_id = request.query_params.get("device_id")
-        if not user_id and not device_id:
-            return JSONResponse({"error": "One of user_id or device_id is required"}, 400)
-        state = store.states[project.project_id]
-        with store.lock:
-            amp = state.by_user.get(user_id) if user_id else None
-            if amp is None and device_id:
-                amp = state.by_device.get(device_id)
-            user = state.users.get(amp) if amp is not None else None
-            snapshot = None if user is None else (
-                user.user_id, user.device_id, dict(user.user_properties), user.first_seen_ms,
-                user.last_seen_ms, dict(user.fields), user.amplitude_id)
-        if snapshot is None:
-            return JSONResponse({"error": "User id and device id not seen before"}, 400)
-        uid, did, props, first, last, fields, amplitude_id = snapshot
-        data: dict[str, Any] = {"user_id": uid, "device_id": device_id or did,
-                                "amp_props": None, "cohort_ids": None,
-                                "recommendations": None}
-        if _flag(request, "get_amp_props") or _flag(request, "get_computations"):
-            amp_props: dict[str, Any] = dict(props)
-            if _flag(request, "get_amp_props"):
-                for key, ms in (("first_used", first), ("last_used", last)):
-                    if ms is not None:
-                        amp_props[key] = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime(
-                            "%Y-%m-%d")
-                for key in ("platform", "country", "language", "app_version"):
-                    if key in fields:
-                        amp_props.setdefault(key, fields[key])
-            data["amp_props"] = amp_props
-        comp_ids = request.query_params.get("comp_id")
-        if comp_ids:
-            data["amp_props"] = {**(data["amp_props"] or {}),
-                                 **dict.fromkeys(comp_ids.split(","))}
-        if _flag(request, "get_cohort_ids"):
-            data["cohort_ids"] = await run_in_threadpool(cohort_ids, project.project_id,
-                                                         amplitude_id)
-        if _flag(request, "get_recs"):
-            rec_ids = [r for r in (request.query_params.get("rec_id") or "").split(",") if r]
-            now = int(dt.datetime.now(dt.UTC).timestamp())
-            data["recommendations"] = [
-                {"rec_id": r, "child_rec_id": r, "items": [], "is_control": False,
-                 "recommendation_source": "ampkit-local", "last_updated": now} for r in rec_ids]
-        if _flag(request, "get_propensity"):
-            data["propensity"] = None
-            data["propensities"] = []
-        return Response(orjson.dumps({"userData": data}), media_type="application/json")
 
-    return [Route("/v1/userprofile", profile, methods=["GET"])]
+class ProfileQuery(BaseModel):
+    """The query string (ids given empty count as absent)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str | None = None
+    device_id: str | None = None
+    get_amp_props: Flag = False
+    get_computations: Flag = False
+    comp_id: str | None = None
+    get_cohort_ids: Flag = False
+    get_recs: Flag = False
+    rec_id: str | None = None
+    get_propensity: Flag = False
+
+
+def _amp_props(q: ProfileQuery, found: service.Profile) -> dict[str, Any] | None:
+    props: dict[str, Any] | None = None
+    if q.get_amp_props or q.get_computations:
+        props = dict(found.user_properties)
+        if q.get_amp_props:
+            for key, ms in (("first_used", found.first_seen_ms), ("last_used", found.last_seen_ms)):
+                if ms is not None:
+                    props[key] = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d")
+            for key in ("platform", "country", "language", "app_version"):
+                if key in found.fields:
+                    props.setdefault(key, found.fields[key])
+    if q.comp_id:
+        props = {**(props or {}), **dict.fromkeys(q.comp_id.split(","))}
+    return props
+
+
+async def profile(request: Request) -> Response:
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme != "Api-Key" or not secret.strip():
+        return PlainTextResponse("Missing Api-Key in Authorization header", 401)
+    server = backend(request)
+    project = server.project_for_secret(secret.strip())
+    if project is None:
+        return PlainTextResponse("Invalid Api-Key", 401)
+    try:
+        server.profile_limits.admit(project.project_id)
+    except LimitExceeded as exc:
+        return JSONResponse({"error": PROFILE_LIMIT_ERROR}, server.profile_limits.config.status,
+                            headers={"Retry-After": str(exc.retry_after)})
+    q = ProfileQuery.model_validate(dict(request.query_params))  # text only: it cannot fail
+    if not q.user_id and not q.device_id:
+        return JSONResponse({"error": "One of user_id or device_id is required"}, 400)
+    found = await server.with_state(project.project_id, service.lookup, project.project_id,
+                                    q.user_id, q.device_id, q.get_cohort_ids)
+    if found is None:
+        return JSONResponse({"error": "User id and device id not seen before"}, 400)
+    data: dict[str, Any] = {"user_id": found.user_id, "device_id": q.device_id or found.device_id,
+                            "amp_props": _amp_props(q, found), "cohort_ids": found.cohort_ids,
+                            "recommendations": None}
+    if q.get_recs:
+        now = int(dt.datetime.now(dt.UTC).timestamp())
+        data["recommendations"] = [
+            {"rec_id": r, "child_rec_id": r, "items": [], "is_control": False,
+             "recommendation_source": "ampkit-local", "last_updated": now}
+            for r in (q.rec_id or "").split(",") if r]
+    if q.get_propensity:
+        data["propensity"] = None
+        data["propensities"] = []
+    return json_response({"userData": data})

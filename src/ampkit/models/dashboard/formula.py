@@ -1,14 +1,16 @@
-"""Segmentation formulas (``m=formula&formula=UNIQUES(A)/UNIQUES(B)``), parsed without eval.
+"""Segmentation formulas (``m=formula&formula=UNIQUES(A)/UNIQUES(B)``), parsed without eval:
+the client checks a formula before sending it, the local server computes its tree.
 
 Grammar: ``+ - * /``, unary minus, parentheses, numbers and function calls on an event letter
-(``A`` = ``e``, ``B`` = ``e2``, ``C`` = ``e3`` …).  Functions (case-insensitive):
+(``A`` = ``e``, ``B`` = ``e2``).  Functions (case-insensitive):
 ``UNIQUES``, ``TOTALS``, ``AVERAGE`` (totals per user), ``PROPSUM``, ``PROPAVG``, ``PROPMIN``,
 ``PROPMAX``, ``PROPCOUNT`` (the ``PROP*`` ones read the event's measured property: its first
-``group_by`` of type ``event``).  A division by zero gives 0.
+``group_by`` of type ``event``).
 
 Bounded so a formula can't exhaust the parser's stack: at most :data:`MAX_DEPTH` levels of
 parentheses and unary minus, at most :data:`MAX_TERMS` operands (numbers and function calls),
-numbers finite.  Past a bound the answer is a 400 naming ``formula``.
+numbers finite.  Past a bound, or on a formula that does not parse, :func:`parse` raises
+:class:`FormulaError` (the query model's rule on ``formula``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from ampkit.server.query.common import QueryError
 
 FUNCTIONS = ("UNIQUES", "TOTALS", "AVERAGE", "PROPSUM", "PROPAVG", "PROPMIN", "PROPMAX",
              "PROPCOUNT")
@@ -30,6 +30,10 @@ MAX_DEPTH = 32
 """Deepest nesting of parentheses and unary minus."""
 MAX_TERMS = 100
 """Most operands (numbers and function calls) in one formula."""
+
+
+class FormulaError(ValueError):
+    """A formula that does not parse, or breaks a bound."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,8 @@ class _Parser:
         self.depth = 0
         self.terms = 0
 
-    def fail(self, why: str) -> QueryError:
-        return QueryError("formula", why)
+    def fail(self, why: str) -> FormulaError:
+        return FormulaError(why)
 
     def peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -153,16 +157,19 @@ class _Parser:
             raise self.fail(f"{name} takes an event letter (A = e, B = e2, …)")
         event = ord(letter) - ord("A")
         if event >= self.events:
-            raise self.fail(f"event {letter} is not defined (pass e{event + 1})")
+            known = "pass e2" if event == 1 else "A = e, B = e2"
+            raise self.fail(f"event {letter} is not defined ({known})")
         self.take(")")
         return Call(name, event)
 
 
 def parse(text: str, events: int) -> Node:
+    """The tree of ``text`` over ``events`` event letters (:class:`FormulaError`)."""
     return _Parser(text, events).parse()
 
 
 def calls(node: Node) -> list[Call]:
+    """Every function call of the tree, left to right."""
     if isinstance(node, Call):
         return [node]
     if isinstance(node, Neg):
@@ -170,20 +177,3 @@ def calls(node: Node) -> list[Call]:
     if isinstance(node, BinOp):
         return calls(node.left) + calls(node.right)
     return []
-
-
-def evaluate(node: Node, value: Callable[[Call], float]) -> float:
-    if isinstance(node, Num):
-        return node.value
-    if isinstance(node, Call):
-        return value(node)
-    if isinstance(node, Neg):
-        return -evaluate(node.operand, value)
-    left, right = evaluate(node.left, value), evaluate(node.right, value)
-    if node.op == "+":
-        return left + right
-    if node.op == "-":
-        return left - right
-    if node.op == "*":
-        return left * right
-    return left / right if right else 0.0

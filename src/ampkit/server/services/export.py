@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import IO
 from zoneinfo import ZoneInfo
 
+import duckdb
 import orjson
 
 from ampkit.server.config import ExportConfig
 from ampkit.server.query.clock import FIRST_DAY, LAST_DAY
 from ampkit.server.schema import EVENT_COLUMN_NAMES, EXPORT_SELECT, export_dict
-from ampkit.server.store import Store
 
 HOUR_FORMAT = re.compile(r"[0-9]{8}T[0-9]{2}")
 _UPLOAD = EVENT_COLUMN_NAMES.index("server_upload_time")
@@ -89,19 +89,18 @@ def available_until(config: ExportConfig, now: dt.datetime) -> dt.datetime | Non
     return line.replace(minute=0, second=0, microsecond=0)
 
 
-def build_archive(store: Store, project_id: int, window: ExportWindow) -> IO[bytes] | None:
+def build_archive(cur: duckdb.DuckDBPyConnection, config: ExportConfig, project_id: int,
+                  window: ExportWindow) -> IO[bytes] | None:
     """The archive in a temporary file (rewound), or ``None`` when the window holds no event."""
-    config = store.config.export
     end = window.end
     cutoff = available_until(config, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     if cutoff is not None and cutoff < end:
         end = cutoff
     if end <= window.start:
         return None
-    cur = store.cursor()
     cur.execute(
-        f"SELECT {EXPORT_SELECT} FROM events WHERE project_id = ? AND server_upload_time >= ? "
-        "AND server_upload_time < ? ORDER BY server_upload_time, seq",
+        f"SELECT {EXPORT_SELECT} FROM events WHERE project_id = ? "  # noqa: S608 -- our columns
+        "AND server_upload_time >= ? AND server_upload_time < ? ORDER BY server_upload_time, seq",
         [project_id, window.start, end],
     )
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115

@@ -1,7 +1,7 @@
-"""``load_duckdb``: the Export archive straight into a DuckDB table, the same rows as the Arrow
-reader gives, drift and errors included — every test through both fast readers: ampkit's C
-decoder, and DuckDB's JSON reader (the path of an install without a compiler, which
-``AMPKIT_EXPORT_DECODER=python`` also selects)."""
+"""``load_duckdb``: the Export archive straight into a DuckDB table, the same rows as the Python
+converter gives (``reader="python"``), drift and errors included — every test through both fast
+readers: ampkit's C decoder, and DuckDB's JSON reader (the path of an install without a
+compiler, which ``AMPKIT_EXPORT_DECODER=python`` also selects)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from test_export_decode import (
     DRIFT,
     LINES_FILE,
     SEGMENT_FILE,
+    amplitude_line,
     build_archive,
     drifting_records,
     event_line,
@@ -29,11 +30,11 @@ from ampkit.errors import ConfigError, ExportDecodeError
 from ampkit.export import (
     EXPORT_COLUMNS,
     EXTRA_COLUMN,
-    has_native_decoder,
     iter_arrow_batches,
     load_duckdb,
     load_duckdb_file,
 )
+from ampkit.export.arrow import has_native_decoder
 
 pa = pytest.importorskip("pyarrow")
 
@@ -92,19 +93,19 @@ def normalised(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def arrow_rows(data: bytes) -> list[dict[str, Any]]:
-    batches = list(iter_arrow_batches(io.BytesIO(data)))
+    """The rows of the Python path alone."""
+    batches = list(iter_arrow_batches(io.BytesIO(data), reader="python"))
     return [row for b in batches for row in b.to_pylist()]
 
 
-def test_fixture_lines_load_like_the_arrow_reader(
+def test_fixture_lines_load_like_the_python_converter(
     con: Any, export_dir: Path, reader: str
 ) -> None:
     lines = fixture_lines(export_dir, LINES_FILE)
     data = build_archive([("1/1_2025-07-01_17#0.json.gz", b"\n".join(lines))])
     report = load_duckdb(io.BytesIO(data), con)
-    assert (report.rows, report.entries, report.exact_rows, report.native) == (
-        len(lines), 1, 0, True)
-    assert report.reader == reader
+    assert (report.rows, report.entries, report.exact_rows, report.native, report.reader) == (
+        len(lines), 1, 0, True, reader)
     got = table_rows(con)
     assert [normalised(r) for r in got] == [normalised(r) for r in arrow_rows(data)]
     # object columns are compact JSON text of the same value
@@ -154,9 +155,9 @@ def test_every_drift_value_of_each_kind(con: Any, kind: str) -> None:
 
 
 def test_plain_values_take_the_sql_path(con: Any) -> None:
-    lines = [event_line(str(i), event_time="2025-07-01 17:18:45.118000", amplitude_id=i,
-                        location_lat=1.5, paying=True, plan={"a": [1, "é\n"]},
-                        user_id='quote " and \\ backslash', amplitude_attribution_ids=["x"])
+    lines = [amplitude_line(str(i), event_time="2025-07-01 17:18:45.118000", amplitude_id=i,
+                            location_lat=1.5, paying=True, plan={"a": [1, "é\n"]},
+                            user_id='quote " and \\ backslash', amplitude_attribution_ids=["x"])
              for i in range(50)]
     data = build_archive([("1/a#0.json.gz", b"\n".join(lines))])
     report = load_duckdb(io.BytesIO(data), con)
@@ -172,10 +173,10 @@ def test_plain_values_take_the_sql_path(con: Any) -> None:
 def test_lines_unlike_amplitudes_own_writing_are_still_read_exactly(
     con: Any, export_dir: Path, reader: str
 ) -> None:
-    """DuckDB: a line equal to its values written back in Amplitude's order skips the key test;
-    any other spelling takes the key test.  Both readers send repeated keys to the Python
-    converter (which keeps the last value, as the Arrow reader does); the C decoder also a
-    number orjson would spell otherwise (1E2)."""
+    """DuckDB: only a line equal to its values written back in Amplitude's order (compact, keys
+    sorted, every key) is converted in SQL; any other spelling goes to the Python converter (which
+    keeps the last value of a repeated key, as orjson does).  The C decoder sends repeated and
+    unknown keys there, and a number orjson would spell otherwise (1E2)."""
     line = fixture_lines(export_dir, LINES_FILE)[0]
     assert line.startswith(b'{"$insert_id":')
     variants = {
@@ -203,9 +204,9 @@ def test_lines_unlike_amplitudes_own_writing_are_still_read_exactly(
     assert by_name["repeated key, other value"]["event_type"] == "again"
     assert by_name["unknown key"][EXTRA_COLUMN] == {"zz_new": 1}
     assert by_name["escaped text"]["city"] == "Café / city"
-    # to Python: the two repeated keys and the unknown key (DuckDB's reader drops the blank),
-    # and for the C decoder the 1E2
-    assert report.exact_rows == {"duckdb": 3, "c": 4}[reader]
+    # DuckDB: all but the line as written, and with blanks before it (its reader drops them);
+    # C: the two repeated keys, the unknown key and the 1E2
+    assert report.exact_rows == {"duckdb": len(variants) - 2, "c": 4}[reader]
 
 
 def test_near_miss_timestamps_convert_like_the_python_converter(con: Any) -> None:
@@ -221,7 +222,7 @@ def test_near_miss_timestamps_convert_like_the_python_converter(con: Any) -> Non
             chars[rng.randrange(len(chars))] = rng.choice("0123456789 -:.+TZ")
         values.add("".join(chars))
     ordered_values = sorted(values)
-    lines = [event_line(str(i), event_time=v) for i, v in enumerate(ordered_values)]
+    lines = [amplitude_line(str(i), event_time=v) for i, v in enumerate(ordered_values)]
     data = build_archive([("1/a#0.json.gz", b"\n".join(lines))])
     report = load_duckdb(io.BytesIO(data), con)
     got = [normalised(r) for r in table_rows(con)]
@@ -301,14 +302,19 @@ def test_oversized_line_and_corrupt_entry_are_typed_errors(con: Any) -> None:
     assert ("events",) not in tables  # not even the table: nothing half-written
 
 
-def test_archive_byte_cap_uses_the_arrow_reader(con: Any, reader: str) -> None:
-    data = build_archive([("1/a#0.json.gz", b"\n".join(event_line(str(i)) for i in range(20)))])
-    with pytest.raises(ExportDecodeError, match="max_archive_bytes"):
+def test_archive_byte_cap(con: Any, reader: str) -> None:
+    payload = b"\n".join(event_line(str(i)) for i in range(20))
+    data = build_archive([("1/a#0.json.gz", payload)])
+    with pytest.raises(ExportDecodeError, match="max_archive_bytes") as info:
         load_duckdb(io.BytesIO(data), con, max_archive_bytes=100)
-    report = load_duckdb(io.BytesIO(data), con, max_archive_bytes=10**6)
-    # DuckDB's reader cannot count the bytes: the Python converter does it then
-    assert (report.rows, report.native, report.reader) == (
-        20, reader == "c", "c" if reader == "c" else "python")
+    size = len(event_line("0")) + 1  # 36 bytes a line, newline included: line 3 passes 100
+    assert (info.value.entry, info.value.line) == ("1/a#0.json.gz", 100 // size + 1)
+    # within the cap (exactly at it, too) the fast reader loads it
+    report = load_duckdb(io.BytesIO(data), con, max_archive_bytes=len(payload))
+    assert (report.rows, report.reader) == (20, reader)
+    with pytest.raises(ExportDecodeError, match="max_archive_bytes"):
+        load_duckdb(io.BytesIO(data), con, max_archive_bytes=len(payload) - 1)
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (20,)
 
 
 def test_a_transaction_the_caller_holds_does_not_get_in_the_way(tmp_path: Path) -> None:
@@ -357,7 +363,8 @@ def test_reader_c_without_the_decoder_is_a_config_error(
         load_duckdb(io.BytesIO(b""), con, reader="c")
     with pytest.raises(ConfigError, match="reader 'fast'"):
         load_duckdb(io.BytesIO(b""), con, reader="fast")  # type: ignore[arg-type]
-    report = load_duckdb(io.BytesIO(build_archive([("1/a#0.json.gz", event_line("a"))])), con,
-                         reader="python")
-    assert (report.rows, report.reader, report.exact_rows, report.native) == (1, "python", 1,
+    data = build_archive([("1/a#0.json.gz", b"\n".join(event_line(str(i)) for i in range(3)))])
+    report = load_duckdb(io.BytesIO(data), con, reader="python")
+    assert (report.rows, report.reader, report.exact_rows, report.native) == (3, "python", 3,
                                                                               False)
+    assert [r["insert_id"] for r in table_rows(con)] == ["0", "1", "2"]

@@ -1,0 +1,294 @@
+"""What :class:`~ampkit.client.Amplitude` and :class:`~ampkit.client.AsyncAmplitude` share,
+written once: settings, validation, building events, and each ingestion method as a flow
+(:mod:`ampkit.core.flow`) whose ``enqueue``/``flush`` effects the client's own background sender
+performs — a thread for the sync client, an asyncio task for the async one.  The query methods'
+flows are in :mod:`ampkit.client.flows`; ``python -m tools.codegen`` makes both clients' methods
+from all of them (``_generated.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from ampkit.client.flows import QueryFlows
+from ampkit.config import Region, Settings, load_settings
+from ampkit.core.flow import Effect, Flow, single
+from ampkit.core.limits import Limits, QueryBudgets
+from ampkit.core.policy import RetryPolicy
+from ampkit.core.transport import WaitCallback
+from ampkit.errors import InvalidEventError
+from ampkit.ingest.batching import DeliveryReport, QueuedEvent, delivery_flow
+from ampkit.ingest.endpoints import check_identify, identify_spec
+from ampkit.ingest.identify import Identify
+from ampkit.ingest.normalize import (
+    EventDefaults,
+    NormalizeOptions,
+    normalize_event,
+    normalize_identification,
+)
+from ampkit.ingest.sender import (
+    AsyncBackgroundSender,
+    BackgroundSender,
+    DeliveredCallback,
+    FailedCallback,
+    SenderCore,
+    SenderOptions,
+)
+from ampkit.models import Event
+
+TrackedEvent = Event | Mapping[str, Any]
+"""An event to send: an :class:`~ampkit.models.Event` or a plain mapping."""
+Operations = Identify | Mapping[str, Any]
+
+
+class ClientBase(QueryFlows):
+    """Everything both clients share: settings, validation, building events, and every
+    method as a flow (the sync and async methods are generated from these: ``_generated.py``)."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        *,
+        region: Region | None = None,
+        base_url: str | None = None,
+        settings: Settings | None = None,
+        defaults: EventDefaults | Mapping[str, Any] | None = None,
+        sender: SenderOptions | None = None,
+        validation: NormalizeOptions | None = None,
+        retry: RetryPolicy | None = None,
+        on_delivered: DeliveredCallback | None = None,
+        on_failed: FailedCallback | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> None:
+        self.settings = settings or load_settings(
+            api_key=api_key, secret_key=secret_key, region=region, base_url=base_url
+        )
+        self.settings.require_api_key()
+        self.defaults = (
+            defaults
+            if isinstance(defaults, EventDefaults) or defaults is None
+            else EventDefaults.model_validate(dict(defaults))
+        ) or EventDefaults()
+        self.validation = validation or NormalizeOptions()
+        self.sender_options = sender or SenderOptions()
+        self.retry = retry or RetryPolicy()
+        self.limits = Limits()
+        self.on_wait = on_wait
+        """``on_wait(reason, seconds)``: told before each wait on a rate limit (a 429's
+        ``Retry-After``, or the client's own query-cost budget)."""
+        self.budgets = QueryBudgets(on_wait=on_wait)
+        """Per-client query-cost budgets (Dashboard, user search/activity, taxonomy)."""
+        self._on_delivered = on_delivered
+        self._on_failed = on_failed
+        self._start()
+
+    def _start(self) -> None:
+        """Make the transport and the background sender (sync or async: ``_generated.py``)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(region={self.settings.region!r}, "
+            f"ingest={self.settings.base_for('ingest')!r})"
+        )
+
+    def _core(self) -> SenderCore:
+        return SenderCore(
+            self.sender_options,
+            min_id_length=self._min_id_length(),
+            secrets=self.settings.secrets(),
+            retry_delay=self.retry.max_delay,
+            on_delivered=self._on_delivered,
+            on_failed=self._on_failed,
+        )
+
+    def _min_id_length(self) -> int | None:
+        n = self.validation.min_id_length
+        return None if n == 5 else n
+
+    def _encode(self, events: TrackedEvent | Iterable[TrackedEvent]) -> list[bytes]:
+        """Validate and encode; raises before anything is queued if any event is invalid."""
+        now = time.time_ns() // 1_000_000
+        if isinstance(events, Mapping | Event):
+            return [orjson.dumps(normalize_event(events, self.defaults, self.validation,
+                                                 index=0, now_ms=now))]
+        items = list(events)
+        return [
+            orjson.dumps(
+                normalize_event(e, self.defaults, self.validation, index=i, now_ms=now)
+            )
+            for i, e in enumerate(items)
+        ]
+
+    def _identify_event(
+        self,
+        properties: Operations,
+        user_id: str | None,
+        device_id: str | None,
+        fields: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        ops = properties if isinstance(properties, Identify) else Identify(properties)
+        return {
+            **fields,
+            "event_type": "$identify",
+            "user_id": user_id,
+            "device_id": device_id,
+            "user_properties": ops.operations(),
+        }
+
+    def _group_event(
+        self,
+        group_type: str,
+        group_value: str,
+        properties: Operations,
+        user_id: str | None,
+        device_id: str | None,
+    ) -> dict[str, Any]:
+        ops = properties if isinstance(properties, Identify) else Identify(properties)
+        return {
+            "event_type": "$groupidentify",
+            "user_id": user_id,
+            "device_id": device_id,
+            "groups": {group_type: group_value},
+            "group_properties": ops.operations(group=True),
+        }
+
+    def _has_id(self, user_id: str | None, device_id: str | None) -> bool:
+        return bool(user_id or device_id or self.defaults.user_id or self.defaults.device_id)
+
+    @staticmethod
+    def _revenue_event(
+        price: float | None,
+        quantity: int,
+        revenue: float | None,
+        product_id: str | None,
+        revenue_type: str | None,
+        currency: str | None,
+        event_type: str,
+        fields: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        if price is None and revenue is None:
+            raise InvalidEventError("price", "revenue needs price (with quantity) or revenue")
+        event = {
+            **fields,
+            "event_type": event_type,
+            "price": price,
+            "quantity": quantity,
+            "revenue": revenue,
+            "productId": product_id,
+            "revenueType": revenue_type,
+            "currency": currency,
+        }
+        return {k: v for k, v in event.items() if v is not None}
+
+    def _identifications(
+        self, identifications: Sequence[Mapping[str, Any]], *, group: bool
+    ) -> list[dict[str, Any]]:
+        if not identifications:
+            raise InvalidEventError("identification", "at least one object is required")
+        return [normalize_identification(i, self.validation, group=group) for i in identifications]
+
+    def _queued(self, payloads: list[bytes]) -> list[QueuedEvent]:
+        return [QueuedEvent(i, p) for i, p in enumerate(payloads)]
+
+    # --- the ingestion methods, as flows ---------------------------------------------------
+
+    _sender: BackgroundSender | AsyncBackgroundSender
+
+    @property
+    def queued(self) -> int:
+        """Events accepted but not yet settled (delivered or failed)."""
+        return len(self._sender.core.queue)
+
+    def _effects(self) -> Mapping[str, Callable[..., Any]]:
+        """What a flow's :class:`~ampkit.core.flow.Effect` names (the sender's own methods,
+        coroutines on the async client)."""
+        return {"enqueue": self._sender.enqueue, "flush": self._sender.flush}
+
+    def _track_flow(self, events: TrackedEvent | Iterable[TrackedEvent]) -> Flow[int]:
+        """Validate and queue one event or many; returns how many were queued."""
+        queued: int = yield Effect("enqueue", (self._encode(events),))
+        return queued
+
+    def _identify_flow(
+        self,
+        properties: Operations,
+        *,
+        user_id: str | None = None,
+        device_id: str | None = None,
+        **fields: Any,
+    ) -> Flow[int]:
+        """Queue a ``$identify`` event applying property operations to a user."""
+        return (yield from self._track_flow(
+            self._identify_event(properties, user_id, device_id, fields)))
+
+    def _group_identify_flow(
+        self,
+        group_type: str,
+        group_value: str,
+        properties: Operations,
+        *,
+        user_id: str | None = None,
+        device_id: str | None = None,
+    ) -> Flow[int]:
+        """Set group properties: a queued ``$groupidentify`` event when a user/device id is
+        known, otherwise a direct call to the Group Identify API."""
+        if not self._has_id(user_id, device_id):
+            ops = properties if isinstance(properties, Identify) else Identify(properties)
+            yield from self._group_identify_api_flow(
+                [{"group_type": group_type, "group_value": group_value,
+                  "group_properties": ops.operations(group=True)}])
+            return 1
+        return (yield from self._track_flow(
+            self._group_event(group_type, group_value, properties, user_id, device_id)))
+
+    def _revenue_flow(
+        self,
+        price: float | None = None,
+        quantity: int = 1,
+        *,
+        revenue: float | None = None,
+        product_id: str | None = None,
+        revenue_type: str | None = None,
+        currency: str | None = None,
+        event_type: str = "revenue_amount",
+        **fields: Any,
+    ) -> Flow[int]:
+        """Queue a revenue event (price × quantity, or revenue; negative for refunds)."""
+        return (yield from self._track_flow(self._revenue_event(
+            price, quantity, revenue, product_id, revenue_type, currency, event_type, fields)))
+
+    def _send_flow(self, events: TrackedEvent | Iterable[TrackedEvent]) -> Flow[DeliveryReport]:
+        """Send now, bypassing the queue, and report what became of every event."""
+        return (yield from delivery_flow(
+            self._queued(self._encode(events)),
+            use_batch=self.sender_options.use_batch,
+            min_id_length=self._min_id_length(),
+            throttle_delay=self.sender_options.throttle(),
+            secrets=self.settings.secrets(),
+        ))
+
+    def _identify_api_flow(self, identifications: Sequence[Mapping[str, Any]]) -> Flow[None]:
+        """Call the Identify API (``/identify``) now; not an event, not batched."""
+        spec = identify_spec(self._identifications(identifications, group=False))
+        check_identify((yield from single(spec)), spec.endpoint, self.settings.secrets())
+
+    def _group_identify_api_flow(
+        self, identifications: Sequence[Mapping[str, Any]]
+    ) -> Flow[None]:
+        """Call the Group Identify API (``/groupidentify``) now."""
+        spec = identify_spec(self._identifications(identifications, group=True), group=True)
+        check_identify((yield from single(spec)), spec.endpoint, self.settings.secrets())
+
+    def _flush_flow(self, timeout: float | None = None) -> Flow[bool]:
+        """Send everything queued; ``True`` once all of it is settled."""
+        settled: bool = yield Effect("flush", (timeout,))
+        return settled
+
+
+__all__ = ["ClientBase", "Operations", "TrackedEvent"]

@@ -1,0 +1,98 @@
+"""``write_export``: archives into a JSON-lines, Parquet or DuckDB file, all or nothing; an
+existing DuckDB file upserted by uuid; an unknown suffix refused before anything is read."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from test_export_decode import amplitude_line, build_archive
+
+from ampkit.errors import ConfigError, ExportDecodeError
+from ampkit.export import write_export
+from ampkit.export.files import output_kind
+
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+def archive(*ids: str, hour: int = 17) -> io.BytesIO:
+    lines = [amplitude_line(i, uuid=f"uuid-{i}", event_properties={"id": i}) for i in ids]
+    return io.BytesIO(build_archive([(f"1/1_2025-07-01_{hour}#0.json.gz", b"\n".join(lines))]))
+
+
+def test_each_suffix_writes_its_file(tmp_path: Path) -> None:
+    assert write_export([archive("a", "b"), archive("c", hour=18)], tmp_path / "e.jsonl") == 3
+    lines = (tmp_path / "e.jsonl").read_text().splitlines()
+    assert [json.loads(line)["$insert_id"] for line in lines] == ["a", "b", "c"]
+    assert write_export([archive("a", "b"), archive("c", hour=18)], tmp_path / "e.PARQUET") == 3
+    assert pq.read_table(tmp_path / "e.PARQUET").column("insert_id").to_pylist() == [
+        "a", "b", "c"]
+    assert write_export([archive("a", "b")], tmp_path / "e.duckdb", table="raw") == 2
+    con = duckdb.connect(str(tmp_path / "e.duckdb"))
+    assert con.execute("SELECT insert_id FROM raw ORDER BY 1").fetchall() == [("a",), ("b",)]
+    con.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.PARQUET", "e.duckdb", "e.jsonl"]
+
+
+def test_an_existing_duckdb_file_is_upserted_by_uuid(tmp_path: Path) -> None:
+    out = tmp_path / "e.duckdb"
+    assert write_export([archive("a", "b", "c")], out) == 3
+    con = duckdb.connect(str(out))
+    con.execute("UPDATE events SET event_type = 'old'")
+    con.close()
+    # the same events again (and one more): one row per event, the new values kept
+    assert write_export([archive("b", "c", "d")], out) == 3
+    con = duckdb.connect(str(out))
+    rows = con.execute("SELECT uuid, event_type FROM events ORDER BY uuid").fetchall()
+    tables = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    con.close()
+    assert rows == [("uuid-a", "old"), ("uuid-b", "e"), ("uuid-c", "e"), ("uuid-d", "e")]
+    assert tables == [("events",)]  # no staging table left
+
+
+def test_no_events_and_failures_write_nothing(tmp_path: Path) -> None:
+    for name in ("e.jsonl", "e.parquet", "e.duckdb"):
+        assert write_export([io.BytesIO(b"")], tmp_path / name) == 0
+    assert list(tmp_path.iterdir()) == []
+    bad = io.BytesIO(build_archive([("1/a#0.json.gz", b"{not json")]))
+    for name in ("e.jsonl", "e.parquet", "e.duckdb"):
+        bad.seek(0)
+        with pytest.raises(ExportDecodeError, match="not valid JSON"):
+            write_export([archive("a"), bad], tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_upsert_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    out = tmp_path / "e.duckdb"
+    write_export([archive("a")], out)
+    bad = io.BytesIO(build_archive([("1/a#0.json.gz", b"[1]")]))
+    with pytest.raises(ExportDecodeError, match="expected a JSON object"):
+        write_export([archive("b"), bad], out)
+    con = duckdb.connect(str(out))
+    assert con.execute("SELECT uuid FROM events").fetchall() == [("uuid-a",)]
+    assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [
+        ("events",)]
+    con.close()
+
+
+@pytest.mark.parametrize("name", ["e.csv", "e", "e.json", "e.db", "e.jsonl.gz"])
+def test_an_unknown_suffix_is_refused_before_reading(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=r"the export writes \.jsonl, \.parquet, \.duckdb"):
+        output_kind(tmp_path / name)
+    def never_read() -> Iterator[io.BytesIO]:
+        raise AssertionError("an archive was asked for")
+        yield archive("a")  # pragma: no cover
+
+    with pytest.raises(ConfigError, match="suffix" if "." in name else "no suffix"):
+        write_export(never_read(), tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_limit_is_for_a_duckdb_file_only(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="DuckDB file only"):
+        write_export([archive("a")], tmp_path / "e.jsonl", memory_limit="64MB")
+    assert write_export([archive("a")], tmp_path / "e.duckdb", memory_limit="64MB") == 1
