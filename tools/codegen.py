@@ -231,11 +231,7 @@ def imports(methods: list[Method]) -> list[str]:
                 break
         else:
             raise LookupError(f"no module found for {name!r}")
-    by_module.setdefault("typing", set()).update({"Self", "TypeVar"})
-    for module, names in (("ampkit.client.base", {"ClientBase"}),
-                          ("ampkit.core.transport", {"AsyncTransport", "SyncTransport"}),
-                          ("ampkit.ingest.sender", {"AsyncBackgroundSender", "BackgroundSender"}),
-                          ("ampkit.core.flow", {"AsyncDriver", "Driver", "Flow"}),
+    for module, names in (("ampkit.client.base", {"AsyncClient", "SyncClient"}),
                           ("ampkit.models.endpoints", {"DEFS"})):
         by_module.setdefault(module, set()).update(names)
     stdlib = sorted(m for m in by_module if not m.startswith("ampkit"))
@@ -268,68 +264,14 @@ from __future__ import annotations
 
 RUNNERS = '''
 
-class SyncMethods(ClientBase):
+class SyncMethods(SyncClient):
     """The methods of :class:`~ampkit.client.Amplitude` (a background thread sends)."""
-
-    transport: SyncTransport
-    _sender: BackgroundSender
-
-    def _start(self) -> None:
-        self.transport = SyncTransport(self.settings, policy=self.retry, limits=self.limits,
-                                       on_wait=self.on_wait)
-        self._sender = BackgroundSender(self.transport, self._core())
-
-    def _runner(self) -> Driver:
-        return Driver(self.transport, budgets=self.budgets, effects=self._effects())
-
-    def _run(self, flow: Flow[T]) -> T:
-        return self._runner().run(flow)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self, timeout: float | None = None) -> bool:
-        """Flush and stop the sender; ``True`` if nothing was left undelivered."""
-        try:
-            return self._sender.close(timeout)
-        finally:
-            self.transport.close()
 
 {sync}
 
 
-class AsyncMethods(ClientBase):
+class AsyncMethods(AsyncClient):
     """The methods of :class:`~ampkit.client.AsyncAmplitude` (an asyncio task sends)."""
-
-    transport: AsyncTransport
-    _sender: AsyncBackgroundSender
-
-    def _start(self) -> None:
-        self.transport = AsyncTransport(self.settings, policy=self.retry, limits=self.limits,
-                                        on_wait=self.on_wait)
-        self._sender = AsyncBackgroundSender(self.transport, self._core())
-
-    def _runner(self) -> AsyncDriver:
-        return AsyncDriver(self.transport, budgets=self.budgets, effects=self._effects())
-
-    async def _run(self, flow: Flow[T]) -> T:
-        return await self._runner().run(flow)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self, timeout: float | None = None) -> bool:
-        """Flush and stop the sender; ``True`` if nothing was left undelivered."""
-        try:
-            return await self._sender.close(timeout)
-        finally:
-            await self.transport.aclose()
 
 {asynchronous}
 '''
@@ -339,7 +281,7 @@ def render() -> str:
     methods = [endpoint_methods(d, c) for d in DEFS_LIST for c in d.calls]
     methods += list(flow_methods())
     methods.sort(key=lambda m: m.name)
-    lines = [*imports(methods), "", 'T = TypeVar("T")']
+    lines = imports(methods)
     body = RUNNERS.format(sync="\n\n".join(m.render(False) for m in methods),
                           asynchronous="\n\n".join(m.render(True) for m in methods))
     return HEADER + "\n".join(lines) + "\n" + body

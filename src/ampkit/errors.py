@@ -219,13 +219,14 @@ def _message(body: Mapping[str, Any]) -> str:
     return str(err or body.get("message") or "")
 
 
-def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
+def redact_json(value: Any, secrets: tuple[str, ...]) -> Any:
+    """Decoded JSON with :func:`redact` applied to every string in it, keys included."""
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, dict):
-        return {redact(str(k), secrets): _scrub(v, secrets) for k, v in value.items()}
+        return {redact(str(k), secrets): redact_json(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value]
+        return [redact_json(v, secrets) for v in value]
     return value
 
 
@@ -271,7 +272,7 @@ def error_for(
 ) -> APIStatusError:
     """The one switch from an HTTP status and body to an ampkit exception."""
     secret_list = tuple(s for s in secrets if s)
-    body = _scrub(_decode(content), secret_list)
+    body = redact_json(_decode(content), secret_list)
     message = _message(body) or f"HTTP {status}"
     hdrs = {k.lower(): v for k, v in (headers or {}).items()}
     # the status that decides the exception: the Profile API's rate-limit body is a 429

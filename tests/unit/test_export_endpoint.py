@@ -9,19 +9,21 @@ import io
 import itertools
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from ampkit.config import Settings
-from ampkit.core.flow import Flow
+from ampkit.core.flow import Download, Emit, Flow
 from ampkit.core.policy import RetryPolicy
 from ampkit.core.spec import RawResponse
-from ampkit.core.transport import AsyncTransport, SyncTransport
+from ampkit.core.transport import ERROR_BODY_CAP, AsyncTransport, SyncTransport
 from ampkit.errors import AuthError, ServerError
 from ampkit.export import (
     ExportProgress,
@@ -41,6 +43,7 @@ from ampkit.export import (
     parse_hour,
     plan_windows,
 )
+from ampkit.export.download import archives_flow
 from ampkit.export.endpoint import window_of
 
 ARCHIVE_FILE = "synthesized_export_archive__project636686__20250701T17.zip"
@@ -442,4 +445,134 @@ def test_async_twin_gives_the_same_events(
     ids, windows = asyncio.run(main())
     assert len(ids) == 13
     assert windows == ["20250701T17..20250701T17"]
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the export as one flow (Download and Emit steps), either driver ------------------------
+
+
+def test_archives_flow_driven_by_hand_spools_emits_and_deletes(
+    archive_bytes: bytes, tmp_path: Path
+) -> None:
+    done: list[WindowDone] = []
+    flow = archives_flow("20250701T16", "20250701T17", on_window=done.append,
+                         directory=tmp_path)
+    step = next(flow)
+    asked, emitted = [], []
+    try:
+        while True:
+            if isinstance(step, Emit):
+                window, path = step.item
+                emitted.append(str(window))
+                assert path.read_bytes() == archive_bytes
+                step = flow.send(None)
+                assert not path.exists()  # gone once the flow is resumed
+                continue
+            assert isinstance(step, Download)
+            window = window_of(step.spec)
+            asked.append(str(window))
+            if window.hours > 1:
+                step = flow.send(raw(400, b"too large"))
+            elif window.start.hour == 17:
+                step.sink.write(archive_bytes)
+                step = flow.send(raw(200))
+            else:
+                step = flow.send(raw(404))
+    except StopIteration as stop:
+        summary: ExportSummary = stop.value
+    assert asked == ["20250701T16..20250701T17", "20250701T16..20250701T16",
+                     "20250701T17..20250701T17"]
+    assert emitted == ["20250701T17..20250701T17"]
+    assert [d.outcome for d in done] == ["empty", "archive"]
+    assert summary.splits == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_closing_the_flow_deletes_the_archive_in_hand(archive_bytes: bytes, tmp_path: Path) -> None:
+    flow = archives_flow("20250701T17", "20250701T17", directory=tmp_path, keep=False)
+    step = next(flow)
+    assert isinstance(step, Download)
+    step.sink.write(archive_bytes)
+    emit = flow.send(raw(200))
+    assert isinstance(emit, Emit) and emit.item[1].exists()
+    flow.close()  # what either driver does when its caller stops iterating
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_error_bodies_are_capped(server: ExportServer, transport: SyncTransport) -> None:
+    server.queue = [Reply(404, b"x" * (ERROR_BODY_CAP + 5000))]
+    sink = io.BytesIO()
+    resp = transport.download(export_spec(ExportWindow.of("20250701T17", "20250701T17")), sink)
+    assert (resp.status, len(resp.content), sink.getvalue()) == (404, ERROR_BODY_CAP, b"")
+
+
+def test_async_download_streams_into_the_sink_and_truncates_on_retry(
+    server: ExportServer, archive_bytes: bytes
+) -> None:
+    server.queue = [Reply(503, b"busy"), Reply(200, archive_bytes, truncate=True),
+                    Reply(200, archive_bytes)]
+    sink = io.BytesIO(b"stale" * 1000)
+    progress: list[int] = []
+
+    async def main() -> RawResponse:
+        transport = AsyncTransport(settings_for(server), policy=RetryPolicy.no_wait(4))
+        try:
+            spec = export_spec(ExportWindow.of("20250701T17", "20250701T17"))
+            return await transport.download(spec, sink, on_progress=progress.append)
+        finally:
+            await transport.aclose()
+
+    resp = asyncio.run(main())
+    assert (resp.status, resp.content, sink.tell()) == (200, b"", 0)
+    assert sink.getvalue() == archive_bytes
+    assert progress[-1] == len(archive_bytes)
+    assert len(server.seen) == 3
+
+
+def test_async_events_are_decoded_off_the_event_loop(
+    server: ExportServer, archive_bytes: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.script = lambda seen: hour17(seen, archive_bytes)
+    decoded_in: set[int] = set()
+
+    def watched(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for event in iter_events(*args, **kwargs):
+            decoded_in.add(threading.get_ident())
+            yield event
+
+    monkeypatch.setattr("ampkit.export.download.iter_events", watched)
+
+    async def main() -> tuple[int, list[str | None]]:
+        transport = AsyncTransport(settings_for(server), policy=RetryPolicy.no_wait(4))
+        try:
+            ids = [e.insert_id async for e in aexport_events(
+                transport, "20250701T17", "20250701T17", directory=tmp_path)]
+        finally:
+            await transport.aclose()
+        return threading.get_ident(), ids
+
+    loop_thread, ids = asyncio.run(main())
+    assert len(ids) == 13
+    assert decoded_in and loop_thread not in decoded_in
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_async_events_closed_early_close_the_decoder_and_the_file(
+    server: ExportServer, archive_bytes: bytes, tmp_path: Path
+) -> None:
+    server.script = lambda seen: hour17(seen, archive_bytes)
+
+    async def main() -> str | None:
+        transport = AsyncTransport(settings_for(server), policy=RetryPolicy.no_wait(4))
+        try:
+            async with aclosing(aexport_events(transport, "20250701T17", "20250701T17",
+                                               directory=tmp_path)) as events:
+                async for event in events:
+                    assert len(list(tmp_path.iterdir())) == 1  # the archive being decoded
+                    return event.insert_id
+        finally:
+            await transport.aclose()
+        return None
+
+    assert asyncio.run(main()) is not None
     assert list(tmp_path.iterdir()) == []

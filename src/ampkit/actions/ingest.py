@@ -105,15 +105,15 @@ class Operations(ActionInput):
     unset: list[str] | None = Field(default=None, description="$unset: properties to remove.")
 
     def operations(self) -> dict[str, Any]:
-        ops: dict[str, Any] = {}
-        for name, op in (("set", "$set"), ("set_once", "$setOnce"), ("add", "$add"),
-                         ("append", "$append"), ("prepend", "$prepend")):
-            value = getattr(self, name)
-            if value:
-                ops[op] = value
+        ops = self._given((("set", "$set"), ("set_once", "$setOnce"), ("add", "$add"),
+                           ("append", "$append"), ("prepend", "$prepend")))
         if self.unset:
             ops["$unset"] = dict.fromkeys(self.unset, "-")
         return ops
+
+    def _given(self, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+        """``{operation: value}`` for each ``(field, operation)`` whose field is not empty."""
+        return {op: value for name, op in fields if (value := getattr(self, name))}
 
     @model_validator(mode="after")
     def _some(self) -> Self:
@@ -137,12 +137,9 @@ class IdentifyInput(Operations):
                             "(alone, irreversible).")
 
     def operations(self) -> dict[str, Any]:
-        ops = super().operations()
-        for name, op in (("pre_insert", "$preInsert"), ("post_insert", "$postInsert"),
-                         ("remove", "$remove")):
-            value = getattr(self, name)
-            if value:
-                ops[op] = value
+        ops = super().operations() | self._given((("pre_insert", "$preInsert"),
+                                                   ("post_insert", "$postInsert"),
+                                                   ("remove", "$remove")))
         if self.clear_all:
             ops["$clearAll"] = "-"
         return ops

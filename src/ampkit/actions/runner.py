@@ -24,7 +24,7 @@ from ampkit.client import Amplitude
 from ampkit.config import Settings, load_settings
 from ampkit.core.policy import RetryPolicy
 from ampkit.core.transport import WaitCallback
-from ampkit.errors import redact
+from ampkit.errors import redact_json
 
 log = logging.getLogger("ampkit.actions")
 
@@ -36,16 +36,6 @@ ACTION_RETRY = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=4.0, max_to
 then a clear error (``ampkit query`` passes a policy that waits out the 5-minute window)."""
 
 _SECRET_ENV = ("AMPLITUDE_API_KEY", "AMPLITUDE_SECRET_KEY")
-
-
-def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, dict):
-        return {redact(str(k), secrets): _scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value]
-    return value
 
 
 class ActionRunner:
@@ -129,7 +119,7 @@ class ActionRunner:
         text = out.model_dump_json()
         if not any(s in text for s in secrets):
             return out
-        data = _scrub(orjson.loads(text), secrets)
+        data = redact_json(orjson.loads(text), secrets)
         return type(out).model_validate(data)
 
     def close(self) -> None:

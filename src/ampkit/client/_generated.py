@@ -7,16 +7,13 @@ regenerate (CI fails when this file is stale)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal
 
-from ampkit.client.base import ClientBase, Operations, TrackedEvent
+from ampkit.client.base import AsyncClient, Operations, SyncClient, TrackedEvent
 from ampkit.client.flows import Moment, QueryParams
 from ampkit.config import Family
-from ampkit.core.flow import AsyncDriver, Driver, Flow
-from ampkit.core.transport import AsyncTransport, SyncTransport
 from ampkit.dashboard.custom import CustomResponse
 from ampkit.ingest.batching import DeliveryReport
-from ampkit.ingest.sender import AsyncBackgroundSender, BackgroundSender
 from ampkit.models.dashboard import (
     AnnotationApi,
     BinUnit,
@@ -56,38 +53,9 @@ from ampkit.models.dashboard.users import UsersResult
 from ampkit.models.endpoints import DEFS
 from ampkit.models.profile import PropensityType, RecType, UserProfile
 
-T = TypeVar("T")
 
-
-class SyncMethods(ClientBase):
+class SyncMethods(SyncClient):
     """The methods of :class:`~ampkit.client.Amplitude` (a background thread sends)."""
-
-    transport: SyncTransport
-    _sender: BackgroundSender
-
-    def _start(self) -> None:
-        self.transport = SyncTransport(self.settings, policy=self.retry, limits=self.limits,
-                                       on_wait=self.on_wait)
-        self._sender = BackgroundSender(self.transport, self._core())
-
-    def _runner(self) -> Driver:
-        return Driver(self.transport, budgets=self.budgets, effects=self._effects())
-
-    def _run(self, flow: Flow[T]) -> T:
-        return self._runner().run(flow)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self, timeout: float | None = None) -> bool:
-        """Flush and stop the sender; ``True`` if nothing was left undelivered."""
-        try:
-            return self._sender.close(timeout)
-        finally:
-            self.transport.close()
 
     def active_users(self, start: DateLike, end: DateLike, *, interval: CoarseArg = 1,
         segment: SegmentArg | None = None, group_by: str | None = None) -> UsersResult:
@@ -278,35 +246,8 @@ known, otherwise a direct call to the Group Identify API."""
         return self._run(self._endpoint_flow(DEFS["user_search"], UserSearchResult, {"user": user}))
 
 
-class AsyncMethods(ClientBase):
+class AsyncMethods(AsyncClient):
     """The methods of :class:`~ampkit.client.AsyncAmplitude` (an asyncio task sends)."""
-
-    transport: AsyncTransport
-    _sender: AsyncBackgroundSender
-
-    def _start(self) -> None:
-        self.transport = AsyncTransport(self.settings, policy=self.retry, limits=self.limits,
-                                        on_wait=self.on_wait)
-        self._sender = AsyncBackgroundSender(self.transport, self._core())
-
-    def _runner(self) -> AsyncDriver:
-        return AsyncDriver(self.transport, budgets=self.budgets, effects=self._effects())
-
-    async def _run(self, flow: Flow[T]) -> T:
-        return await self._runner().run(flow)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self, timeout: float | None = None) -> bool:
-        """Flush and stop the sender; ``True`` if nothing was left undelivered."""
-        try:
-            return await self._sender.close(timeout)
-        finally:
-            await self.transport.aclose()
 
     async def active_users(self, start: DateLike, end: DateLike, *, interval: CoarseArg = 1,
         segment: SegmentArg | None = None, group_by: str | None = None) -> UsersResult:

@@ -3,23 +3,25 @@ written once: settings, validation, building events, and each ingestion method a
 (:mod:`ampkit.core.flow`) whose ``enqueue``/``flush`` effects the client's own background sender
 performs — a thread for the sync client, an asyncio task for the async one.  The query methods'
 flows are in :mod:`ampkit.client.flows`; ``python -m tools.codegen`` makes both clients' methods
-from all of them (``_generated.py``).
+from all of them (``_generated.py``), on :class:`SyncClient` and :class:`AsyncClient`: what
+makes the two differ (a :class:`Runtime`, and running a flow or closing, awaited or not).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, Self, TypeVar
 
 import orjson
 
 from ampkit.client.flows import QueryFlows
 from ampkit.config import Region, Settings, load_settings
-from ampkit.core.flow import Effect, Flow, single
+from ampkit.core.flow import AsyncDriver, Driver, Effect, Flow, single
 from ampkit.core.limits import Limits, QueryBudgets
 from ampkit.core.policy import RetryPolicy
-from ampkit.core.transport import WaitCallback
+from ampkit.core.transport import AsyncTransport, SyncTransport, WaitCallback
 from ampkit.errors import InvalidEventError
 from ampkit.ingest.batching import DeliveryReport, QueuedEvent, delivery_flow
 from ampkit.ingest.endpoints import check_identify, identify_spec
@@ -43,11 +45,43 @@ from ampkit.models import Event
 TrackedEvent = Event | Mapping[str, Any]
 """An event to send: an :class:`~ampkit.models.Event` or a plain mapping."""
 Operations = Identify | Mapping[str, Any]
+T = TypeVar("T")
+TransportT = TypeVar("TransportT", bound=SyncTransport | AsyncTransport)
+SenderT = TypeVar("SenderT", bound=BackgroundSender | AsyncBackgroundSender)
+DriverT = TypeVar("DriverT", bound=Driver | AsyncDriver)
 
 
-class ClientBase(QueryFlows):
+@dataclass(frozen=True)
+class Runtime(Generic[TransportT, SenderT, DriverT]):
+    """What makes a client sync or async: the transport it sends with, the background sender
+    that delivers its queue, and the driver that runs its flows."""
+
+    transport: Callable[..., TransportT]
+    sender: Callable[[TransportT, SenderCore], SenderT]
+    driver: Callable[..., DriverT]
+
+
+def _operations(properties: Operations, *, group: bool = False) -> dict[str, Any]:
+    """The checked operations object of an :class:`~ampkit.ingest.identify.Identify` or of a
+    plain mapping of operations."""
+    ops = properties if isinstance(properties, Identify) else Identify(properties)
+    return ops.operations(group=group)
+
+
+def _property_event(
+    event_type: str, user_id: str | None, device_id: str | None, **properties: Any
+) -> dict[str, Any]:
+    """An event that sets properties (``$identify``, ``$groupidentify``)."""
+    return {"event_type": event_type, "user_id": user_id, "device_id": device_id, **properties}
+
+
+class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
     """Everything both clients share: settings, validation, building events, and every
     method as a flow (the sync and async methods are generated from these: ``_generated.py``)."""
+
+    _runtime: Runtime[TransportT, SenderT, DriverT]
+    transport: TransportT
+    _sender: SenderT
 
     def __init__(
         self,
@@ -88,8 +122,13 @@ class ClientBase(QueryFlows):
         self._start()
 
     def _start(self) -> None:
-        """Make the transport and the background sender (sync or async: ``_generated.py``)."""
-        raise NotImplementedError
+        """Make the transport and the background sender (sync or async: the runtime)."""
+        self.transport = self._runtime.transport(self.settings, policy=self.retry,
+                                                limits=self.limits, on_wait=self.on_wait)
+        self._sender = self._runtime.sender(self.transport, self._core())
+
+    def _runner(self) -> DriverT:
+        return self._runtime.driver(self.transport, budgets=self.budgets, effects=self._effects())
 
     def __repr__(self) -> str:
         return (
@@ -132,14 +171,8 @@ class ClientBase(QueryFlows):
         device_id: str | None,
         fields: Mapping[str, Any],
     ) -> dict[str, Any]:
-        ops = properties if isinstance(properties, Identify) else Identify(properties)
-        return {
-            **fields,
-            "event_type": "$identify",
-            "user_id": user_id,
-            "device_id": device_id,
-            "user_properties": ops.operations(),
-        }
+        return {**fields, **_property_event("$identify", user_id, device_id,
+                                            user_properties=_operations(properties))}
 
     def _group_event(
         self,
@@ -149,14 +182,9 @@ class ClientBase(QueryFlows):
         user_id: str | None,
         device_id: str | None,
     ) -> dict[str, Any]:
-        ops = properties if isinstance(properties, Identify) else Identify(properties)
-        return {
-            "event_type": "$groupidentify",
-            "user_id": user_id,
-            "device_id": device_id,
-            "groups": {group_type: group_value},
-            "group_properties": ops.operations(group=True),
-        }
+        return _property_event("$groupidentify", user_id, device_id,
+                               groups={group_type: group_value},
+                               group_properties=_operations(properties, group=True))
 
     def _has_id(self, user_id: str | None, device_id: str | None) -> bool:
         return bool(user_id or device_id or self.defaults.user_id or self.defaults.device_id)
@@ -198,8 +226,6 @@ class ClientBase(QueryFlows):
 
     # --- the ingestion methods, as flows ---------------------------------------------------
 
-    _sender: BackgroundSender | AsyncBackgroundSender
-
     @property
     def queued(self) -> int:
         """Events accepted but not yet settled (delivered or failed)."""
@@ -239,10 +265,9 @@ class ClientBase(QueryFlows):
         """Set group properties: a queued ``$groupidentify`` event when a user/device id is
         known, otherwise a direct call to the Group Identify API."""
         if not self._has_id(user_id, device_id):
-            ops = properties if isinstance(properties, Identify) else Identify(properties)
             yield from self._group_identify_api_flow(
                 [{"group_type": group_type, "group_value": group_value,
-                  "group_properties": ops.operations(group=True)}])
+                  "group_properties": _operations(properties, group=True)}])
             return 1
         return (yield from self._track_flow(
             self._group_event(group_type, group_value, properties, user_id, device_id)))
@@ -291,4 +316,48 @@ class ClientBase(QueryFlows):
         return settled
 
 
-__all__ = ["ClientBase", "Operations", "TrackedEvent"]
+class SyncClient(ClientBase[SyncTransport, BackgroundSender, Driver]):
+    """The sync client's runtime: a background thread sends, flows run in the caller's thread."""
+
+    _runtime = Runtime(SyncTransport, BackgroundSender, Driver)
+
+    def _run(self, flow: Flow[T]) -> T:
+        return self._runner().run(flow)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush and stop the sender; ``True`` if nothing was left undelivered."""
+        try:
+            return self._sender.close(timeout)
+        finally:
+            self.transport.close()
+
+
+class AsyncClient(ClientBase[AsyncTransport, AsyncBackgroundSender, AsyncDriver]):
+    """The async client's runtime: an asyncio task sends, flows are awaited."""
+
+    _runtime = Runtime(AsyncTransport, AsyncBackgroundSender, AsyncDriver)
+
+    async def _run(self, flow: Flow[T]) -> T:
+        return await self._runner().run(flow)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self, timeout: float | None = None) -> bool:
+        """Flush and stop the sender; ``True`` if nothing was left undelivered."""
+        try:
+            return await self._sender.close(timeout)
+        finally:
+            await self.transport.aclose()
+
+
+__all__ = ["AsyncClient", "ClientBase", "Operations", "Runtime", "SyncClient", "TrackedEvent"]

@@ -4,7 +4,9 @@ A method here is named ``_<name>_flow`` and returns the :data:`~ampkit.core.flow
 that does the work; ``python -m tools.codegen`` turns each into a sync method ``<name>`` of
 :class:`~ampkit.client.Amplitude` and an async one of :class:`~ampkit.client.AsyncAmplitude`
 (same signature and docstring), and adds one method pair per call of every
-:data:`ampkit.models.endpoints.DEFS` definition — see ``ampkit/client/_generated.py``.
+:data:`ampkit.models.endpoints.DEFS` definition — see ``ampkit/client/_generated.py``.  The one
+method that iterates instead, ``iter_user_activity`` (:mod:`ampkit.client.queries`), runs
+:meth:`QueryFlows._user_activity_events`.
 
 Inputs are checked before anything is sent: a broken rule raises
 :class:`~ampkit.errors.InvalidRequest` naming the field and the rule.  Every Dashboard call needs
@@ -40,6 +42,7 @@ from ampkit.models.dashboard import (
     CohortsResult,
     CreateAnnotation,
     DateLike,
+    Direction,
     TaxonomyCategories,
     TaxonomyEventProperties,
     TaxonomyEventTypes,
@@ -150,6 +153,13 @@ class QueryFlows:
         """User properties (custom ones with the ``gp:`` prefix)."""
         self.settings.require_secret_key()
         return d.taxonomy.user_properties_flow(TaxonomyQuery(show_deleted=show_deleted))
+
+    def _user_activity_events(self, amplitude_id: int, direction: Direction, page_size: int,
+                              max_events: int | None) -> Flow[None]:
+        """Each of a user's events as it is paged in (``iter_user_activity``, sync or async)."""
+        self.settings.require_secret_key()
+        return d.user_activity.events_flow(
+            d.user_activity.ActivityPager(amplitude_id, direction, page_size, max_events))
 
     # --- User Profile API and raw requests ---------------------------------------------------
 

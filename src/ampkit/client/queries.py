@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 from ampkit.client._generated import AsyncMethods, SyncMethods
-from ampkit.dashboard.user_activity import ActivityPager, events_flow
 from ampkit.models.dashboard import ActivityEvent, Direction
 
 ActivityStream = Iterator[ActivityEvent]
@@ -26,9 +25,8 @@ class SyncQueries(SyncMethods):
 
         Async client: ``async for event in await amp.iter_user_activity(amplitude_id)``.
         """
-        self.settings.require_secret_key()
-        pager = ActivityPager(amplitude_id, direction, page_size, max_events)
-        return self._runner().iterate(events_flow(pager))
+        events = self._user_activity_events(amplitude_id, direction, page_size, max_events)
+        return self._runner().iterate(events)
 
 
 class AsyncQueries(AsyncMethods):
@@ -41,9 +39,8 @@ class AsyncQueries(AsyncMethods):
 
         Async client: ``async for event in await amp.iter_user_activity(amplitude_id)``.
         """
-        self.settings.require_secret_key()
-        pager = ActivityPager(amplitude_id, direction, page_size, max_events)
-        return self._runner().iterate(events_flow(pager))
+        events = self._user_activity_events(amplitude_id, direction, page_size, max_events)
+        return self._runner().iterate(events)
 
 
 __all__ = ["ActivityStream", "AsyncActivityStream", "AsyncQueries", "SyncQueries"]

@@ -23,10 +23,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ampkit.core.spec import RawResponse, RequestSpec
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ampkit.core.transport import AsyncTransport, SyncTransport
 
 T = TypeVar("T")
+TransportT = TypeVar("TransportT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,21 +99,68 @@ def single(spec: RequestSpec) -> Flow[RawResponse]:
     return (yield from send(spec))
 
 
-class Driver:
+class _Steps(Generic[T]):
+    """One flow on its way, the bookkeeping both drivers share: iterating gives the flow's
+    steps, sending each ``answer`` (``None`` unless the driver set one) on the way to the next;
+    ``result`` is what the flow returned.  Leaving the ``with`` block closes the flow."""
+
+    def __init__(self, flow: Flow[T]) -> None:
+        self._flow = flow
+        self.answer: Any = None
+        self.result: T | None = None
+
+    def __enter__(self) -> _Steps[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._flow.close()
+
+    def __iter__(self) -> _Steps[T]:
+        return self
+
+    def __next__(self) -> Step:
+        answer, self.answer = self.answer, None
+        try:
+            return self._flow.send(answer)  # a generator's first send(None) starts it
+        except StopIteration as stop:
+            self.result = stop.value
+            raise
+
+
+class _Driver(Generic[TransportT]):
+    """What the two drivers share: the transport, the client's budgets and named effects."""
+
+    def __init__(self, transport: TransportT, budgets: QueryBudgets | None,
+                 effects: Mapping[str, Callable[..., Any]]) -> None:
+        self.transport = transport
+        self.budgets = budgets
+        self.effects = effects
+
+    def _effect(self, step: Effect) -> Any:
+        return self.effects[step.name](*step.args)
+
+    @staticmethod
+    def _unanswered(step: Step) -> TypeError:
+        return TypeError(f"{type(step).__name__} is not answered here: iterate the flow")
+
+
+class Driver(_Driver["SyncTransport"]):
     """Drives flows over a sync transport: ``run`` for the result, ``iterate`` for the items a
     flow emits.  ``effects`` are the client's named actions; ``sleep`` is injectable."""
 
     def __init__(self, transport: SyncTransport, *, budgets: QueryBudgets | None = None,
                  effects: Mapping[str, Callable[..., Any]] = _NONE,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.transport = transport
-        self.budgets = budgets
-        self.effects = effects
+        super().__init__(transport, budgets, effects)
         self.sleep = sleep
 
-    def send(self, spec: RequestSpec) -> RawResponse:
+    def _charge(self, spec: RequestSpec) -> None:
+        """Charge the request's cost to the budget of its limit class (waiting if need be)."""
         if self.budgets is not None:
             self.budgets.acquire(spec.limit_class, spec.cost)
+
+    def send(self, spec: RequestSpec) -> RawResponse:
+        self._charge(spec)
         return self.transport.send(spec)
 
     def answer(self, step: Step) -> Any:
@@ -120,100 +168,77 @@ class Driver:
         if isinstance(step, RequestSpec):
             return self.send(step)
         if isinstance(step, Download):
-            if self.budgets is not None:
-                self.budgets.acquire(step.spec.limit_class, step.spec.cost)
+            self._charge(step.spec)
             return self.transport.download(step.spec, step.sink, on_progress=step.on_progress)
         if isinstance(step, Wait):
             self.sleep(step.seconds)
             return None
         if isinstance(step, Effect):
-            return self.effects[step.name](*step.args)
-        raise TypeError(f"{type(step).__name__} is not answered here: iterate the flow")
+            return self._effect(step)
+        raise self._unanswered(step)
 
     def run(self, flow: Flow[T]) -> T:
         """The flow's result (a flow run this way must not emit)."""
-        try:
-            step = next(flow)
-            while True:
-                step = flow.send(self.answer(step))
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        finally:
-            flow.close()
+        with _Steps(flow) as steps:
+            for step in steps:
+                steps.answer = self.answer(step)
+        return cast(T, steps.result)
 
-    def iterate(self, flow: Flow[Any]) -> Iterator[Any]:
+    def iterate(self, flow: Flow[Any]) -> Generator[Any, None, None]:
         """The items the flow emits, each as soon as it is emitted."""
-        try:
-            step = next(flow)
-            while True:
+        with _Steps(flow) as steps:
+            for step in steps:
                 if isinstance(step, Emit):
                     yield step.item
-                    step = flow.send(None)
                 else:
-                    step = flow.send(self.answer(step))
-        except StopIteration:
-            return
-        finally:
-            flow.close()
+                    steps.answer = self.answer(step)
 
 
-class AsyncDriver:
+class AsyncDriver(_Driver["AsyncTransport"]):
     """The async driver: the same steps, awaited (an effect may be a coroutine function)."""
 
     def __init__(self, transport: AsyncTransport, *, budgets: QueryBudgets | None = None,
                  effects: Mapping[str, Callable[..., Any]] = _NONE,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self.transport = transport
-        self.budgets = budgets
-        self.effects = effects
+        super().__init__(transport, budgets, effects)
         self.sleep = sleep
 
-    async def send(self, spec: RequestSpec) -> RawResponse:
+    async def _charge(self, spec: RequestSpec) -> None:
         if self.budgets is not None:
             await self.budgets.aacquire(spec.limit_class, spec.cost)
+
+    async def send(self, spec: RequestSpec) -> RawResponse:
+        await self._charge(spec)
         return await self.transport.send(spec)
 
     async def answer(self, step: Step) -> Any:
         if isinstance(step, RequestSpec):
             return await self.send(step)
         if isinstance(step, Download):
-            if self.budgets is not None:
-                await self.budgets.aacquire(step.spec.limit_class, step.spec.cost)
+            await self._charge(step.spec)
             return await self.transport.download(step.spec, step.sink,
                                                  on_progress=step.on_progress)
         if isinstance(step, Wait):
             await self.sleep(step.seconds)
             return None
         if isinstance(step, Effect):
-            value = self.effects[step.name](*step.args)
+            value = self._effect(step)
             return await value if inspect.isawaitable(value) else value
-        raise TypeError(f"{type(step).__name__} is not answered here: iterate the flow")
+        raise self._unanswered(step)
 
     async def run(self, flow: Flow[T]) -> T:
-        try:
-            step = next(flow)
-            while True:
-                step = flow.send(await self.answer(step))
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        finally:
-            flow.close()
+        with _Steps(flow) as steps:
+            for step in steps:
+                steps.answer = await self.answer(step)
+        return cast(T, steps.result)
 
-    async def iterate(self, flow: Flow[Any]) -> AsyncIterator[Any]:
-        try:
-            step = next(flow)
-            while True:
+    async def iterate(self, flow: Flow[Any]) -> AsyncGenerator[Any, None]:
+        with _Steps(flow) as steps:
+            for step in steps:
                 if isinstance(step, Emit):
                     yield step.item
-                    step = flow.send(None)
                 else:
-                    step = flow.send(await self.answer(step))
-        except StopIteration:
-            return
-        finally:
-            flow.close()
+                    steps.answer = await self.answer(step)
 
 
 def run_flow(flow: Flow[T], transport: SyncTransport) -> T:

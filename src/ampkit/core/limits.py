@@ -8,8 +8,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import KW_ONLY, dataclass, field
 
 from ampkit.errors import RateLimited
 
@@ -82,6 +82,7 @@ USER_QUERY_WINDOWS = (
 TAXONOMY_COST_WINDOWS = (BudgetWindow(7_200, 3_600, "taxonomy cost per hour (7,200)"),)
 
 
+@dataclass(eq=False, repr=False)
 class Budget:
     """A rolling-window ledger that makes callers wait instead of provoking 429s.
 
@@ -94,24 +95,15 @@ class Budget:
     Thread-safe; the clock is injectable so tests never sleep.
     """
 
-    def __init__(
-        self,
-        windows: tuple[BudgetWindow, ...],
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        max_wait: float | None = None,
-        on_wait: Callable[[str, float], None] | None = None,
-    ) -> None:
-        self.windows = windows
-        self.clock = clock
-        self.sleep = sleep
-        self.asleep = asleep
-        self.max_wait = max_wait
-        self.on_wait = on_wait
-        self._ledger: deque[tuple[float, float]] = deque()
-        self._lock = threading.Lock()
+    windows: tuple[BudgetWindow, ...]
+    _: KW_ONLY
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    asleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    max_wait: float | None = None
+    on_wait: Callable[[str, float], None] | None = None
+    _ledger: deque[tuple[float, float]] = field(default_factory=deque, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __repr__(self) -> str:
         names = ", ".join(w.name for w in self.windows)
@@ -153,41 +145,43 @@ class Budget:
                 self._ledger.append((now, cost))
             return wait, window
 
-    def _check(self, waited: float, wait: float, window: BudgetWindow | None) -> None:
-        name = window.name if window else "query budget"
-        if self.max_wait is not None and waited + wait > self.max_wait:
-            raise RateLimited(
-                f"client-side budget exhausted: {name}; next slot in {wait:.0f} s "
-                f"(over max_wait={self.max_wait:g} s) — wait, or lower the query's cost",
-                limit=name,
-                retry_after=wait,
-            )
-        if self.on_wait is not None:
-            self.on_wait(f"{name} (ampkit's own budget, kept below Amplitude's limit)", wait)
+    def _waits(self, cost: float) -> Iterator[float]:
+        """The waits before ``cost`` fits (each checked against ``max_wait`` and announced);
+        ``cost`` is charged once the iterator is used up.  Both ``acquire``s sleep through it."""
+        waited = 0.0
+        while True:
+            wait, window = self._take(cost)
+            if wait <= 0:
+                return
+            name = window.name if window else "query budget"
+            if self.max_wait is not None and waited + wait > self.max_wait:
+                raise RateLimited(
+                    f"client-side budget exhausted: {name}; next slot in {wait:.0f} s "
+                    f"(over max_wait={self.max_wait:g} s) — wait, or lower the query's cost",
+                    limit=name,
+                    retry_after=wait,
+                )
+            if self.on_wait is not None:
+                self.on_wait(f"{name} (ampkit's own budget, kept below Amplitude's limit)", wait)
+            log.info("budget %s: waiting %.1fs for cost %g", window and window.name, wait, cost)
+            yield wait
+            waited += wait
 
     def acquire(self, cost: float) -> float:
         """Charge ``cost``, sleeping first if needed; returns the seconds waited."""
         waited = 0.0
-        while True:
-            wait, window = self._take(cost)
-            if wait <= 0:
-                return waited
-            self._check(waited, wait, window)
-            log.info("budget %s: waiting %.1fs for cost %g", window and window.name, wait, cost)
+        for wait in self._waits(cost):
             self.sleep(wait)
             waited += wait
+        return waited
 
     async def aacquire(self, cost: float) -> float:
         """The async twin of :meth:`acquire`."""
         waited = 0.0
-        while True:
-            wait, window = self._take(cost)
-            if wait <= 0:
-                return waited
-            self._check(waited, wait, window)
-            log.info("budget %s: waiting %.1fs for cost %g", window and window.name, wait, cost)
+        for wait in self._waits(cost):
             await self.asleep(wait)
             waited += wait
+        return waited
 
     def reset_after_fork(self) -> None:
         self._lock = threading.Lock()

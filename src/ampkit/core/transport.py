@@ -22,10 +22,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -55,7 +55,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     _VERSION = "0"
 USER_AGENT = f"ampkit/{_VERSION}"
 ERROR_BODY_CAP = 1024 * 1024
-"""At most this much of an error body is kept by :meth:`SyncTransport.download`."""
+"""At most this much of an error body is kept by a download."""
 
 MAX_REDIRECTS = 5
 """Same-origin redirects followed for a request with the API key in its body."""
@@ -64,14 +64,8 @@ Headers = dict[str, str]
 Body = bytes | None
 WaitCallback = Callable[[str, float], None]
 """``on_wait(reason, seconds)``: called before each wait on a rate limit."""
-_SyncAttempt = Callable[[httpx.Client, str, Headers, Body], RawResponse]
-_AsyncAttempt = Callable[[httpx.AsyncClient, str, Headers, Body], Awaitable[RawResponse]]
-
-
-def _reset(sink: IO[bytes]) -> None:
-    """Empty a download sink before an attempt (a retry must not append to a partial body)."""
-    sink.seek(0)
-    sink.truncate()
+ByteProgress = Callable[[int], None]
+"""``on_progress(written)``: the bytes of a download written so far in the current attempt."""
 
 
 def _fault(exc: httpx.HTTPError, spec: RequestSpec) -> APIConnectionError:
@@ -97,8 +91,13 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 @dataclass
 class _Tries:
-    """What one request has used so far."""
+    """One request on its way through its attempts: where it goes now, what it carries, and
+    what it has used so far."""
 
+    spec: RequestSpec
+    url: str
+    headers: Headers
+    content: Body
     started: float = field(default_factory=time.monotonic)
     attempts: int = 0
     unreachable: int = 0
@@ -112,15 +111,70 @@ class _Tries:
         return time.monotonic() - self.started - self.rate_limit_slept
 
 
+class _Body:
+    """What one attempt receives, for :meth:`send`: the whole body, in memory.  Both transports
+    feed it the chunks they read (``take`` says whether to read on) and ask it for the answer."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def keep(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+
+    def take(self, status: int, chunk: bytes) -> bool:
+        self.keep(chunk)
+        return True
+
+    def answer(self, r: httpx.Response) -> RawResponse:
+        return RawResponse(r.status_code, dict(r.headers), b"".join(self.chunks),
+                           time.monotonic() - self.started)
+
+
+class _Spool(_Body):
+    """What one attempt receives, for :meth:`download`: a 2xx body streams into ``sink``
+    (emptied first, so a retry never appends to a partial body; rewound at the end); any other
+    status keeps at most :data:`ERROR_BODY_CAP` bytes of its body in memory."""
+
+    def __init__(self, sink: IO[bytes], on_progress: ByteProgress | None) -> None:
+        sink.seek(0)
+        sink.truncate()
+        super().__init__()
+        self.sink = sink
+        self.on_progress = on_progress
+        self.written = 0
+
+    def take(self, status: int, chunk: bytes) -> bool:
+        if status >= 300:
+            self.keep(chunk[: ERROR_BODY_CAP - self.size])
+            return self.size < ERROR_BODY_CAP
+        self.sink.write(chunk)
+        self.written += len(chunk)
+        if self.on_progress is not None:
+            self.on_progress(self.written)
+        return True
+
+    def answer(self, r: httpx.Response) -> RawResponse:
+        if r.status_code < 300:
+            self.sink.flush()
+            self.sink.seek(0)
+        return super().answer(r)
+
+
+_Receiver = Callable[[], _Body]
+"""Makes what an attempt receives into (a fresh one per attempt)."""
+_Got = RawResponse | httpx.HTTPError
+"""What an attempt came back with: an answer, or the transport error it met."""
+
+
 class _Base:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        policy: RetryPolicy | None = None,
-        limits: Limits | None = None,
-        on_wait: WaitCallback | None = None,
-    ) -> None:
+    """Everything but the I/O, for both transports: what a request looks like on the wire,
+    and what each attempt's result means (answer, wait and retry, follow, or raise)."""
+
+    def __init__(self, settings: Settings, *, policy: RetryPolicy | None = None,
+                 limits: Limits | None = None, on_wait: WaitCallback | None = None) -> None:
         self.settings = settings
         self.policy = policy or RetryPolicy()
         self.limits = limits or Limits()
@@ -130,11 +184,45 @@ class _Base:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(region={self.settings.region!r})"
 
-    def _url(self, spec: RequestSpec) -> str:
-        return self.settings.base_for(spec.family) + spec.path
+    def _client_options(self) -> dict[str, Any]:
+        """What both httpx clients are made with."""
+        return {"timeout": self.settings.timeout, "follow_redirects": True,
+                "headers": {"User-Agent": USER_AGENT, "Accept": "*/*"}}
 
-    def _outcome(self, spec: RequestSpec, resp: RawResponse, tries: _Tries) -> float | RawResponse:
+    def _tries(self, spec: RequestSpec) -> _Tries:
+        headers, content = prepare(spec, self.settings)
+        return _Tries(spec, self.settings.base_for(spec.family) + spec.path, headers, content)
+
+    def _request(self, client: httpx.Client | httpx.AsyncClient, tries: _Tries) -> httpx.Request:
+        """The next attempt's request (counted as an attempt and as a request sent)."""
+        tries.attempts += 1
+        self.requests_sent += 1
+        spec = tries.spec
+        return client.build_request(
+            spec.method,
+            tries.url,
+            params=list(spec.params) or None,
+            content=tries.content,
+            headers=tries.headers,
+            timeout=spec.timeout or self.settings.timeout,
+        )
+
+    def _judge(self, tries: _Tries, got: _Got) -> RawResponse | float | None:
+        """What an attempt's answer (or transport error) means: the answer to return, the
+        seconds to wait before the next attempt, or ``None`` to make it at once (a redirect
+        followed: ``tries.url`` moved); raises when the policy is spent."""
+        if isinstance(got, httpx.HTTPError):
+            return self._after_fault(tries, got)
+        hop = self._redirect(tries, got)
+        if hop is not None:
+            tries.url = hop
+            tries.attempts -= 1  # a hop is not a failed attempt
+            return None
+        return self._outcome(tries, got)
+
+    def _outcome(self, tries: _Tries, resp: RawResponse) -> float | RawResponse:
         """Return the response, a delay (retry), or raise."""
+        spec = tries.spec
         status = resp.status
         secrets = self.settings.secrets()
         if status < 300:
@@ -158,7 +246,7 @@ class _Base:
         err = error_for(status, resp.content, endpoint=spec.endpoint, headers=resp.headers,
                         secrets=secrets)
         if status == 429 and isinstance(err, RateLimited) and err.retry_after is not None:
-            return self._rate_limited(spec, err, err.retry_after, tries)
+            return self._rate_limited(tries, err, err.retry_after)
         if self.policy.is_retryable_status(status):
             retry_after = parse_retry_after(resp.headers.get("retry-after"))
             delay = self.policy.next_delay(tries.attempts, tries.elapsed(), retry_after)
@@ -168,9 +256,7 @@ class _Base:
                 return delay
         raise err
 
-    def _rate_limited(
-        self, spec: RequestSpec, err: RateLimited, retry_after: float, tries: _Tries
-    ) -> float:
+    def _rate_limited(self, tries: _Tries, err: RateLimited, retry_after: float) -> float:
         """Wait as the 429 asks, within ``max_rate_limit_wait``; else raise, naming the limit."""
         policy = self.policy
         delay = policy.rate_limit_delay(tries.attempts, tries.rate_limit_asked, retry_after)
@@ -184,43 +270,44 @@ class _Base:
             )
         tries.rate_limit_asked += retry_after
         tries.rate_limit_slept += delay
-        log.info("%s: rate limit %s; waiting %.0fs", spec.endpoint, err.limit, delay)
+        endpoint = tries.spec.endpoint
+        log.info("%s: rate limit %s; waiting %.0fs", endpoint, err.limit, delay)
         if self.on_wait is not None:
-            self.on_wait(f"{err.limit} (HTTP 429 at {spec.endpoint})", delay)
+            self.on_wait(f"{err.limit} (HTTP 429 at {endpoint})", delay)
         return delay
 
-    def _after_fault(self, spec: RequestSpec, url: str, exc: httpx.HTTPError,
-                     tries: _Tries) -> float:
+    def _after_fault(self, tries: _Tries, exc: httpx.HTTPError) -> float:
         """The delay before the next attempt after a transport error, or raise."""
+        endpoint = tries.spec.endpoint
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             tries.unreachable += 1
             delay = self.policy.next_delay(tries.attempts, tries.elapsed())
             if tries.unreachable >= self.policy.connect_attempts or delay is None:
-                where = str(httpx.URL(url).copy_with(query=None))
+                where = str(httpx.URL(tries.url).copy_with(query=None))
                 n = tries.unreachable
                 raise UnreachableError(
                     redact(f"could not reach {where} ({_unreachable_reason(exc)}; {n} "
                            f"attempt{'s' if n != 1 else ''}) — check that the server is running "
                            "and reachable, and AMPLITUDE_BASE_URL (--base-url) or "
                            "AMPLITUDE_REGION", self.settings.secrets()),
-                    url=where, attempts=tries.unreachable, endpoint=spec.endpoint,
+                    url=where, attempts=tries.unreachable, endpoint=endpoint,
                 ) from None
             return delay
-        err = _fault(exc, spec)
+        err = _fault(exc, tries.spec)
         delay = self.policy.next_delay(tries.attempts, tries.elapsed())
         if delay is None:
             raise err
-        log.info("%s: %s; retry %d in %.2fs", spec.endpoint, err.message, tries.attempts, delay)
+        log.info("%s: %s; retry %d in %.2fs", endpoint, err.message, tries.attempts, delay)
         return delay
 
-    def _redirect(self, spec: RequestSpec, url: str, resp: RawResponse,
-                  tries: _Tries) -> str | None:
+    def _redirect(self, tries: _Tries, resp: RawResponse) -> str | None:
         """The next URL when a request with the key in its body was redirected within its
         origin; ``None`` when ``resp`` is no redirect; raises for another origin."""
+        spec = tries.spec
         location = resp.headers.get("location")
         if not spec.key_in_body or not 300 <= resp.status < 400 or not location:
             return None
-        here = httpx.URL(url)
+        here = httpx.URL(tries.url)
         target = here.join(location)
         if _origin(target) == _origin(here) and tries.redirects < MAX_REDIRECTS:
             tries.redirects += 1
@@ -239,15 +326,9 @@ class _Base:
 class SyncTransport(_Base):
     """Sends specs with retries; safe to use from many threads and after ``os.fork()``."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        policy: RetryPolicy | None = None,
-        limits: Limits | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        on_wait: WaitCallback | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, *, policy: RetryPolicy | None = None,
+                 limits: Limits | None = None, sleep: Callable[[float], None] = time.sleep,
+                 on_wait: WaitCallback | None = None) -> None:
         super().__init__(settings, policy=policy, limits=limits, on_wait=on_wait)
         self._sleep = sleep
         self._pid = os.getpid()
@@ -263,38 +344,17 @@ class SyncTransport(_Base):
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(
-                    timeout=self.settings.timeout,
-                    headers={"User-Agent": USER_AGENT, "Accept": "*/*"},
-                    follow_redirects=True,
                     limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+                    **self._client_options(),
                 )
             return self._client
 
     def send(self, spec: RequestSpec) -> RawResponse:
         """Send ``spec`` with retries; the whole body is read into ``content``."""
+        return self._run(spec, _Body)
 
-        def attempt(client: httpx.Client, url: str, headers: Headers, content: Body) -> RawResponse:
-            t0 = time.monotonic()
-            r = client.request(
-                spec.method,
-                url,
-                params=list(spec.params) or None,
-                content=content,
-                headers=headers,
-                timeout=spec.timeout or self.settings.timeout,
-                follow_redirects=not spec.key_in_body,
-            )
-            return RawResponse(r.status_code, dict(r.headers), r.content, time.monotonic() - t0)
-
-        return self._run(spec, attempt)
-
-    def download(
-        self,
-        spec: RequestSpec,
-        sink: IO[bytes],
-        *,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> RawResponse:
+    def download(self, spec: RequestSpec, sink: IO[bytes], *,
+                 on_progress: ByteProgress | None = None) -> RawResponse:
         """Like :meth:`send`, but a 2xx body streams into ``sink`` (seekable) instead of memory.
 
         The sink is emptied before every attempt and rewound after a 2xx; the returned
@@ -302,63 +362,33 @@ class SyncTransport(_Base):
         capped) error body in ``content``.  ``on_progress`` gets the bytes written so far in the
         current attempt.  If the last attempt fails, the sink may hold a partial body: discard it.
         """
+        return self._run(spec, lambda: _Spool(sink, on_progress))
 
-        def attempt(client: httpx.Client, url: str, headers: Headers, content: Body) -> RawResponse:
-            _reset(sink)
-            t0 = time.monotonic()
-            with client.stream(
-                spec.method,
-                url,
-                params=list(spec.params) or None,
-                content=content,
-                headers=headers,
-                timeout=spec.timeout or self.settings.timeout,
-                follow_redirects=not spec.key_in_body,
-            ) as r:
-                if r.status_code >= 300:
-                    body = bytearray()
-                    for chunk in r.iter_bytes():
-                        body += chunk[: ERROR_BODY_CAP - len(body)]
-                        if len(body) >= ERROR_BODY_CAP:
-                            break
-                    return RawResponse(
-                        r.status_code, dict(r.headers), bytes(body), time.monotonic() - t0
-                    )
-                written = 0
-                for chunk in r.iter_bytes():
-                    sink.write(chunk)
-                    written += len(chunk)
-                    if on_progress is not None:
-                        on_progress(written)
-            sink.flush()
-            sink.seek(0)
-            return RawResponse(r.status_code, dict(r.headers), b"", time.monotonic() - t0)
-
-        return self._run(spec, attempt)
-
-    def _run(self, spec: RequestSpec, attempt_once: _SyncAttempt) -> RawResponse:
-        headers, content = prepare(spec, self.settings)
-        url = self._url(spec)
-        tries = _Tries()
+    def _run(self, spec: RequestSpec, receiver: _Receiver) -> RawResponse:
+        tries = self._tries(spec)
         while True:
-            tries.attempts += 1
-            client = self._http()
-            try:
-                with self.limits.sync_slot(spec.limit_class):
-                    self.requests_sent += 1
-                    raw = attempt_once(client, url, headers, content)
-            except httpx.HTTPError as exc:
-                self._sleep(self._after_fault(spec, url, exc, tries))
-                continue
-            hop = self._redirect(spec, url, raw, tries)
-            if hop is not None:
-                url = hop
-                tries.attempts -= 1  # a hop is not a failed attempt
-                continue
-            outcome = self._outcome(spec, raw, tries)
+            outcome = self._judge(tries, self._attempt(tries, receiver))
             if isinstance(outcome, RawResponse):
                 return outcome
-            self._sleep(outcome)
+            if outcome is not None:
+                self._sleep(outcome)
+
+    def _attempt(self, tries: _Tries, receiver: _Receiver) -> _Got:
+        client = self._http()
+        try:
+            with self.limits.sync_slot(tries.spec.limit_class):
+                request = self._request(client, tries)
+                body = receiver()
+                r = client.send(request, stream=True, follow_redirects=not tries.spec.key_in_body)
+                try:
+                    for chunk in r.iter_bytes():
+                        if not body.take(r.status_code, chunk):
+                            break
+                finally:
+                    r.close()
+        except httpx.HTTPError as exc:
+            return exc
+        return body.answer(r)
 
     def close(self) -> None:
         if self._client is not None and self._pid == os.getpid():
@@ -384,120 +414,56 @@ def _retire(client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop | None) -
 
 
 class AsyncTransport(_Base):
-    """The async twin of :class:`SyncTransport` (same policy, same outcomes)."""
+    """The async twin of :class:`SyncTransport` (same policy, same outcomes); the sink of a
+    download is written synchronously."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        policy: RetryPolicy | None = None,
-        limits: Limits | None = None,
-        on_wait: WaitCallback | None = None,
-    ) -> None:
-        super().__init__(settings, policy=policy, limits=limits, on_wait=on_wait)
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+    _client: httpx.AsyncClient | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             if self._client is not None:
                 _retire(self._client, self._loop)
-            self._client = httpx.AsyncClient(
-                timeout=self.settings.timeout,
-                headers={"User-Agent": USER_AGENT, "Accept": "*/*"},
-                follow_redirects=True,
-            )
+            self._client = httpx.AsyncClient(**self._client_options())
             self._loop = loop
         return self._client
 
     async def send(self, spec: RequestSpec) -> RawResponse:
         """Send ``spec`` with retries; the whole body is read into ``content``."""
+        return await self._run(spec, _Body)
 
-        async def attempt(
-            client: httpx.AsyncClient, url: str, headers: Headers, content: Body
-        ) -> RawResponse:
-            t0 = time.monotonic()
-            r = await client.request(
-                spec.method,
-                url,
-                params=list(spec.params) or None,
-                content=content,
-                headers=headers,
-                timeout=spec.timeout or self.settings.timeout,
-                follow_redirects=not spec.key_in_body,
-            )
-            return RawResponse(r.status_code, dict(r.headers), r.content, time.monotonic() - t0)
+    async def download(self, spec: RequestSpec, sink: IO[bytes], *,
+                       on_progress: ByteProgress | None = None) -> RawResponse:
+        """:meth:`SyncTransport.download`, awaited."""
+        return await self._run(spec, lambda: _Spool(sink, on_progress))
 
-        return await self._run(spec, attempt)
-
-    async def download(
-        self,
-        spec: RequestSpec,
-        sink: IO[bytes],
-        *,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> RawResponse:
-        """The async twin of :meth:`SyncTransport.download` (writes to ``sink`` synchronously)."""
-
-        async def attempt(
-            client: httpx.AsyncClient, url: str, headers: Headers, content: Body
-        ) -> RawResponse:
-            _reset(sink)
-            t0 = time.monotonic()
-            async with client.stream(
-                spec.method,
-                url,
-                params=list(spec.params) or None,
-                content=content,
-                headers=headers,
-                timeout=spec.timeout or self.settings.timeout,
-                follow_redirects=not spec.key_in_body,
-            ) as r:
-                if r.status_code >= 300:
-                    body = bytearray()
-                    async for chunk in r.aiter_bytes():
-                        body += chunk[: ERROR_BODY_CAP - len(body)]
-                        if len(body) >= ERROR_BODY_CAP:
-                            break
-                    return RawResponse(
-                        r.status_code, dict(r.headers), bytes(body), time.monotonic() - t0
-                    )
-                written = 0
-                async for chunk in r.aiter_bytes():
-                    sink.write(chunk)
-                    written += len(chunk)
-                    if on_progress is not None:
-                        on_progress(written)
-            sink.flush()
-            sink.seek(0)
-            return RawResponse(r.status_code, dict(r.headers), b"", time.monotonic() - t0)
-
-        return await self._run(spec, attempt)
-
-    async def _run(self, spec: RequestSpec, attempt_once: _AsyncAttempt) -> RawResponse:
-        headers, content = prepare(spec, self.settings)
-        url = self._url(spec)
-        tries = _Tries()
+    async def _run(self, spec: RequestSpec, receiver: _Receiver) -> RawResponse:
+        tries = self._tries(spec)
         while True:
-            tries.attempts += 1
-            client = self._http()
-            try:
-                async with self.limits.async_slot(spec.limit_class):
-                    self.requests_sent += 1
-                    raw = await attempt_once(client, url, headers, content)
-            except httpx.HTTPError as exc:
-                await asyncio.sleep(self._after_fault(spec, url, exc, tries))
-                continue
-            hop = self._redirect(spec, url, raw, tries)
-            if hop is not None:
-                url = hop
-                tries.attempts -= 1  # a hop is not a failed attempt
-                continue
-            outcome = self._outcome(spec, raw, tries)
+            outcome = self._judge(tries, await self._attempt(tries, receiver))
             if isinstance(outcome, RawResponse):
                 return outcome
-            await asyncio.sleep(outcome)
+            if outcome is not None:
+                await asyncio.sleep(outcome)
+
+    async def _attempt(self, tries: _Tries, receiver: _Receiver) -> _Got:
+        client = self._http()
+        try:
+            async with self.limits.async_slot(tries.spec.limit_class):
+                request = self._request(client, tries)
+                body = receiver()
+                r = await client.send(request, stream=True,
+                                      follow_redirects=not tries.spec.key_in_body)
+                try:
+                    async for chunk in r.aiter_bytes():
+                        if not body.take(r.status_code, chunk):
+                            break
+                finally:
+                    await r.aclose()
+        except httpx.HTTPError as exc:
+            return exc
+        return body.answer(r)
 
     async def aclose(self) -> None:
         if self._client is not None:

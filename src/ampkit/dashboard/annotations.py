@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from ampkit.core.flow import Flow, one
-from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard.endpoint import Endpoint, register
+from ampkit.core.spec import RequestSpec
+from ampkit.dashboard.endpoint import Endpoint, one_request, register
 from ampkit.models.dashboard.annotations import (
     Annotation,
     AnnotationsQuery,
@@ -32,12 +31,8 @@ def request(query: AnnotationsQuery) -> RequestSpec:
     return LIST_V3.spec(query.params())
 
 
-def parse(raw: RawResponse) -> AnnotationsResult:
-    return LIST_V2.parse(raw)
-
-
-def flow(query: AnnotationsQuery) -> Flow[AnnotationsResult]:
-    return one(request(query), parse)
+parse = LIST_V2.parse
+flow = one_request(request, parse)
 
 
 def create_request(new: CreateAnnotation) -> RequestSpec:
@@ -47,10 +42,6 @@ def create_request(new: CreateAnnotation) -> RequestSpec:
     return CREATE_V3.spec(content=orjson.dumps(new.body()), headers=JSON_HEADERS)
 
 
-def create_parse(raw: RawResponse) -> Annotation:
-    """``{"annotation": {...}, "success": true}`` (v2) or ``{"data": {...}}`` (v3)."""
-    return CREATE_V2.parse(raw)
-
-
-def create_flow(new: CreateAnnotation) -> Flow[Annotation]:
-    return one(create_request(new), create_parse)
+create_parse = CREATE_V2.parse
+"""``{"annotation": {...}, "success": true}`` (v2) or ``{"data": {...}}`` (v3)."""
+create_flow = one_request(create_request, create_parse)

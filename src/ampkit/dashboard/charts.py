@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ampkit.core.flow import Flow, one
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard.endpoint import Endpoint, register
+from ampkit.dashboard.endpoint import Endpoint, one_request, register
 from ampkit.errors import error_for
 from ampkit.models.dashboard.charts import ChartCsv, ChartQuery, ChartResult
 
@@ -20,12 +20,8 @@ def request(query: ChartQuery) -> RequestSpec:
     return CHART_QUERY.spec(query.params(), chart_id=query.chart_id)
 
 
-def parse(raw: RawResponse) -> ChartResult:
-    return CHART_QUERY.parse(raw)
-
-
-def flow(query: ChartQuery) -> Flow[ChartResult]:
-    return one(request(query), parse)
+parse = CHART_QUERY.parse
+flow = one_request(request, parse)
 
 
 def csv_request(query: ChartQuery) -> RequestSpec:

@@ -9,9 +9,9 @@ when the host changes), so the flow sees the file itself.
 
 from __future__ import annotations
 
-from ampkit.core.flow import Flow, one, pause, send
+from ampkit.core.flow import Flow, pause, send
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard.endpoint import Endpoint, register
+from ampkit.dashboard.endpoint import Endpoint, one_request, register
 from ampkit.errors import APIStatusError, APITimeoutError, error_for
 from ampkit.models.dashboard.cohorts import (
     CohortDownloadQuery,
@@ -51,12 +51,8 @@ def request(query: CohortsQuery) -> RequestSpec:
     return LIST.spec(query.params())
 
 
-def parse(raw: RawResponse) -> CohortsResult:
-    return LIST.parse(raw)
-
-
-def flow(query: CohortsQuery) -> Flow[CohortsResult]:
-    return one(request(query), parse)
+parse = LIST.parse
+flow = one_request(request, parse)
 
 
 def download_request(query: CohortDownloadQuery) -> RequestSpec:
@@ -71,8 +67,7 @@ def file_request(request_id: str) -> RequestSpec:
     return FILE.spec(request_id=request_id)
 
 
-def parse_status(raw: RawResponse) -> CohortRequestStatus:
-    return STATUS.parse(raw)
+parse_status = STATUS.parse
 
 
 def parse_file(raw: RawResponse, request_id: str, cohort_id: str) -> CohortMembers:

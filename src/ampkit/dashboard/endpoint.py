@@ -10,16 +10,17 @@ field and the rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import orjson
 from pydantic import ValidationError
 
 from ampkit.config import Family
+from ampkit.core.flow import Flow, one
 from ampkit.core.spec import AuthKind, RawResponse, RequestSpec
 from ampkit.errors import APIStatusError, InvalidRequest, error_for
 from ampkit.models.dashboard.common import Params
@@ -32,6 +33,8 @@ class FromBody(Protocol):
 
 
 R = TypeVar("R", bound=FromBody)
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def invalid_request(exc: ValidationError, endpoint: str | None = None) -> InvalidRequest:
@@ -145,6 +148,18 @@ class Endpoint(Generic[R]):
             return self.result.from_body(body)
         except ValidationError as exc:
             raise shape_error(exc, raw, self.path) from exc
+
+
+def one_request(
+    request: Callable[P, RequestSpec], parse: Callable[[RawResponse], T]
+) -> Callable[P, Flow[T]]:
+    """The flow function of a single request: ``request``'s spec (built when called), its
+    answer read by ``parse``."""
+
+    def flow(*args: P.args, **kwargs: P.kwargs) -> Flow[T]:
+        return one(request(*args, **kwargs), parse)
+
+    return flow
 
 
 REGISTRY: dict[str, Endpoint[Any]] = {}

@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ampkit.core.flow import Flow, one
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.dashboard.endpoint import Endpoint, register
+from ampkit.dashboard.endpoint import Endpoint, one_request, register
 from ampkit.errors import InvalidRequest, NoData
 from ampkit.models.dashboard.series import DashboardResult
 from ampkit.models.dashboard.taxonomy import (
@@ -30,19 +29,19 @@ FAILURE_STATUSES = frozenset({400, 404, 409})
 BASE = "/api/2/taxonomy"
 
 
+class _TaxonomyEndpoint(Endpoint[R]):
+    """A taxonomy endpoint: a failure status is read for Amplitude's messages first."""
+
+    def parse(self, raw: RawResponse) -> R:
+        _failure(raw, self.path)
+        return super().parse(raw)
+
+
 def _endpoint(name: str, path: str, result: type[R]) -> Endpoint[R]:
     return register(
-        Endpoint(name, "GET", BASE + path, result, limit_class="taxonomy",
-                 handled=FAILURE_STATUSES)
+        _TaxonomyEndpoint(name, "GET", BASE + path, result, limit_class="taxonomy",
+                          handled=FAILURE_STATUSES)
     )
-
-
-CATEGORIES = _endpoint("taxonomy_categories", "/category", TaxonomyCategories)
-EVENT_TYPES = _endpoint("taxonomy_event_types", "/event", TaxonomyEventTypes)
-EVENT_PROPERTIES = _endpoint(
-    "taxonomy_event_properties", "/event-property", TaxonomyEventProperties
-)
-USER_PROPERTIES = _endpoint("taxonomy_user_properties", "/user-property", TaxonomyUserProperties)
 
 
 def _failure(raw: RawResponse, endpoint: str) -> None:
@@ -63,54 +62,36 @@ def _failure(raw: RawResponse, endpoint: str) -> None:
     raise InvalidRequest(message, status=raw.status, endpoint=endpoint, body=body, rule=rule)
 
 
-def _parse(endpoint: Endpoint[R], raw: RawResponse) -> R:
-    _failure(raw, endpoint.path)
-    return endpoint.parse(raw)
+CATEGORIES = _endpoint("taxonomy_categories", "/category", TaxonomyCategories)
+EVENT_TYPES = _endpoint("taxonomy_event_types", "/event", TaxonomyEventTypes)
+EVENT_PROPERTIES = _endpoint(
+    "taxonomy_event_properties", "/event-property", TaxonomyEventProperties
+)
+USER_PROPERTIES = _endpoint("taxonomy_user_properties", "/user-property", TaxonomyUserProperties)
 
 
 def categories_request() -> RequestSpec:
     return CATEGORIES.spec()
 
 
-def categories_parse(raw: RawResponse) -> TaxonomyCategories:
-    return _parse(CATEGORIES, raw)
-
-
-def categories_flow() -> Flow[TaxonomyCategories]:
-    return one(categories_request(), categories_parse)
-
-
 def event_types_request(query: TaxonomyQuery) -> RequestSpec:
     return EVENT_TYPES.spec(query.params())
-
-
-def event_types_parse(raw: RawResponse) -> TaxonomyEventTypes:
-    return _parse(EVENT_TYPES, raw)
-
-
-def event_types_flow(query: TaxonomyQuery) -> Flow[TaxonomyEventTypes]:
-    return one(event_types_request(query), event_types_parse)
 
 
 def event_properties_request(query: TaxonomyQuery) -> RequestSpec:
     return EVENT_PROPERTIES.spec(query.params(), form=query.form())
 
 
-def event_properties_parse(raw: RawResponse) -> TaxonomyEventProperties:
-    return _parse(EVENT_PROPERTIES, raw)
-
-
-def event_properties_flow(query: TaxonomyQuery) -> Flow[TaxonomyEventProperties]:
-    return one(event_properties_request(query), event_properties_parse)
-
-
 def user_properties_request(query: TaxonomyQuery) -> RequestSpec:
     return USER_PROPERTIES.spec(query.params())
 
 
-def user_properties_parse(raw: RawResponse) -> TaxonomyUserProperties:
-    return _parse(USER_PROPERTIES, raw)
+categories_parse = CATEGORIES.parse
+event_types_parse = EVENT_TYPES.parse
+event_properties_parse = EVENT_PROPERTIES.parse
+user_properties_parse = USER_PROPERTIES.parse
 
-
-def user_properties_flow(query: TaxonomyQuery) -> Flow[TaxonomyUserProperties]:
-    return one(user_properties_request(query), user_properties_parse)
+categories_flow = one_request(categories_request, categories_parse)
+event_types_flow = one_request(event_types_request, event_types_parse)
+event_properties_flow = one_request(event_properties_request, event_properties_parse)
+user_properties_flow = one_request(user_properties_request, user_properties_parse)

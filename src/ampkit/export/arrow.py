@@ -40,6 +40,7 @@ import orjson
 
 from ampkit.errors import ConfigError
 from ampkit.export.convert import CONVERTERS, MISSING, json_text, parse_timestamp, to_timestamp
+from ampkit.export.convert import Kind as AnyKind
 from ampkit.export.decode import (
     DEFAULT_MAX_LINE_BYTES,
     Archive,
@@ -61,65 +62,74 @@ PARSE_ROWS = 64
 CONVERT_ROWS = 1024
 """Rows converted to Arrow together, to amortise the cost of each pyarrow call."""
 
-EXPORT_COLUMNS: tuple[tuple[str, str, Kind], ...] = (
-    # (column, key in the export line, kind) — in column order
-    ("insert_id", "$insert_id", "string"),
-    ("insert_key", "$insert_key", "string"),
-    ("schema_version", "$schema", "int"),
-    ("adid", "adid", "string"),
-    ("amplitude_attribution_ids", "amplitude_attribution_ids", "ids"),
-    ("amplitude_event_type", "amplitude_event_type", "string"),
-    ("amplitude_id", "amplitude_id", "int"),
-    ("app", "app", "int"),
-    ("city", "city", "string"),
-    ("client_event_time", "client_event_time", "timestamp"),
-    ("client_upload_time", "client_upload_time", "timestamp"),
-    ("country", "country", "string"),
-    ("data", "data", "json"),
-    ("data_type", "data_type", "string"),
-    ("device_brand", "device_brand", "string"),
-    ("device_carrier", "device_carrier", "string"),
-    ("device_family", "device_family", "string"),
-    ("device_id", "device_id", "string"),
-    ("device_manufacturer", "device_manufacturer", "string"),
-    ("device_model", "device_model", "string"),
-    ("device_type", "device_type", "string"),
-    ("dma", "dma", "string"),
-    ("event_id", "event_id", "int"),
-    ("event_properties", "event_properties", "json"),
-    ("event_time", "event_time", "timestamp"),
-    ("event_type", "event_type", "string"),
-    ("followed_an_identify", "followed_an_identify", "bool"),
-    ("global_user_properties", "global_user_properties", "json"),
-    ("group_properties", "group_properties", "json"),
-    ("groups", "groups", "json"),
-    ("idfa", "idfa", "string"),
-    ("ip_address", "ip_address", "string"),
-    ("is_attribution_event", "is_attribution_event", "bool"),
-    ("language", "language", "string"),
-    ("library", "library", "string"),
-    ("location_lat", "location_lat", "float"),
-    ("location_lng", "location_lng", "float"),
-    ("os_name", "os_name", "string"),
-    ("os_version", "os_version", "string"),
-    ("partner_id", "partner_id", "string"),
-    ("paying", "paying", "bool"),
-    ("plan", "plan", "json"),
-    ("platform", "platform", "string"),
-    ("processed_time", "processed_time", "timestamp"),
-    ("region", "region", "string"),
-    ("sample_rate", "sample_rate", "float"),
-    ("server_received_time", "server_received_time", "timestamp"),
-    ("server_upload_time", "server_upload_time", "timestamp"),
-    ("session_id", "session_id", "int"),
-    ("source_id", "source_id", "string"),
-    ("start_version", "start_version", "string"),
-    ("user_creation_time", "user_creation_time", "timestamp"),
-    ("user_id", "user_id", "string"),
-    ("user_properties", "user_properties", "json"),
-    ("uuid", "uuid", "string"),
-    ("version_name", "version_name", "string"),
+_KEY_KINDS: dict[str, Kind] = {
+    # key in the export line → kind, in column order
+    "$insert_id": "string",
+    "$insert_key": "string",
+    "$schema": "int",
+    "adid": "string",
+    "amplitude_attribution_ids": "ids",
+    "amplitude_event_type": "string",
+    "amplitude_id": "int",
+    "app": "int",
+    "city": "string",
+    "client_event_time": "timestamp",
+    "client_upload_time": "timestamp",
+    "country": "string",
+    "data": "json",
+    "data_type": "string",
+    "device_brand": "string",
+    "device_carrier": "string",
+    "device_family": "string",
+    "device_id": "string",
+    "device_manufacturer": "string",
+    "device_model": "string",
+    "device_type": "string",
+    "dma": "string",
+    "event_id": "int",
+    "event_properties": "json",
+    "event_time": "timestamp",
+    "event_type": "string",
+    "followed_an_identify": "bool",
+    "global_user_properties": "json",
+    "group_properties": "json",
+    "groups": "json",
+    "idfa": "string",
+    "ip_address": "string",
+    "is_attribution_event": "bool",
+    "language": "string",
+    "library": "string",
+    "location_lat": "float",
+    "location_lng": "float",
+    "os_name": "string",
+    "os_version": "string",
+    "partner_id": "string",
+    "paying": "bool",
+    "plan": "json",
+    "platform": "string",
+    "processed_time": "timestamp",
+    "region": "string",
+    "sample_rate": "float",
+    "server_received_time": "timestamp",
+    "server_upload_time": "timestamp",
+    "session_id": "int",
+    "source_id": "string",
+    "start_version": "string",
+    "user_creation_time": "timestamp",
+    "user_id": "string",
+    "user_properties": "json",
+    "uuid": "string",
+    "version_name": "string",
+}
+_COLUMN_NAMES = {
+    "$insert_id": "insert_id", "$insert_key": "insert_key", "$schema": "schema_version",
+}
+"""The ``$`` keys' columns, named like the :class:`~ampkit.models.ExportEvent` fields; every
+other column is named as its key."""
+EXPORT_COLUMNS: tuple[tuple[str, str, Kind], ...] = tuple(
+    (_COLUMN_NAMES.get(key, key), key, kind) for key, kind in _KEY_KINDS.items()
 )
+"""(column, key in the export line, kind), in column order."""
 
 
 def _pyarrow() -> Any:
@@ -132,13 +142,17 @@ def _pyarrow() -> Any:
     return pyarrow
 
 
-def _arrow_type(pa: Any, kind: Kind) -> Any:
+def arrow_type(kind: AnyKind, pa: Any = None) -> Any:
+    """The Arrow type of a column of ``kind``: the export's columns and the replicated tables'
+    (:mod:`ampkit.replicate.schema`) alike."""
+    pa = pa or _pyarrow()
     return {
         "string": pa.string(),
         "int": pa.int64(),
         "float": pa.float64(),
         "bool": pa.bool_(),
         "timestamp": pa.timestamp("us", tz="UTC"),
+        "date": pa.date32(),
         "json": pa.large_string(),
         "ids": pa.large_string(),
     }[kind]
@@ -147,7 +161,7 @@ def _arrow_type(pa: Any, kind: Kind) -> Any:
 def export_arrow_schema() -> pa.Schema:
     """The declared schema of every batch :func:`iter_arrow_batches` yields."""
     pa = _pyarrow()
-    fields = [pa.field(col, _arrow_type(pa, kind)) for col, _, kind in EXPORT_COLUMNS]
+    fields = [pa.field(col, arrow_type(kind, pa)) for col, _, kind in EXPORT_COLUMNS]
     fields.append(pa.field(EXTRA_COLUMN, pa.large_string()))
     return pa.schema(fields)
 

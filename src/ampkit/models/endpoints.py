@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ampkit.models.dashboard import sessions
 from ampkit.models.dashboard.common import DashboardQuery
 from ampkit.models.dashboard.composition import CompositionQuery, CompositionResult
 from ampkit.models.dashboard.cost import QueryKind
@@ -32,14 +33,6 @@ from ampkit.models.dashboard.realtime import RealtimeQuery, RealtimeResult
 from ampkit.models.dashboard.retention import RetentionQuery, RetentionResult
 from ampkit.models.dashboard.revenue import RevenueLtvQuery, RevenueLtvResult
 from ampkit.models.dashboard.segmentation import SegmentationQuery, SegmentationResult
-from ampkit.models.dashboard.sessions import (
-    SessionAverageQuery,
-    SessionAverageResult,
-    SessionLengthQuery,
-    SessionLengthResult,
-    SessionsPerUserQuery,
-    SessionsPerUserResult,
-)
 from ampkit.models.dashboard.user_activity import UserActivityQuery, UserActivityResult
 from ampkit.models.dashboard.user_search import UserSearchQuery, UserSearchResult
 from ampkit.models.dashboard.users import UsersQuery, UsersResult
@@ -99,7 +92,8 @@ DEFS_LIST: tuple[EndpointDef, ...] = (
         "A user's profile (userData) and one page of their events, newest or oldest first, by "
         "Amplitude ID (find it with user_search) (GET /api/2/useractivity).",
         (Call("user_activity", ("amplitude_id",)),),
-        limit_class="user", action="user_activity"),    EndpointDef(
+        limit_class="user", action="user_activity"),
+    EndpointDef(
         "segmentation", "/api/2/events/segmentation", SegmentationQuery, SegmentationResult,
         "Event segmentation",
         "How often an event happened, or how many users did it, per day/week/…, optionally "
@@ -151,21 +145,21 @@ DEFS_LIST: tuple[EndpointDef, ...] = (
         (Call("retention", ("start_event", "return_event", "start", "end")),),
         action="retention"),
     EndpointDef(
-        "sessions_length", "/api/2/sessions/length", SessionLengthQuery, SessionLengthResult,
-        "Sessions per length bin",
+        "sessions_length", "/api/2/sessions/length", sessions.SessionLengthQuery,
+        sessions.SessionLengthResult, "Sessions per length bin",
         "How many sessions fall in each session-length bin, Amplitude's default bins or "
         "custom ones (GET /api/2/sessions/length).",
         (Call("session_length_distribution", ("start", "end")),),
         action="session_length_distribution", output="series"),
     EndpointDef(
-        "sessions_average", "/api/2/sessions/average", SessionAverageQuery,
-        SessionAverageResult, "Average session length in seconds per day",
+        "sessions_average", "/api/2/sessions/average", sessions.SessionAverageQuery,
+        sessions.SessionAverageResult, "Average session length in seconds per day",
         "The average session length, in seconds, per day (GET /api/2/sessions/average).",
         (Call("average_session_length", ("start", "end")),),
         action="average_session_length", output="series"),
     EndpointDef(
-        "sessions_per_user", "/api/2/sessions/peruser", SessionsPerUserQuery,
-        SessionsPerUserResult, "Average sessions per user per day",
+        "sessions_per_user", "/api/2/sessions/peruser", sessions.SessionsPerUserQuery,
+        sessions.SessionsPerUserResult, "Average sessions per user per day",
         "How many sessions an active user has on average, per day "
         "(GET /api/2/sessions/peruser).",
         (Call("sessions_per_user", ("start", "end")),),

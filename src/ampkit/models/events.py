@@ -43,7 +43,26 @@ class WireModel(AmpModel):
         return self.model_dump(mode="python", by_alias=True, exclude_none=True)
 
 
-class Event(WireModel):
+class DeviceFields(WireModel):
+    """The device and location keys that an event and an identification share
+    (:data:`ampkit.models.rules.DEVICE_FIELDS`, strings on the wire)."""
+
+    app_version: Any = None
+    platform: Any = None
+    os_name: Any = None
+    os_version: Any = None
+    device_brand: Any = None
+    device_manufacturer: Any = None
+    device_model: Any = None
+    carrier: Any = None
+    country: Any = None
+    region: Any = None
+    city: Any = None
+    dma: Any = None
+    language: Any = None
+
+
+class Event(DeviceFields):
     """One event for ``/2/httpapi`` or ``/batch`` — every documented key (reference §2.2).
 
     Types are loose on purpose (``Any`` for numbers that users often get wrong): the rules in
@@ -67,19 +86,6 @@ class Event(WireModel):
         serialization_alias="$skip_user_properties_sync",
     )
     user_agent: Any = None
-    app_version: Any = None
-    platform: Any = None
-    os_name: Any = None
-    os_version: Any = None
-    device_brand: Any = None
-    device_manufacturer: Any = None
-    device_model: Any = None
-    carrier: Any = None
-    country: Any = None
-    region: Any = None
-    city: Any = None
-    dma: Any = None
-    language: Any = None
     price: Any = None
     quantity: Any = None
     revenue: Any = None
@@ -111,26 +117,13 @@ class Event(WireModel):
     library: Any = None
 
 
-class Identification(WireModel):
+class Identification(DeviceFields):
     """One object of the Identify API's ``identification`` parameter (reference §4.2)."""
 
     user_id: Any = None
     device_id: Any = None
     user_properties: Any = None
     groups: Any = None
-    app_version: Any = None
-    platform: Any = None
-    os_name: Any = None
-    os_version: Any = None
-    device_brand: Any = None
-    device_manufacturer: Any = None
-    device_model: Any = None
-    carrier: Any = None
-    country: Any = None
-    region: Any = None
-    city: Any = None
-    dma: Any = None
-    language: Any = None
     paying: Any = None
     start_version: Any = None
 

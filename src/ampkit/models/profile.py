@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from ampkit.models.base import AmpModel, StrictAmpModel
 from ampkit.models.dashboard.common import Params, rule_error
+from ampkit.models.dashboard.series import DashboardResult
 
 RecType = Literal["model", "random"]
 PropensityType = Literal["score", "pct"]
@@ -91,7 +92,7 @@ class Propensity(AmpModel):
     prop_type: str | None = None
 
 
-class UserProfile(AmpModel):
+class UserProfile(DashboardResult):
     """The ``userData`` object.  Fields not requested come back as ``null``; computed
     properties sit in ``amp_props`` as strings.  ``raw`` is the whole body."""
 
@@ -103,15 +104,8 @@ class UserProfile(AmpModel):
     propensity: float | None = None
     propensities: list[Propensity] | None = None
 
-    _raw: Any = PrivateAttr(default=None)
-
-    @property
-    def raw(self) -> Any:
-        return self._raw
-
     @classmethod
-    def from_body(cls, body: Any) -> Self:
+    def unwrap(cls, body: Any) -> Any:
+        """The body's ``userData`` object (empty when there is none)."""
         data = body.get("userData") if isinstance(body, dict) else None
-        result = cls.model_validate(data if isinstance(data, dict) else {})
-        result._raw = body
-        return result
+        return data if isinstance(data, dict) else {}

@@ -74,8 +74,7 @@ USER_PROPERTY_OPERATIONS = frozenset(
 GROUP_PROPERTY_OPERATIONS = frozenset({"$set", "$setOnce", "$add", "$append", "$prepend", "$unset"})
 PLAN_KEYS = frozenset({"branch", "source", "version", "versionId"})
 
-STRING_FIELDS = (
-    "user_agent",
+DEVICE_FIELDS = (
     "app_version",
     "platform",
     "os_name",
@@ -89,6 +88,11 @@ STRING_FIELDS = (
     "city",
     "dma",
     "language",
+)
+"""The device and location keys an event and an identification share (all strings)."""
+STRING_FIELDS = (
+    "user_agent",
+    *DEVICE_FIELDS,
     "productId",
     "revenueType",
     "ip",
@@ -161,6 +165,29 @@ def _check_id(value: object, field: str, min_id_length: int) -> Violation | None
     if len(value) > MAX_STRING_LENGTH:
         return Violation(field, f"must be at most {MAX_STRING_LENGTH} characters")
     return None
+
+
+def check_ids(
+    obj: Mapping[str, Any], min_id_length: int, strip_short_ids: bool = False
+) -> list[Violation]:
+    """``user_id`` and ``device_id`` of an event or identification: each one given must be a
+    valid id (:func:`check_id`), and one of them is required.  With ``strip_short_ids`` an id
+    that is only too short is ignored, as if absent."""
+    out: list[Violation] = []
+    present = False
+    for field in ("user_id", "device_id"):
+        value = obj.get(field)
+        if value is None:
+            continue
+        v = check_id(value, field, min_id_length)
+        if v is None:
+            present = True
+        elif not (strip_short_ids and isinstance(value, str) and len(value) < min_id_length
+                  and value.strip().lower() not in INVALID_ID_VALUES):
+            out.append(v)
+    if not present and not out:
+        out.append(Violation("user_id", "user_id or device_id is required", "missing"))
+    return out
 
 
 def check_json_value(value: object, path: str, depth: int = 0) -> Violation | None:
@@ -286,22 +313,7 @@ def check_event(
     elif etype in RESERVED_EVENT_TYPES and not allow_reserved:
         out.append(Violation("event_type", f"{etype!r} is reserved for Amplitude's internal use"))
 
-    present = 0
-    for field in ("user_id", "device_id"):
-        value = event.get(field)
-        if value is None:
-            continue
-        v = check_id(value, field, min_id_length)
-        if v is None:
-            present += 1
-        elif strip_short_ids and isinstance(value, str) and len(value) < min_id_length and (
-            value.strip().lower() not in INVALID_ID_VALUES
-        ):
-            continue
-        else:
-            out.append(v)
-    if present == 0 and not any(v.field in ("user_id", "device_id") for v in out):
-        out.append(Violation("user_id", "user_id or device_id is required", "missing"))
+    out += check_ids(event, min_id_length, strip_short_ids)
 
     kinds = _FIELD_KINDS
     for field, value in event.items():
@@ -412,28 +424,14 @@ def check_identification(
     """Rules for one object of the Identify API's ``identification`` parameter."""
     if not isinstance(ident, dict):
         return [Violation("identification", "must be a JSON object")]
-    out: list[Violation] = []
-    present = 0
-    for field in ("user_id", "device_id"):
-        value = ident.get(field)
-        if value is None:
-            continue
-        v = check_id(value, field, min_id_length)
-        if v:
-            out.append(v)
-        else:
-            present += 1
-    if present == 0 and not out:
-        out.append(Violation("user_id", "user_id or device_id is required", "missing"))
+    out = check_ids(ident, min_id_length)
     v = check_operations(ident.get("user_properties"), "user_properties")
     if v:
         out.append(v)
     v = check_groups(ident.get("groups"))
     if v:
         out.append(v)
-    for field in ("app_version", "platform", "os_name", "os_version", "device_brand",
-                  "device_manufacturer", "device_model", "carrier", "country", "region",
-                  "city", "dma", "language", "paying", "start_version"):
+    for field in (*DEVICE_FIELDS, "paying", "start_version"):
         value = ident.get(field)
         if value is not None and not isinstance(value, str):
             out.append(Violation(field, "must be a string"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -20,15 +21,23 @@ from ampkit.errors import ConfigError
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
+Point = TypeVar("Point", dt.datetime, dt.date)
 
 
-class HourSpan(BaseModel):
-    """The hours ``start``..``end``, both included (aware UTC datetimes on the hour)."""
+class _Span(BaseModel, Generic[Point]):
+    """``start``..``end``, both included."""
 
     model_config = ConfigDict(frozen=True)
 
-    start: dt.datetime
-    end: dt.datetime
+    start: Point
+    end: Point
+
+
+S = TypeVar("S", bound=_Span[Any])
+
+
+class HourSpan(_Span[dt.datetime]):
+    """The hours ``start``..``end``, both included (aware UTC datetimes on the hour)."""
 
     @property
     def hours(self) -> int:
@@ -38,13 +47,8 @@ class HourSpan(BaseModel):
         return f"{self.start:%Y-%m-%dT%H}..{self.end:%Y-%m-%dT%H}"
 
 
-class DaySpan(BaseModel):
+class DaySpan(_Span[dt.date]):
     """The days ``start``..``end``, both included."""
-
-    model_config = ConfigDict(frozen=True)
-
-    start: dt.date
-    end: dt.date
 
     @property
     def days(self) -> int:
@@ -54,13 +58,8 @@ class DaySpan(BaseModel):
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
 
 
-class TimeRange(BaseModel):
+class TimeRange(_Span[dt.datetime]):
     """A ``--range START,END`` as hours (dates become 00:00 and 23:00)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    start: dt.datetime
-    end: dt.datetime
 
     def hours(self) -> HourSpan:
         return HourSpan(start=self.start, end=self.end)
@@ -141,6 +140,22 @@ def anchor_hour(anchor: dt.date) -> dt.datetime:
     return dt.datetime(anchor.year, anchor.month, anchor.day, tzinfo=dt.UTC)
 
 
+def _covered(
+    span: type[S], first: Point, cursor: Point | None, last: Point,
+    backfill: _Span[Point] | None, unit: dt.timedelta, lookback: int,
+) -> S | None:
+    """``backfill`` cut at ``last``; else from ``first`` (or, once there is a cursor, from the
+    unit after it, ``lookback`` units earlier) to ``last``."""
+    if backfill is not None:
+        start, end = backfill.start, min(backfill.end, last)
+    else:
+        start = first
+        if cursor is not None:
+            start = max(start, cursor + unit - unit * lookback)
+        end = last
+    return span(start=start, end=end) if start <= end else None
+
+
 def hour_span(
     *,
     anchor: dt.date,
@@ -150,14 +165,7 @@ def hour_span(
     lookback_hours: int = 0,
 ) -> HourSpan | None:
     """The hours a run covers (``None``: nothing new is available yet)."""
-    if backfill is not None:
-        start, end = backfill.start, min(backfill.end, last)
-    else:
-        start = anchor_hour(anchor)
-        if cursor is not None:
-            start = max(start, cursor + HOUR - HOUR * lookback_hours)
-        end = last
-    return HourSpan(start=start, end=end) if start <= end else None
+    return _covered(HourSpan, anchor_hour(anchor), cursor, last, backfill, HOUR, lookback_hours)
 
 
 def day_span(
@@ -169,14 +177,8 @@ def day_span(
     lookback_days: int = 0,
 ) -> DaySpan | None:
     """The days a run covers (``None``: nothing new is available yet)."""
-    if backfill is not None:
-        start, end = backfill.start.date(), min(backfill.end.date(), last)
-    else:
-        start = anchor
-        if cursor is not None:
-            start = max(start, cursor + DAY - DAY * lookback_days)
-        end = last
-    return DaySpan(start=start, end=end) if start <= end else None
+    days = backfill.days() if backfill is not None else None
+    return _covered(DaySpan, anchor, cursor, last, days, DAY, lookback_days)
 
 
 def hour_windows(span: HourSpan, size: int | Callable[[], int]) -> Iterator[HourSpan]:

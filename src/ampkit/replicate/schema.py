@@ -9,13 +9,14 @@ column is decided by :mod:`ampkit.export.convert`, the rules the export reader u
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel, ConfigDict
 
 from ampkit.export import EXPORT_COLUMNS, EXTRA_COLUMN
+from ampkit.export.arrow import arrow_type as export_arrow_type
 from ampkit.export.convert import convert, json_text
 
 ColumnType = Literal["string", "int", "float", "bool", "timestamp", "date", "json"]
@@ -40,37 +41,28 @@ EXTRA = Column(name=EXTRA_COLUMN, type="json")
 
 
 def arrow_type(kind: ColumnType) -> Any:
-    return {
-        "string": pa.string(),
-        "int": pa.int64(),
-        "float": pa.float64(),
-        "bool": pa.bool_(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-        "date": pa.date32(),
-        "json": pa.large_string(),
-    }[kind]
+    return export_arrow_type(kind, pa)
 
 
 def arrow_schema(columns: Sequence[Column]) -> Any:
     return pa.schema([pa.field(c.name, arrow_type(c.type)) for c in columns])
 
 
+_TYPE_TESTS: tuple[tuple[Callable[[Any], bool], ColumnType], ...] = (
+    (pa.types.is_timestamp, "timestamp"),
+    (pa.types.is_date, "date"),
+    (pa.types.is_boolean, "bool"),
+    (pa.types.is_integer, "int"),
+    (pa.types.is_floating, "float"),
+    (pa.types.is_large_string, "json"),
+)
+
+
 def column_type_of(arrow: Any) -> ColumnType:
     """The column type a destination should use for an Arrow type (for columns it has not
-    declared itself, e.g. a newer ampkit's export schema)."""
-    if pa.types.is_timestamp(arrow):
-        return "timestamp"
-    if pa.types.is_date(arrow):
-        return "date"
-    if pa.types.is_boolean(arrow):
-        return "bool"
-    if pa.types.is_integer(arrow):
-        return "int"
-    if pa.types.is_floating(arrow):
-        return "float"
-    if pa.types.is_large_string(arrow):
-        return "json"
-    return "string"
+    declared itself, e.g. a newer ampkit's export schema): the first test that holds, else
+    ``"string"``."""
+    return next((kind for test, kind in _TYPE_TESTS if test(arrow)), "string")
 
 
 def records_to_table(

@@ -64,6 +64,13 @@ def _series(name: str, endpoint: str, description: str) -> StreamDef:
                      columns=SERIES_COLUMNS, partition_by="date")
 
 
+def _catalog(name: str, endpoint: str, description: str, primary_key: tuple[str, ...],
+             *columns: tuple[str, ColumnType] | tuple[str, ColumnType, str]) -> StreamDef:
+    """A catalog: read whole, full refresh only, not partitioned."""
+    return StreamDef(name=name, kind="catalog", description=description, endpoint=endpoint,
+                     modes=FULL, primary_key=primary_key, columns=_cols(*columns))
+
+
 _DECLARED: tuple[StreamDef, ...] = (
     StreamDef(
         name="events", kind="export", endpoint="/api/2/export", modes=BOTH,
@@ -92,76 +99,60 @@ _DECLARED: tuple[StreamDef, ...] = (
                       ("value", "float")),
         partition_by="date",
     ),
-    StreamDef(
-        name="events_list", kind="catalog", endpoint="/api/2/events/list", modes=FULL,
-        description="Visible event types with this week's totals.", primary_key=("value",),
-        columns=_cols(
-            ("value", "string"), ("display", "string"), ("id", "int"), ("name", "string"),
-            ("totals", "float"), ("totals_delta", "float"), ("non_active", "bool"),
-            ("deleted", "bool"), ("hidden", "bool"), ("flow_hidden", "bool"),
-            ("autohidden", "bool"), ("in_waitroom", "bool"), ("clusters_hidden", "bool"),
-            ("timeline_hidden", "bool"), ("waitroom_approved", "bool"),
-        ),
+    _catalog(
+        "events_list", "/api/2/events/list", "Visible event types with this week's totals.",
+        ("value",),
+        ("value", "string"), ("display", "string"), ("id", "int"), ("name", "string"),
+        ("totals", "float"), ("totals_delta", "float"), ("non_active", "bool"),
+        ("deleted", "bool"), ("hidden", "bool"), ("flow_hidden", "bool"),
+        ("autohidden", "bool"), ("in_waitroom", "bool"), ("clusters_hidden", "bool"),
+        ("timeline_hidden", "bool"), ("waitroom_approved", "bool"),
     ),
-    StreamDef(
-        name="cohorts", kind="catalog", endpoint="/api/3/cohorts", modes=FULL,
-        description="Behavioral cohorts (definitions, sizes, owners).", primary_key=("id",),
-        columns=_cols(
-            ("id", "string"), ("name", "string"), ("description", "string"),
-            ("app_id", "int", "appId"), ("archived", "bool"), ("definition", "json"),
-            ("finished", "bool"), ("owners", "json"), ("viewers", "json"),
-            ("published", "bool"), ("size", "int"), ("type", "string"),
-            ("last_mod", "timestamp", "lastMod"), ("created_at", "timestamp", "createdAt"),
-            ("last_computed", "timestamp", "lastComputed"), ("hidden", "bool"),
-            ("metadata", "json"), ("view_count", "int"), ("popularity", "float"),
-            ("last_viewed", "timestamp"), ("chart_id", "string"), ("edit_id", "string"),
-            ("is_predictive", "bool"), ("is_official_content", "bool"),
-            ("location_id", "string"), ("shortcut_ids", "json"),
-            ("sync_metadata", "json", "syncMetadata"),
-        ),
+    _catalog(
+        "cohorts", "/api/3/cohorts", "Behavioral cohorts (definitions, sizes, owners).", ("id",),
+        ("id", "string"), ("name", "string"), ("description", "string"),
+        ("app_id", "int", "appId"), ("archived", "bool"), ("definition", "json"),
+        ("finished", "bool"), ("owners", "json"), ("viewers", "json"),
+        ("published", "bool"), ("size", "int"), ("type", "string"),
+        ("last_mod", "timestamp", "lastMod"), ("created_at", "timestamp", "createdAt"),
+        ("last_computed", "timestamp", "lastComputed"), ("hidden", "bool"),
+        ("metadata", "json"), ("view_count", "int"), ("popularity", "float"),
+        ("last_viewed", "timestamp"), ("chart_id", "string"), ("edit_id", "string"),
+        ("is_predictive", "bool"), ("is_official_content", "bool"),
+        ("location_id", "string"), ("shortcut_ids", "json"),
+        ("sync_metadata", "json", "syncMetadata"),
     ),
-    StreamDef(
-        name="annotations", kind="catalog", endpoint="/api/2/annotations", modes=FULL,
-        description="Chart annotations (v2 list).", primary_key=("id",),
-        columns=_cols(
-            ("id", "int"), ("date", "date"), ("label", "string"), ("details", "string"),
-            ("start", "timestamp"), ("end", "timestamp"), ("category", "json"),
-            ("chart_id", "string"),
-        ),
+    _catalog(
+        "annotations", "/api/2/annotations", "Chart annotations (v2 list).", ("id",),
+        ("id", "int"), ("date", "date"), ("label", "string"), ("details", "string"),
+        ("start", "timestamp"), ("end", "timestamp"), ("category", "json"),
+        ("chart_id", "string"),
     ),
-    StreamDef(
-        name="taxonomy_event_types", kind="catalog", endpoint="/api/2/taxonomy/event",
-        modes=FULL, description="Tracking plan: event types.", primary_key=("event_type",),
-        columns=_cols(
-            ("event_type", "string"), ("category", "json"), ("description", "string"),
-            ("display_name", "string"), ("is_active", "bool"),
-            ("is_hidden_from_dropdowns", "bool"), ("is_hidden_from_persona_results", "bool"),
-            ("is_hidden_from_pathfinder", "bool"), ("is_hidden_from_timeline", "bool"),
-            ("tags", "json"), ("owner", "string"),
-        ),
+    _catalog(
+        "taxonomy_event_types", "/api/2/taxonomy/event", "Tracking plan: event types.",
+        ("event_type",),
+        ("event_type", "string"), ("category", "json"), ("description", "string"),
+        ("display_name", "string"), ("is_active", "bool"),
+        ("is_hidden_from_dropdowns", "bool"), ("is_hidden_from_persona_results", "bool"),
+        ("is_hidden_from_pathfinder", "bool"), ("is_hidden_from_timeline", "bool"),
+        ("tags", "json"), ("owner", "string"),
     ),
-    StreamDef(
-        name="taxonomy_event_properties", kind="catalog",
-        endpoint="/api/2/taxonomy/event-property", modes=FULL,
-        description="Tracking plan: event properties (shared ones have an empty event_type).",
-        primary_key=("event_type", "event_property"),
-        columns=_cols(
-            ("event_type", "string"), ("event_property", "string"),
-            ("description", "string"), ("type", "string"), ("regex", "string"),
-            ("enum_values", "json"), ("is_array_type", "bool"), ("is_required", "bool"),
-            ("is_hidden", "bool"), ("classifications", "json"),
-        ),
+    _catalog(
+        "taxonomy_event_properties", "/api/2/taxonomy/event-property",
+        "Tracking plan: event properties (shared ones have an empty event_type).",
+        ("event_type", "event_property"),
+        ("event_type", "string"), ("event_property", "string"),
+        ("description", "string"), ("type", "string"), ("regex", "string"),
+        ("enum_values", "json"), ("is_array_type", "bool"), ("is_required", "bool"),
+        ("is_hidden", "bool"), ("classifications", "json"),
     ),
-    StreamDef(
-        name="taxonomy_user_properties", kind="catalog",
-        endpoint="/api/2/taxonomy/user-property", modes=FULL,
-        description="Tracking plan: user properties (custom ones with the gp: prefix).",
-        primary_key=("user_property",),
-        columns=_cols(
-            ("user_property", "string"), ("description", "string"), ("type", "string"),
-            ("regex", "string"), ("enum_values", "json"), ("is_array_type", "bool"),
-            ("is_hidden", "bool"), ("classifications", "json"), ("deleted", "bool"),
-        ),
+    _catalog(
+        "taxonomy_user_properties", "/api/2/taxonomy/user-property",
+        "Tracking plan: user properties (custom ones with the gp: prefix).",
+        ("user_property",),
+        ("user_property", "string"), ("description", "string"), ("type", "string"),
+        ("regex", "string"), ("enum_values", "json"), ("is_array_type", "bool"),
+        ("is_hidden", "bool"), ("classifications", "json"), ("deleted", "bool"),
     ),
 )
 

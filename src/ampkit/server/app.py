@@ -1,7 +1,7 @@
 """The Starlette application: the routes table, the request gate, fault middleware, lifespan.
 
-Every route is a module-level handler that parses its input, calls a service
-(:mod:`ampkit.server.services`) through the app's
+Every route names a module-level handler per method (:func:`route`) that parses its input,
+calls a service (:mod:`ampkit.server.services`) through the app's
 :class:`~ampkit.server.services.backend.Backend` (``request.app.state.backend``) and renders
 the answer; the services run in worker threads, never on the event loop."""
 
@@ -14,6 +14,8 @@ from functools import partial
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ampkit.server import catalog
@@ -31,63 +33,75 @@ from ampkit.server.routes import (
     taxonomy,
 )
 from ampkit.server.routes import annotations as notes
+from ampkit.server.routes.common import Endpoint
 from ampkit.server.routes.taxonomy import BASE as TAXONOMY
 from ampkit.server.services.backend import Backend
 from ampkit.server.store import Store
 
-GET, POST = ["GET"], ["POST"]
+
+def route(path: str, **handlers: Endpoint) -> Route:
+    """``path``'s route: the handler of each method, named by the method in lower case
+    (``get=…``, ``post=…``; ``get`` answers ``HEAD`` too, and a method not named is a 405)."""
+    methods = [method.upper() for method in handlers]
+    distinct = set(handlers.values())
+    if len(distinct) == 1:
+        return Route(path, distinct.pop(), methods=methods)
+
+    async def by_method(request: Request) -> Response:
+        method = request.method.lower()
+        return await handlers["get" if method == "head" else method](request)
+
+    return Route(path, by_method, methods=methods)
+
 
 ROUTES: list[BaseRoute] = [
-    Route("/health", openapi.health, methods=GET),
-    Route("/openapi.json", openapi.openapi, methods=GET),
+    route("/health", get=openapi.health),
+    route("/openapi.json", get=openapi.openapi),
     # ingestion (reference §2–5)
-    Route("/2/httpapi", ingest.httpapi, methods=POST),
-    Route("/batch", ingest.batch, methods=POST),
-    Route("/identify", ingest.identify_user, methods=["GET", "POST"]),
-    Route("/groupidentify", ingest.identify_group, methods=["GET", "POST"]),
+    route("/2/httpapi", post=ingest.httpapi),
+    route("/batch", post=ingest.batch),
+    route("/identify", get=ingest.identify_user, post=ingest.identify_user),
+    route("/groupidentify", get=ingest.identify_group, post=ingest.identify_group),
     # admin
-    Route("/_ampkit/events", admin.events, methods=GET),
-    Route("/_ampkit/stats", admin.stats, methods=GET),
-    Route("/_ampkit/users/{user_id:path}", admin.user, methods=GET),
-    Route("/_ampkit/groups/{group_type}/{group_value:path}", admin.group, methods=GET),
-    Route("/_ampkit/faults", admin.faults, methods=["GET", "POST"]),
-    Route("/_ampkit/reset", admin.reset, methods=POST),
-    Route("/_ampkit/charts", dashboard.save_chart, methods=POST),
+    route("/_ampkit/events", get=admin.events),
+    route("/_ampkit/stats", get=admin.stats),
+    route("/_ampkit/users/{user_id:path}", get=admin.user),
+    route("/_ampkit/groups/{group_type}/{group_value:path}", get=admin.group),
+    route("/_ampkit/faults", get=admin.faults, post=admin.set_faults),
+    route("/_ampkit/reset", post=admin.reset),
+    route("/_ampkit/charts", post=dashboard.save_chart),
     # export (§9), user profile (§12)
-    Route("/api/2/export", export.export, methods=GET),
-    Route("/v1/userprofile", profile.profile, methods=GET),
+    route("/api/2/export", get=export.export),
+    route("/v1/userprofile", get=profile.profile),
     # annotations (§11)
-    Route("/api/2/annotations", notes.v2, methods=["GET", "POST"]),
-    Route("/api/3/annotations", notes.v3_collection, methods=["GET", "POST"]),
-    Route("/api/3/annotations/{annotation_id}", notes.v3_item,
-          methods=["GET", "PUT", "DELETE"]),
-    Route("/api/3/annotation-categories", notes.category_collection,
-          methods=["GET", "POST"]),
-    Route("/api/3/annotation-categories/{category_id}", notes.category_item,
-          methods=["GET", "PUT", "DELETE"]),
+    route("/api/2/annotations", get=notes.v2_list, post=notes.v2_create),
+    route("/api/3/annotations", get=notes.v3_list, post=notes.v3_create),
+    route("/api/3/annotations/{annotation_id}",
+          get=notes.v3_find, put=notes.v3_update, delete=notes.v3_delete),
+    route("/api/3/annotation-categories", get=notes.categories, post=notes.create_category),
+    route("/api/3/annotation-categories/{category_id}",
+          get=notes.find_category, put=notes.rename_category, delete=notes.delete_category),
     # cohorts (§13)
-    Route("/api/3/cohorts", cohorts.list_cohorts, methods=GET),
-    Route("/api/3/cohorts/upload", cohorts.upload, methods=POST),
-    Route("/api/3/cohorts/membership", cohorts.membership, methods=POST),
-    Route("/api/5/cohorts/request/{cohort_id}", cohorts.request_download, methods=GET),
-    Route("/api/5/cohorts/request-status/{request_id}", cohorts.status, methods=GET),
-    Route("/api/5/cohorts/request/{request_id}/file", cohorts.download, methods=GET),
-    # taxonomy (§14)
-    Route(f"{TAXONOMY}/event", taxonomy.events, methods=GET),
-    Route(f"{TAXONOMY}/event/{{event_type:path}}", taxonomy.events, methods=GET),
-    Route(f"{TAXONOMY}/event-property", taxonomy.event_properties, methods=GET),
-    Route(f"{TAXONOMY}/event-property/{{event_property:path}}", taxonomy.event_properties,
-          methods=GET),
-    Route(f"{TAXONOMY}/user-property", taxonomy.user_properties, methods=GET),
-    Route(f"{TAXONOMY}/user-property/{{user_property:path}}", taxonomy.user_properties,
-          methods=GET),
-    Route(f"{TAXONOMY}/category", taxonomy.categories, methods=["GET", "POST"]),
-    Route(f"{TAXONOMY}/category/{{category_name}}", taxonomy.category_item,
-          methods=["GET", "PUT", "DELETE"]),
+    route("/api/3/cohorts", get=cohorts.list_cohorts),
+    route("/api/3/cohorts/upload", post=cohorts.upload),
+    route("/api/3/cohorts/membership", post=cohorts.membership),
+    route("/api/5/cohorts/request/{cohort_id}", get=cohorts.request_download),
+    route("/api/5/cohorts/request-status/{request_id}", get=cohorts.status),
+    route("/api/5/cohorts/request/{request_id}/file", get=cohorts.download),
+    # taxonomy (§14): each list, and one item of it by name
+    route(f"{TAXONOMY}/event", get=taxonomy.events),
+    route(f"{TAXONOMY}/event/{{event_type:path}}", get=taxonomy.events),
+    route(f"{TAXONOMY}/event-property", get=taxonomy.event_properties),
+    route(f"{TAXONOMY}/event-property/{{event_property:path}}", get=taxonomy.event_properties),
+    route(f"{TAXONOMY}/user-property", get=taxonomy.user_properties),
+    route(f"{TAXONOMY}/user-property/{{user_property:path}}", get=taxonomy.user_properties),
+    route(f"{TAXONOMY}/category", get=taxonomy.categories, post=taxonomy.create_category),
+    route(f"{TAXONOMY}/category/{{category_name}}", get=taxonomy.categories,
+          put=taxonomy.rename_category, delete=taxonomy.delete_category),
     # Dashboard REST (§10): one handler, bound to each computed path; saved charts
-    *(Route(path, partial(dashboard.query, path), methods=GET) for path in ENDPOINTS),
-    Route("/api/3/chart/{chart_id}/query", dashboard.chart_query, methods=GET),
-    Route("/api/3/chart/{chart_id}/csv", dashboard.chart_csv, methods=GET),
+    *(route(path, get=partial(dashboard.query, path=path)) for path in ENDPOINTS),
+    route("/api/3/chart/{chart_id}/query", get=dashboard.chart_query),
+    route("/api/3/chart/{chart_id}/csv", get=dashboard.chart_csv),
 ]
 """Every route the server answers (``GET`` routes answer ``HEAD`` too)."""
 

@@ -377,9 +377,6 @@ def _segments(value: object, handler: ValidatorFunctionWrapHandler,
         raise _inside(exc, wire) from None
 
 
-Segments = Annotated[list[Segment], WrapValidator(_segments)]
-"""The segments of a query, ``s`` repeated: each one computed on its own (``segmentIndex``).
-Takes ``None``, one segment (or its conditions) or a list of segments."""
 EVENT_HELP = ("An event type name (e.g. 'Purchase'; '_active' = any active event, '_all' = any "
               "event), or {event_type, filters: [{subprop_type: 'event'|'user', subprop_key, "
               "subprop_op: 'is'|'is not'|'contains'|..., subprop_value: [...]}], group_by: "
@@ -398,6 +395,11 @@ or dicts)."""
 SEGMENTS_DESCRIPTION = SEGMENT_HELP + " Several segments: a list of such lists."
 IntervalArg = Interval | IntervalName
 CoarseArg = CoarseInterval | IntervalName
+Segments = Annotated[list[Segment], WrapValidator(_segments), Wire("s", "json", repeat=True),
+                     Field(default_factory=list, description=SEGMENTS_DESCRIPTION)]
+"""The ``segment`` field of a :class:`SegmentedQuery`: its segments, ``s`` repeated, each one
+computed on its own (``segmentIndex``).  Takes ``None``, one segment (or its conditions) or a
+list of segments; none by default."""
 
 
 # --- queries ---------------------------------------------------------------------------------
@@ -460,8 +462,14 @@ class DateRangeQuery(DashboardQuery):
 
 
 class SegmentedQuery(DateRangeQuery):
-    """A date-range query with segments (a ``segment`` field of :data:`Segments`) and a user
-    property ``group_by``: a group-by is only allowed with a single segment."""
+    """A date-range query with segments (a ``segment`` field of :data:`Segments`), a user
+    property ``group_by`` and an ``interval`` (a code or its name, :func:`interval_code`): a
+    group-by is only allowed with a single segment."""
+
+    @field_validator("interval", mode="before", check_fields=False)
+    @classmethod
+    def _interval(cls, value: object) -> object:
+        return interval_code(value)
 
     @property
     def segments(self) -> list[Segment]:

@@ -21,7 +21,6 @@ class CompositionQuery(DateRangeQuery):
         "The user property, e.g. 'country', 'platform', or 'gp:plan' for a custom one."))]
 
 
-
 class CompositionResult(TimeSeriesResult):
     """Here ``xValues`` are the property's **values** (``"(none)"`` when unset) and the single
     ``series`` row holds unique users; ``seriesLabels`` names the property."""

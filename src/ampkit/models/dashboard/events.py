@@ -18,7 +18,6 @@ class EventsListQuery(DashboardQuery):
     kind: ClassVar[QueryKind] = "other"
 
 
-
 class EventTypeSummary(AmpModel):
     """One visible event type with this week's totals."""
 

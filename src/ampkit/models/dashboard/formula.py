@@ -105,17 +105,17 @@ class _Parser:
         return node
 
     def expr(self) -> Node:
-        node = self.term()
-        while self.peek() in ("+", "-"):
-            op = self.take()
-            node = BinOp(op, node, self.term())
-        return node
+        return self.binary(("+", "-"), self.term)
 
     def term(self) -> Node:
-        node = self.factor()
-        while self.peek() in ("*", "/"):
+        return self.binary(("*", "/"), self.factor)
+
+    def binary(self, ops: tuple[str, str], operand: Callable[[], Node]) -> Node:
+        """Operands joined by ``ops``, left to right (one precedence level)."""
+        node = operand()
+        while self.peek() in ops:
             op = self.take()
-            node = BinOp(op, node, self.factor())
+            node = BinOp(op, node, operand())
         return node
 
     def nested(self, parse: Callable[[], Node]) -> Node:

@@ -12,12 +12,10 @@ from ampkit.models.dashboard.common import (
     GROUP_BY_HELP,
     INTERVAL_HELP,
     LIMIT_HELP,
-    SEGMENTS_DESCRIPTION,
     EventDef,
     Interval,
     SegmentedQuery,
     Segments,
-    interval_code,
     not_new,
 )
 from ampkit.models.dashboard.cost import QueryKind
@@ -55,19 +53,13 @@ class FunnelQuery(SegmentedQuery):
     user_type: Annotated[Literal["new", "active"] | None, Wire("n"), Field(description=(
         "Only new users (first seen in the range), or active ones (the default)."))] = None
     interval: Annotated[Interval, Wire("i"), Field(description=INTERVAL_HELP)] = 1
-    segment: Annotated[Segments, Wire("s", "json", repeat=True), Field(
-        default_factory=list, description=SEGMENTS_DESCRIPTION)]
+    segment: Segments
     group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
     conversion_window: Annotated[int | None, Wire("cs"), Field(
         ge=1, le=MAX_WINDOW_DAYS * 86_400, description=(
             "Seconds a user has to finish the funnel (default 30 days, at most 366)."))] = None
     limit: Annotated[int | None, Wire("limit"), Field(ge=1, le=1000,
                                                       description=LIMIT_HELP)] = None
-
-    @field_validator("interval", mode="before")
-    @classmethod
-    def _interval(cls, value: object) -> object:
-        return interval_code(value)
 
     @field_validator("conversion_window", mode="before")
     @classmethod
@@ -79,7 +71,6 @@ class FunnelQuery(SegmentedQuery):
         for step in self.steps:
             not_new(step, "steps")
         return self
-
 
 
 class DaySeries(AmpModel):

@@ -22,7 +22,6 @@ class RealtimeQuery(DashboardQuery):
         "The bucket size in minutes: always 5 (the only value Amplitude accepts)."))] = 5
 
 
-
 class RealtimeResult(TimeSeriesResult):
     """5-minute buckets: ``xValues`` are ``HH:mm`` (project time zone), ``seriesLabels`` are
     ``["Today", "Yesterday"]``."""

@@ -10,12 +10,10 @@ from ampkit.models.base import AmpModel
 from ampkit.models.dashboard.common import (
     COARSE_HELP,
     GROUP_BY_HELP,
-    SEGMENTS_DESCRIPTION,
     CoarseInterval,
     EventDef,
     SegmentedQuery,
     Segments,
-    interval_code,
     rule_error,
 )
 from ampkit.models.dashboard.cost import QueryKind
@@ -53,14 +51,8 @@ class RetentionQuery(SegmentedQuery):
         max_length=MAX_INTERVALS, description=(
             "With 'bracket': [start, endExclusive) day pairs, e.g. [[1, 4], [4, 8]]."))] = None
     interval: Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)] = 1
-    segment: Annotated[Segments, Wire("s", "json", repeat=True), Field(
-        default_factory=list, description=SEGMENTS_DESCRIPTION)]
+    segment: Segments
     group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
-
-    @field_validator("interval", mode="before")
-    @classmethod
-    def _interval(cls, value: object) -> object:
-        return interval_code(value)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -82,7 +74,6 @@ class RetentionQuery(SegmentedQuery):
             if lo < 0 or hi <= lo:
                 raise rule_error("brackets", f"[{lo}, {hi}] must satisfy 0 <= start < end")
         return self
-
 
 
 class RetentionCell(AmpModel):

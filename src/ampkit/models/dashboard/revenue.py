@@ -11,11 +11,9 @@ from ampkit.models.base import AmpModel
 from ampkit.models.dashboard.common import (
     COARSE_HELP,
     GROUP_BY_HELP,
-    SEGMENTS_DESCRIPTION,
     CoarseInterval,
     SegmentedQuery,
     Segments,
-    interval_code,
 )
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import (
@@ -43,14 +41,8 @@ class RevenueLtvQuery(SegmentedQuery):
         "0 or 'arpu' (average revenue per user), 1 or 'arppu' (per paying user), 2 or 'total' "
         "(revenue), 3 or 'paying' (paying users)."))] = 0
     interval: Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)] = 1
-    segment: Annotated[Segments, Wire("s", "json", repeat=True), Field(
-        default_factory=list, description=SEGMENTS_DESCRIPTION)]
+    segment: Segments
     group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
-
-    @field_validator("interval", mode="before")
-    @classmethod
-    def _interval(cls, value: object) -> object:
-        return interval_code(value)
 
     @field_validator("metric", mode="before")
     @classmethod
@@ -59,7 +51,6 @@ class RevenueLtvQuery(SegmentedQuery):
             key = value.strip().lower()
             return REVENUE_METRICS.get(key, int(key) if key.isdigit() else value)
         return value
-
 
 
 class LtvValues(AmpModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ampkit.models.dashboard import formula as fx
 from ampkit.models.dashboard.common import (
@@ -14,12 +14,10 @@ from ampkit.models.dashboard.common import (
     INTERVAL_HELP,
     LIMIT_HELP,
     MAX_DAYS,
-    SEGMENTS_DESCRIPTION,
     EventDef,
     Interval,
     SegmentedQuery,
     Segments,
-    interval_code,
     not_new,
     rule_error,
 )
@@ -62,8 +60,7 @@ class SegmentationQuery(SegmentedQuery):
     user_type: Annotated[Literal["any", "active"] | None, Wire("n"), Field(description=(
         "Count any users, or only active ones (Amplitude's default when absent)."))] = None
     interval: Annotated[Interval, Wire("i"), Field(description=INTERVAL_HELP)] = 1
-    segment: Annotated[Segments, Wire("s", "json", repeat=True), Field(
-        default_factory=list, description=SEGMENTS_DESCRIPTION)]
+    segment: Segments
     group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
     group_by2: Annotated[str | None, Wire("g2"), Field(description=(
         "A second user property to group by (with group_by)."))] = None
@@ -76,11 +73,6 @@ class SegmentationQuery(SegmentedQuery):
         ge=1, le=MAX_ROLLING, description="Rolling window, in intervals.")] = None
     rolling_average: Annotated[int | None, Wire("rollingAverage"), Field(
         ge=1, le=MAX_ROLLING, description="Rolling average, in intervals.")] = None
-
-    @field_validator("interval", mode="before")
-    @classmethod
-    def _interval(cls, value: object) -> object:
-        return interval_code(value)
 
     @property
     def events(self) -> list[EventDef]:
@@ -158,7 +150,6 @@ class SegmentationQuery(SegmentedQuery):
         if len(own) + bool(self.group_by) + bool(self.group_by2) > 2:
             name = "group_by2" if self.group_by2 else "group_by" if self.group_by else field
             raise rule_error(name, "at most 2 group-bys in all (the event's group_by, g and g2)")
-
 
 
 class SegmentationResult(TimeSeriesResult):

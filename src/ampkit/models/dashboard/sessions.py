@@ -83,7 +83,6 @@ class SessionLengthQuery(DateRangeQuery):
         return self
 
 
-
 class SessionLengthResult(TimeSeriesResult):
     """One ``series`` row of session counts; ``xValues`` are bins like ``"60s-120s"``."""
 
@@ -96,7 +95,6 @@ class SessionAverageQuery(DateRangeQuery):
     """``start``, ``end`` only."""
 
     kind: ClassVar[QueryKind] = "sessions"
-
 
 
 class SessionAverageResult(TimeSeriesResult):

@@ -34,7 +34,6 @@ class UserActivityQuery(DashboardQuery):
         "Newest events first, or oldest first."))] = "latest"
 
 
-
 class Location(AmpModel):
     lat: float | None = None
     lng: float | None = None

@@ -24,7 +24,6 @@ class UserSearchQuery(DashboardQuery):
         "An Amplitude ID, device ID, user ID or the start of a user ID."))]
 
 
-
 class UserMatch(AmpModel):
     """A match: ``user_id`` (may be null) and ``amplitude_id``; older answers add
     ``last_device_id``, ``platform``, ``country``, ``last_seen``."""

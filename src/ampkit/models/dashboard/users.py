@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ampkit.models.dashboard.common import (
     COARSE_HELP,
     GROUP_BY_HELP,
-    SEGMENTS_DESCRIPTION,
     CoarseInterval,
     SegmentedQuery,
     Segments,
-    interval_code,
 )
 from ampkit.models.dashboard.cost import QueryKind
 from ampkit.models.dashboard.series import TimeSeriesResult
@@ -30,15 +28,8 @@ class UsersQuery(SegmentedQuery):
     metric: Annotated[UsersMetric, Wire("m"), Field(description=(
         "Active users (did anything) or new users (first seen)."))] = "active"
     interval: Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)] = 1
-    segment: Annotated[Segments, Wire("s", "json", repeat=True), Field(
-        default_factory=list, description=SEGMENTS_DESCRIPTION)]
+    segment: Segments
     group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
-
-    @field_validator("interval", mode="before")
-    @classmethod
-    def _interval(cls, value: object) -> object:
-        return interval_code(value)
-
 
 
 class UsersResult(TimeSeriesResult):

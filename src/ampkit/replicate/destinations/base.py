@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -98,9 +99,22 @@ class Transaction(abc.ABC):
 
     rows: int = 0
 
-    @abc.abstractmethod
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec = spec
+        self.rows = 0
+
     def write(self, table: Any) -> int:
         """Upsert an Arrow table (or record batch) by the primary key; returns its rows."""
+        table = dedupe(as_table(table), self.spec.primary_key)
+        if table.num_rows == 0:
+            return 0
+        self._upsert(table)
+        self.rows += table.num_rows
+        return int(table.num_rows)
+
+    @abc.abstractmethod
+    def _upsert(self, table: Any) -> None:
+        """Upsert a non-empty Arrow table holding each primary key once."""
 
     @abc.abstractmethod
     def save_state(self, state: StreamState) -> None:
@@ -113,6 +127,17 @@ class Destination(abc.ABC):
     kind: str = "destination"
     description: str = ""
     """Where, for people (passwords never shown)."""
+    read_only: bool = False
+    _release: weakref.finalize[..., Any] | None = None
+
+    def __init__(self, where: object, *, read_only: bool) -> None:
+        self.description = f"{self.kind} {where}"
+        self.read_only = read_only
+
+    def _hold(self, release: Callable[..., object], *args: Any) -> None:
+        """Call ``release(*args)`` once: at :meth:`close`, or when the destination is collected
+        without being closed (what a writing sync holds: a claim, a lock)."""
+        self._release = weakref.finalize(self, release, *args)
 
     @abc.abstractmethod
     def read_state(self, stream: str) -> StreamState | None:
@@ -128,8 +153,10 @@ class Destination(abc.ABC):
     ) -> AbstractContextManager[Transaction]:
         """A window's transaction; ``replace`` first empties the table (full refresh)."""
 
-    def close(self) -> None:  # noqa: B027 - optional for subclasses
-        """Release connections and files."""
+    def close(self) -> None:
+        """Release connections and files (and what :meth:`_hold` holds)."""
+        if self._release is not None:
+            self._release()
 
     def __enter__(self) -> Destination:
         return self

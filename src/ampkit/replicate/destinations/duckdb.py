@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,9 +23,7 @@ from ampkit.replicate.destinations.base import (
     Destination,
     TableSpec,
     Transaction,
-    as_table,
     busy,
-    dedupe,
     extra_columns,
     quote_ident,
     translated,
@@ -51,15 +48,11 @@ _BATCH_VIEW = "_ampkit_batch"
 
 class _DuckTransaction(Transaction):
     def __init__(self, dest: DuckDBDestination, spec: TableSpec, empty: bool) -> None:
+        super().__init__(spec)
         self.dest = dest
-        self.spec = spec
         self.empty = empty
-        self.rows = 0
 
-    def write(self, table: Any) -> int:
-        table = dedupe(as_table(table), self.spec.primary_key)
-        if table.num_rows == 0:
-            return 0
+    def _upsert(self, table: Any) -> None:
         con = self.dest.con
         name = quote_ident(self.spec.name)
         self.dest.add_columns(self.spec.name, extra_columns(table, self.dest.columns(self.spec)))
@@ -85,8 +78,6 @@ class _DuckTransaction(Transaction):
         finally:
             con.unregister(_BATCH_VIEW)
         self.empty = False
-        self.rows += table.num_rows
-        return int(table.num_rows)
 
     def save_state(self, state: StreamState) -> None:
         stamped = state.stamped()
@@ -103,18 +94,16 @@ class DuckDBDestination(Destination):
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        self.description = f"duckdb {self.path}"
-        self.read_only = read_only
+        super().__init__(self.path, read_only=read_only)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._columns: dict[str, list[str]] = {}
-        self._claim: weakref.finalize[[str], DuckDBDestination] | None = None
         if read_only and not self.path.exists():
             return  # a dry run against a file that does not exist yet: no state, no file
         if not read_only:
             # DuckDB locks the file against other processes, not against this one's threads
             key = f"duckdb:{self.path.resolve()}"
             CLAIMS.take(key, self.description)
-            self._claim = weakref.finalize(self, CLAIMS.release, key)  # also if never closed
+            self._hold(CLAIMS.release, key)
         try:
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,8 +204,7 @@ class DuckDBDestination(Destination):
         if self._con is not None:
             self._con.close()
             self._con = None
-        if self._claim is not None:
-            self._claim()
+        super().close()
 
 
 __all__ = ["DUCKDB_TYPES", "DuckDBDestination"]

@@ -24,7 +24,6 @@ import contextlib
 import os
 import sys
 import uuid
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,9 +41,7 @@ from ampkit.replicate.destinations.base import (
     DestinationError,
     TableSpec,
     Transaction,
-    as_table,
     busy,
-    dedupe,
 )
 from ampkit.replicate.state import STATE_TABLE, StreamState
 
@@ -88,13 +85,12 @@ def _partitions(table: Any, column: str | None) -> Iterator[tuple[str | None, An
 
 class _ParquetTransaction(Transaction):
     def __init__(self, dest: ParquetDestination, spec: TableSpec, live: list[str]) -> None:
+        super().__init__(spec)
         self.dest = dest
-        self.spec = spec
         self.live = list(live)
         self.new: set[str] = set()
         self.removed: set[str] = set()
         self.state: StreamState | None = None
-        self.rows = 0
 
     def _path(self, rel: str) -> Path:
         full = self.dest.root / rel
@@ -126,18 +122,13 @@ class _ParquetTransaction(Transaction):
         pq.write_table(table, target, compression="zstd")
         return rel
 
-    def write(self, table: Any) -> int:
-        table = dedupe(as_table(table), self.spec.primary_key)
-        if table.num_rows == 0:
-            return 0
+    def _upsert(self, table: Any) -> None:
         for label, part in _partitions(table, self.spec.partition_by):
             folder = self.spec.name if label is None else f"{self.spec.name}/dt={label}"
             keys = pc.unique(_key_column(part, self.spec.primary_key))
             for rel in [r for r in self.live if r.rsplit("/", 1)[0] == folder]:
                 self._drop_keys(rel, keys)
             self.live.append(self._write_new(folder, part))
-        self.rows += table.num_rows
-        return int(table.num_rows)
 
     def save_state(self, state: StreamState) -> None:
         self.state = state.stamped()
@@ -184,14 +175,11 @@ class ParquetDestination(Destination):
 
     def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
         self.root = Path(root)
-        self.description = f"parquet {self.root}"
-        self.read_only = read_only
-        self._unlock: weakref.finalize[[int], ParquetDestination] | None = None
+        super().__init__(self.root, read_only=read_only)
         if not read_only:
             private_dir(self.root)  # events and state inside stay the owner's
-            fd = _lock(self.root / LOCK_FILE, self.description)
-            # released by close(), or when the object is collected unclosed
-            self._unlock = weakref.finalize(self, os.close, fd)
+            # closing the descriptor releases the lock
+            self._hold(os.close, _lock(self.root / LOCK_FILE, self.description))
         try:
             self.manifest = self._load()
             if not read_only:
@@ -199,10 +187,6 @@ class ParquetDestination(Destination):
         except BaseException:
             self.close()
             raise
-
-    def close(self) -> None:
-        if self._unlock is not None:
-            self._unlock()  # closing the descriptor releases the lock (once)
 
     def _load(self) -> Manifest:
         path = self.root / MANIFEST

@@ -30,9 +30,7 @@ from ampkit.replicate.destinations.base import (
     Destination,
     TableSpec,
     Transaction,
-    as_table,
     busy,
-    dedupe,
     extra_columns,
     translated,
 )
@@ -86,15 +84,12 @@ def _index_name(table: str, keys: tuple[str, ...]) -> str:
 
 class _PgTransaction(Transaction):
     def __init__(self, dest: PostgresDestination, spec: TableSpec) -> None:
+        super().__init__(spec)
         self.dest = dest
-        self.spec = spec
-        self.rows = 0
         self.staged: set[tuple[str, ...]] = set()
 
-    def write(self, table: Any) -> int:
-        table = _no_nul(dedupe(as_table(table), self.spec.primary_key))
-        if table.num_rows == 0:
-            return 0
+    def _upsert(self, table: Any) -> None:
+        table = _no_nul(table)
         dest, conn = self.dest, self.dest.conn
         dest.add_columns(self.spec.name, extra_columns(table, dest.columns(self.spec.name)))
         names = tuple(table.schema.names)
@@ -133,8 +128,6 @@ class _PgTransaction(Transaction):
                 )
                 + action
             )
-        self.rows += table.num_rows
-        return int(table.num_rows)
 
     def save_state(self, state: StreamState) -> None:
         stamped = state.stamped()
@@ -156,8 +149,7 @@ class PostgresDestination(Destination):
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         dsn, self.schema = split_schema(url)
-        self.description = f"postgres {redact_url(url)}"
-        self.read_only = read_only
+        super().__init__(redact_url(url), read_only=read_only)
         self._columns: dict[str, list[str]] = {}
         try:
             self.conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
@@ -289,6 +281,7 @@ class PostgresDestination(Destination):
 
     def close(self) -> None:
         self.conn.close()
+        super().close()
 
 
 __all__ = ["PG_TYPES", "PostgresDestination", "lock_key", "redact_url", "split_schema"]

@@ -37,26 +37,21 @@ def _list(body: Any, key: str, endpoint: str) -> Records:
     return [item for item in items if isinstance(item, dict)]
 
 
+def _listed(request: Callable[[], RequestSpec], key: str) -> Callable[[Source], Records]:
+    """A catalog read as the list under ``key`` of one Dashboard answer."""
+
+    def fetch(source: Source) -> Records:
+        spec = request()
+        return _list(decode(source.query(spec), spec.path), key, spec.path)
+
+    return fetch
+
+
 def _taxonomy(source: Source, spec: RequestSpec, parse: Callable[[RawResponse], Any]) -> Records:
     raw = source.query(spec)
     if raw.status >= 300:
         parse(raw)  # raises the documented failure with Amplitude's message
     return _list(decode(raw, spec.path), "data", spec.path)
-
-
-def _events_list(source: Source) -> Records:
-    spec = request(EventsListQuery())
-    return _list(decode(source.query(spec), spec.path), "data", spec.path)
-
-
-def _cohorts(source: Source) -> Records:
-    spec = cohorts.request(CohortsQuery())
-    return _list(decode(source.query(spec), spec.path), "cohorts", spec.path)
-
-
-def _annotations(source: Source) -> Records:
-    spec = annotation_api.request(AnnotationsQuery(api="v2"))
-    return _list(decode(source.query(spec), spec.path), "data", spec.path)
 
 
 def _event_types(source: Source) -> Records:
@@ -82,9 +77,9 @@ def _event_properties(source: Source) -> Records:
 
 
 FETCHERS: dict[str, Callable[[Source], Records]] = {
-    "events_list": _events_list,
-    "cohorts": _cohorts,
-    "annotations": _annotations,
+    "events_list": _listed(lambda: request(EventsListQuery()), "data"),
+    "cohorts": _listed(lambda: cohorts.request(CohortsQuery()), "cohorts"),
+    "annotations": _listed(lambda: annotation_api.request(AnnotationsQuery(api="v2")), "data"),
     "taxonomy_event_types": _event_types,
     "taxonomy_event_properties": _event_properties,
     "taxonomy_user_properties": _user_properties,

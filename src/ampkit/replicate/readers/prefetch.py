@@ -31,33 +31,37 @@ class ArchiveTooLarge(AmplitudeError):
     """An export archive passed ``max_archive_bytes`` while downloading."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Handed:
+    """What every item carries."""
+
+    size: int
+    """The window size (hours) known to work when the item was handed out."""
+
+
 @dataclass(frozen=True)
-class Archive:
+class Archive(_Handed):
     """Hours ``sub`` (inside the planned ``window``) came back as the archive at ``path``."""
 
     window: HourSpan
     sub: HourSpan
     path: Path
-    size: int
-    """The window size (hours) known to work when this archive was handed out."""
 
 
 @dataclass(frozen=True)
-class WindowEnd:
+class WindowEnd(_Handed):
     """Every hour of ``window`` is settled (archives handed out before, the rest empty)."""
 
     window: HourSpan
-    size: int
 
 
 @dataclass(frozen=True)
-class Failed:
+class Failed(_Handed):
     """Downloading stopped; ``empty_until`` is the last hour settled as empty after the last
     archive handed out (``None``: no such hour)."""
 
     error: BaseException
     empty_until: dt.datetime | None
-    size: int
 
 
 Item = Archive | WindowEnd | Failed
@@ -212,7 +216,7 @@ class ExportPrefetch:
                             break
                         self._learn(seen)
                         item = Archive(window, HourSpan(start=sub.start, end=sub.end), path,
-                                       self.size)
+                                       size=self.size)
                         if not self._put(item):
                             path.unlink(missing_ok=True)
                             return
@@ -220,10 +224,10 @@ class ExportPrefetch:
                         return  # stopping
                 self._learn(seen)
                 self._grow(seen)
-                if not self._put(WindowEnd(window, self.size)):
+                if not self._put(WindowEnd(window, size=self.size)):
                     return
         except Exception as exc:  # handed to the consumer, raised there
-            self._put(Failed(exc, seen.empty_until if seen else None, self.size))
+            self._put(Failed(exc, seen.empty_until if seen else None, size=self.size))
         finally:
             self._put(_DONE)
 

@@ -18,16 +18,10 @@ from ampkit.core.limits import DASHBOARD_COST_WINDOWS
 from ampkit.core.spec import RawResponse, RequestSpec
 from ampkit.dashboard import queries
 from ampkit.dashboard.endpoint import checked
+from ampkit.models.dashboard import sessions
+from ampkit.models.dashboard.common import DateRangeQuery
 from ampkit.models.dashboard.revenue import REVENUE_METRICS, RevenueLtvQuery, RevenueLtvResult
-from ampkit.models.dashboard.series import label_text
-from ampkit.models.dashboard.sessions import (
-    SessionAverageQuery,
-    SessionAverageResult,
-    SessionLengthQuery,
-    SessionLengthResult,
-    SessionsPerUserQuery,
-    SessionsPerUserResult,
-)
+from ampkit.models.dashboard.series import TimeSeriesResult, label_text
 from ampkit.models.dashboard.users import UsersQuery, UsersResult
 from ampkit.replicate.config import StreamOptions
 from ampkit.replicate.plan import DaySpan, StreamPlan, day_span, day_windows, yesterday
@@ -39,15 +33,34 @@ COST_PER_WINDOW = int(DASHBOARD_COST_WINDOWS[0].limit)
 """Amplitude's query-cost budget per 5 minutes: no single request plans to cost more."""
 MAX_DAYS = 365
 Records = list[dict[str, Any]]
+Requests = Callable[[DaySpan, StreamOptions], RequestSpec]
+Rows = Callable[[RawResponse, StreamOptions], Records]
 
 
 @dataclass(frozen=True)
 class SeriesEndpoint:
     """How one stream asks and reads: ``request(days, options)``, ``rows(raw, options)``."""
 
-    request: Callable[[DaySpan, StreamOptions], RequestSpec]
-    rows: Callable[[RawResponse, StreamOptions], Records]
+    request: Requests
+    rows: Rows
     per_day: bool = False
+
+
+def _days_only(query: type[DateRangeQuery]) -> Requests:
+    """The requests of a query that takes nothing but its days."""
+    def request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
+        return queries.request(query(start=days.start, end=days.end))
+
+    return request
+
+
+def _series_rows(result: type[TimeSeriesResult]) -> Rows:
+    """A time series' cells as rows ``(date, segment, value)``."""
+    def rows(raw: RawResponse, opts: StreamOptions) -> Records:
+        return [{"date": r.x, "segment": r.label, "value": r.value}
+                for r in queries.parse(result, raw).rows()]
+
+    return rows
 
 
 def _users(metric: str) -> SeriesEndpoint:
@@ -57,38 +70,13 @@ def _users(metric: str) -> SeriesEndpoint:
                                group_by=opts.group_by)
         return queries.request(query)
 
-    def rows(raw: RawResponse, opts: StreamOptions) -> Records:
-        return [{"date": r.x, "segment": r.label, "value": r.value}
-                for r in queries.parse(UsersResult, raw).rows()]
-
-    return SeriesEndpoint(request, rows)
-
-
-def _average_request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
-    return queries.request(SessionAverageQuery(start=days.start, end=days.end))
-
-
-def _average_rows(raw: RawResponse, opts: StreamOptions) -> Records:
-    return [{"date": r.x, "segment": r.label, "value": r.value}
-            for r in queries.parse(SessionAverageResult, raw).rows()]
-
-
-def _per_user_request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
-    return queries.request(SessionsPerUserQuery(start=days.start, end=days.end))
-
-
-def _per_user_rows(raw: RawResponse, opts: StreamOptions) -> Records:
-    return [{"date": r.x, "segment": r.label, "value": r.value}
-            for r in queries.parse(SessionsPerUserResult, raw).rows()]
-
-
-def _length_request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
-    return queries.request(SessionLengthQuery(start=days.start, end=days.end))
+    return SeriesEndpoint(request, _series_rows(UsersResult))
 
 
 def _length_rows(raw: RawResponse, opts: StreamOptions) -> Records:
     """One day's histogram: the day is the request's (``xValues`` are the bins)."""
-    return [{"bin": r.x, "value": r.value} for r in queries.parse(SessionLengthResult, raw).rows()]
+    result = queries.parse(sessions.SessionLengthResult, raw)
+    return [{"bin": r.x, "value": r.value} for r in result.rows()]
 
 
 def _ltv_request(days: DaySpan, opts: StreamOptions) -> RequestSpec:
@@ -118,9 +106,12 @@ def _ltv_rows(raw: RawResponse, opts: StreamOptions) -> Records:
 ENDPOINTS: dict[str, SeriesEndpoint] = {
     "active_users": _users("active"),
     "new_users": _users("new"),
-    "average_session_length": SeriesEndpoint(_average_request, _average_rows),
-    "sessions_per_user": SeriesEndpoint(_per_user_request, _per_user_rows),
-    "session_length_distribution": SeriesEndpoint(_length_request, _length_rows, per_day=True),
+    "average_session_length": SeriesEndpoint(_days_only(sessions.SessionAverageQuery),
+                                             _series_rows(sessions.SessionAverageResult)),
+    "sessions_per_user": SeriesEndpoint(_days_only(sessions.SessionsPerUserQuery),
+                                        _series_rows(sessions.SessionsPerUserResult)),
+    "session_length_distribution": SeriesEndpoint(_days_only(sessions.SessionLengthQuery),
+                                                  _length_rows, per_day=True),
     "revenue_ltv": SeriesEndpoint(_ltv_request, _ltv_rows),
 }
 

@@ -5,6 +5,7 @@ a 400 in the Dashboard envelope whose ``metadata.details`` names the field."""
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationError
@@ -12,15 +13,15 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ampkit.server.config import FaultConfig
+from ampkit.server.config import FaultConfig, ProjectConfig
 from ampkit.server.routes.common import (
     BadInput,
     Query,
+    authed,
     backend,
-    error_response,
+    bad_input,
     json_response,
     parse_query,
-    require_project,
     rule,
 )
 from ampkit.server.services import admin
@@ -51,35 +52,27 @@ def _details(err: ErrorDetails) -> str:
     return f"{where}: {err['msg']}"
 
 
-def _bad(exc: BadInput) -> Response:
-    return error_response(400, "Invalid request", str(exc))
+def _bad_input() -> AbstractContextManager[None]:
+    return bad_input("Invalid request", parameter=False)
 
 
-async def events(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
-    try:
+@authed
+async def events(request: Request, project: ProjectConfig) -> Response:
+    with _bad_input():
         page = parse_query(EventsPage, request.query_params, _details)
-    except BadInput as exc:
-        return _bad(exc)
     rows = await backend(request).call(admin.events_page, project.project_id, page.limit,
                                        page.offset)
     return json_response(rows)
 
 
-async def stats(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def stats(request: Request, project: ProjectConfig) -> Response:
     body = await backend(request).call(admin.stats, project.project_id)
     return JSONResponse(body)  # this project's own: another's are not a key pair away
 
 
-async def user(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def user(request: Request, project: ProjectConfig) -> Response:
     snap = await backend(request).call(admin.user, project.project_id,
                                        request.path_params["user_id"])
     if snap is None:
@@ -87,10 +80,8 @@ async def user(request: Request) -> Response:
     return json_response(snap)
 
 
-async def group(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def group(request: Request, project: ProjectConfig) -> Response:
     snap = await backend(request).call(admin.group, project.project_id,
                                        request.path_params["group_type"],
                                        request.path_params["group_value"])
@@ -106,27 +97,25 @@ def _fault_config(raw: bytes) -> FaultConfig:
         raise BadInput("body", _details(exc.errors()[0])) from None
 
 
-async def faults(request: Request) -> Response:
-    """This project's faults: they apply to its own requests only (the operator's
+@authed
+async def faults(request: Request, project: ProjectConfig) -> Response:
+    """``GET``: this project's faults, which apply to its own requests only (the operator's
     server-wide faults come from ``--faults``, the config file or the Python API)."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
-    injected = backend(request).faults
-    if request.method == "GET":
-        return JSONResponse(injected.project(project.project_id).model_dump(mode="json"))
-    try:
+    current = backend(request).faults.project(project.project_id)
+    return JSONResponse(current.model_dump(mode="json"))
+
+
+@authed
+async def set_faults(request: Request, project: ProjectConfig) -> Response:
+    """``POST``: replace this project's faults (see :func:`faults`)."""
+    with _bad_input():
         config = _fault_config(await request.body())
-    except BadInput as exc:
-        return _bad(exc)
-    injected.set_project(project.project_id, config)
+    backend(request).faults.set_project(project.project_id, config)
     return JSONResponse(config.model_dump(mode="json"))
 
 
-async def reset(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def reset(request: Request, project: ProjectConfig) -> Response:
     await backend(request).call(admin.reset, project.project_id)
     backend(request).faults.set_project(project.project_id, FaultConfig())
     return JSONResponse({"reset": project.project_id})

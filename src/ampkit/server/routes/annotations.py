@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
@@ -20,16 +22,20 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ampkit.server.config import ProjectConfig
 from ampkit.server.query.clock import FIRST_DAY, LAST_DAY
 from ampkit.server.routes.common import (
     BadInput,
+    Endpoint,
     Query,
+    authed,
     backend,
+    bad_input,
     error_response,
     field_of,
     parse_json,
     parse_query,
-    require_project,
+    refusing,
     rule,
 )
 from ampkit.server.services import annotations as service
@@ -177,10 +183,6 @@ class CategoryBody(BaseModel):
 
 
 # --- answers -------------------------------------------------------------------------------
-def bad(message: str, exc: BadInput) -> Response:
-    return error_response(400, message, str(exc), parameter=exc.field)
-
-
 def _category(cat: Category | None) -> dict[str, Any] | None:
     return None if cat is None else {"id": cat.id, "name": cat.name}
 
@@ -194,149 +196,114 @@ def unknown_category(exc: service.UnknownCategory) -> Response:
     return error_response(404, "Category not found", exc.name, parameter="category")
 
 
-# --- handlers: one per path, a function per method ----------------------------------------
-async def v2(request: Request) -> Response:
-    """``GET``/``POST /api/2/annotations``."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
-    if request.method == "POST":
-        return await _v2_create(request, project.project_id)
-    return await _v2_list(request, project.project_id)
+def category_exists(exc: service.CategoryExists) -> Response:
+    return error_response(409, "Category already exists", exc.name, parameter="category")
 
 
-async def v3_collection(request: Request) -> Response:
-    """``GET``/``POST /api/3/annotations``."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
-    if request.method == "POST":
-        return await _v3_create(request, project.project_id)
-    return await _v3_list(request, project.project_id)
+@dataclass(frozen=True)
+class _Item:
+    """What an item path (``…/{param}``) answers: its bad id, its missing item."""
+
+    param: str
+    invalid: str
+    missing: str
+
+    def path_id(self, request: Request) -> tuple[int, str]:
+        """The id in the path (a 400 when it is not one) and its text."""
+        raw: str = request.path_params[self.param]
+        with bad_input(self.invalid):
+            parsed = parse_id(raw, self.param)
+        return parsed, raw
+
+    def not_found(self, raw: str) -> Response:
+        return error_response(404, self.missing, raw)
+
+    def deleting(self, delete: Callable[[Any, int, int], bool]) -> Endpoint:
+        """The ``DELETE`` handler: ``{"success": true}``, or a 404."""
+        @authed
+        async def handler(request: Request, project: ProjectConfig) -> Response:
+            item, raw = self.path_id(request)
+            if not await backend(request).write(delete, project.project_id, item):
+                return self.not_found(raw)
+            return JSONResponse({"success": True})
+
+        return handler
 
 
-async def v3_item(request: Request) -> Response:
-    """``GET``/``PUT``/``DELETE /api/3/annotations/{annotation_id}``."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
-    raw = request.path_params["annotation_id"]
-    try:
-        aid = parse_id(raw, "annotation_id")
-    except BadInput as exc:
-        return bad("Invalid annotation id", exc)
-    if request.method == "PUT":
-        return await _v3_update(request, project.project_id, aid, raw)
-    if request.method == "DELETE":
-        return await _v3_delete(request, project.project_id, aid, raw)
-    found = await backend(request).read(service.find, project.project_id, aid)
-    if found is None:
-        return error_response(404, "Annotation not found", raw)
-    return JSONResponse({"data": v3(found)})
+ANNOTATION = _Item("annotation_id", "Invalid annotation id", "Annotation not found")
+CATEGORY = _Item("category_id", "Invalid category id", "Category not found")
 
 
-async def category_collection(request: Request) -> Response:
-    """``GET``/``POST /api/3/annotation-categories``."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
-    if request.method == "POST":
-        return await _create_category(request, project.project_id)
-    name = parse_query(CategoryFilter, request.query_params, _details).category
-    cats = await backend(request).read(service.categories, project.project_id)
-    data = [{"id": c.id, "name": c.name} for c in cats if name is None or c.name == name]
-    if name is not None and not data:
-        return error_response(404, "Category not found", name)
-    return JSONResponse({"data": data})
-
-
-async def category_item(request: Request) -> Response:
-    """``GET``/``PUT``/``DELETE /api/3/annotation-categories/{category_id}``."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
-    raw = request.path_params["category_id"]
-    try:
-        cid = parse_id(raw, "category_id")
-    except BadInput as exc:
-        return bad("Invalid category id", exc)
-    if request.method == "PUT":
-        return await _rename_category(request, project.project_id, cid, raw)
-    if request.method == "DELETE":
-        if not await backend(request).write(service.delete_category, project.project_id, cid):
-            return error_response(404, "Category not found", raw)
-        return JSONResponse({"success": True})
-    found = await backend(request).read(service.category, project.project_id, cid)
-    if found is None:
-        return error_response(404, "Category not found", raw)
-    return JSONResponse({"data": {"id": found.id, "name": found.name}})
-
-
-async def _v2_list(request: Request, project_id: int) -> Response:
-    try:
+# --- handlers: one per path and method -----------------------------------------------------
+@authed
+async def v2_list(request: Request, project: ProjectConfig) -> Response:
+    """``GET /api/2/annotations``."""
+    with bad_input("Invalid request"):
         q = parse_query(V2List, request.query_params, _details)
-    except BadInput as exc:
-        return bad("Invalid request", exc)
-    found = await backend(request).read(service.list_annotations, project_id, q.id)
+    found = await backend(request).read(service.list_annotations, project.project_id, q.id)
     return JSONResponse({"data": [{"id": a.id, "date": a.start[:10], "label": a.label,
                                    "details": a.details} for a in found]})
 
 
-async def _v2_create(request: Request, project_id: int) -> Response:
-    try:
+@authed
+async def v2_create(request: Request, project: ProjectConfig) -> Response:
+    """``POST /api/2/annotations``."""
+    with bad_input("Invalid annotation"):
         q = parse_query(V2Create, request.query_params, _details)
-        if q.app_id != str(project_id):
+        if q.app_id != str(project.project_id):
             raise BadInput("app_id", "app_id does not match the project of the key pair")
         day = _day(q.date, "date")
-    except BadInput as exc:
-        return bad("Invalid annotation", exc)
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).isoformat()
     new = service.New(q.label, start, details=q.details, chart_id=q.chart_id)
-    made = await backend(request).write(service.create, project_id, new)
+    made = await backend(request).write(service.create, project.project_id, new)
     return JSONResponse({"annotation": {"date": day.isoformat(), "details": made.details,
                                         "id": made.id, "label": made.label}, "success": True})
 
 
-async def _v3_list(request: Request, project_id: int) -> Response:
-    try:
+@authed
+async def v3_list(request: Request, project: ProjectConfig) -> Response:
+    """``GET /api/3/annotations``."""
+    with bad_input("Invalid request"):
         q = parse_query(V3List, request.query_params, _details)
-    except BadInput as exc:
-        return bad("Invalid request", exc)
-    found = await backend(request).read(service.search, project_id, category=q.category,
+    found = await backend(request).read(service.search, project.project_id, category=q.category,
                                         chart_id=q.chart_id, start=q.start, end=q.end)
     return JSONResponse({"data": [v3(a) for a in found]})
 
 
-async def _v3_create(request: Request, project_id: int) -> Response:
-    try:
+@authed
+async def v3_create(request: Request, project: ProjectConfig) -> Response:
+    """``POST /api/3/annotations``."""
+    with bad_input("Invalid annotation"):
         new = parse_json(AnnotationBody, await request.body(), _details).create()
-    except BadInput as exc:
-        return bad("Invalid annotation", exc)
-    try:
-        made = await backend(request).write(service.create, project_id, new)
-    except service.UnknownCategory as exc:
-        return unknown_category(exc)
+    with refusing(service.UnknownCategory, unknown_category):
+        made = await backend(request).write(service.create, project.project_id, new)
     return JSONResponse({"data": v3(made)})
 
 
-async def _v3_update(request: Request, project_id: int, aid: int, raw: str) -> Response:
-    try:
+def _v3_answer(found: Annotation | None, raw: str) -> Response:
+    return ANNOTATION.not_found(raw) if found is None else JSONResponse({"data": v3(found)})
+
+
+@authed
+async def v3_find(request: Request, project: ProjectConfig) -> Response:
+    """``GET /api/3/annotations/{annotation_id}``."""
+    aid, raw = ANNOTATION.path_id(request)
+    return _v3_answer(await backend(request).read(service.find, project.project_id, aid), raw)
+
+
+@authed
+async def v3_update(request: Request, project: ProjectConfig) -> Response:
+    """``PUT /api/3/annotations/{annotation_id}``."""
+    aid, raw = ANNOTATION.path_id(request)
+    with bad_input("Invalid annotation"):
         change = parse_json(AnnotationBody, await request.body(), _details).update()
-    except BadInput as exc:
-        return bad("Invalid annotation", exc)
-    try:
-        updated = await backend(request).write(service.update, project_id, aid, change)
-    except service.UnknownCategory as exc:
-        return unknown_category(exc)
-    if updated is None:
-        return error_response(404, "Annotation not found", raw)
-    return JSONResponse({"data": v3(updated)})
+    with refusing(service.UnknownCategory, unknown_category):
+        updated = await backend(request).write(service.update, project.project_id, aid, change)
+    return _v3_answer(updated, raw)
 
 
-async def _v3_delete(request: Request, project_id: int, aid: int, raw: str) -> Response:
-    if not await backend(request).write(service.delete, project_id, aid):
-        return error_response(404, "Annotation not found", raw)
-    return JSONResponse({"success": True})
+v3_delete = ANNOTATION.deleting(service.delete)
+"""``DELETE /api/3/annotations/{annotation_id}``."""
 
 
 def _category_body(raw: bytes) -> str:
@@ -346,27 +313,50 @@ def _category_body(raw: bytes) -> str:
         raise BadInput("category", "category is required") from None
 
 
-async def _create_category(request: Request, project_id: int) -> Response:
-    try:
+@authed
+async def categories(request: Request, project: ProjectConfig) -> Response:
+    """``GET /api/3/annotation-categories``."""
+    name = parse_query(CategoryFilter, request.query_params, _details).category
+    cats = await backend(request).read(service.categories, project.project_id)
+    data = [{"id": c.id, "name": c.name} for c in cats if name is None or c.name == name]
+    if name is not None and not data:
+        return CATEGORY.not_found(name)
+    return JSONResponse({"data": data})
+
+
+@authed
+async def create_category(request: Request, project: ProjectConfig) -> Response:
+    """``POST /api/3/annotation-categories``."""
+    with bad_input("Invalid category"):
         name = _category_body(await request.body())
-    except BadInput as exc:
-        return bad("Invalid category", exc)
-    try:
-        made = await backend(request).write(service.create_category, project_id, name)
-    except service.CategoryExists as exc:
-        return error_response(409, "Category already exists", exc.name, parameter="category")
+    with refusing(service.CategoryExists, category_exists):
+        made = await backend(request).write(service.create_category, project.project_id, name)
     return JSONResponse({"data": {"id": made.id, "name": made.name}})
 
 
-async def _rename_category(request: Request, project_id: int, cid: int, raw: str) -> Response:
-    try:
+@authed
+async def find_category(request: Request, project: ProjectConfig) -> Response:
+    """``GET /api/3/annotation-categories/{category_id}``."""
+    cid, raw = CATEGORY.path_id(request)
+    found = await backend(request).read(service.category, project.project_id, cid)
+    if found is None:
+        return CATEGORY.not_found(raw)
+    return JSONResponse({"data": {"id": found.id, "name": found.name}})
+
+
+@authed
+async def rename_category(request: Request, project: ProjectConfig) -> Response:
+    """``PUT /api/3/annotation-categories/{category_id}``."""
+    cid, raw = CATEGORY.path_id(request)
+    with bad_input("Invalid category"):
         name = _category_body(await request.body() or b"{}")
-    except BadInput as exc:
-        return bad("Invalid category", exc)
-    try:
-        renamed = await backend(request).write(service.rename_category, project_id, cid, name)
-    except service.CategoryExists as exc:
-        return error_response(409, "Category already exists", exc.name, parameter="category")
+    with refusing(service.CategoryExists, category_exists):
+        renamed = await backend(request).write(service.rename_category, project.project_id,
+                                               cid, name)
     if renamed is None:
-        return error_response(404, "Category not found", raw)
+        return CATEGORY.not_found(raw)
     return JSONResponse({"data": {"id": renamed.id, "category": renamed.name}})
+
+
+delete_category = CATEGORY.deleting(service.delete_category)
+"""``DELETE /api/3/annotation-categories/{category_id}``."""

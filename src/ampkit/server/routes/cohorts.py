@@ -20,14 +20,17 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ampkit.server.config import ProjectConfig
 from ampkit.server.routes.common import (
     BadInput,
+    M,
     Query,
+    authed,
     backend,
+    bad_input,
     error_response,
     parse_json,
     parse_query,
-    require_project,
 )
 from ampkit.server.services import cohorts as service
 
@@ -100,8 +103,8 @@ def _details(err: ErrorDetails) -> str:
     return f"{where or 'body'} {rule}"
 
 
-def bad(message: str, exc: BadInput) -> Response:
-    return error_response(400, message, str(exc), parameter=exc.field)
+def _body(model: type[M], raw: bytes) -> M:
+    return parse_json(model, raw, _details, not_object="the body must be an object")
 
 
 def _cohort(project_id: int, c: service.Cohort, sync: bool) -> dict[str, Any]:
@@ -121,28 +124,21 @@ def _cohort(project_id: int, c: service.Cohort, sync: bool) -> dict[str, Any]:
     return item
 
 
-async def list_cohorts(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def list_cohorts(request: Request, project: ProjectConfig) -> Response:
     q = parse_query(CohortList, request.query_params, _details)
     sync = (q.include_sync_info or "").lower() == "true"
     found = await backend(request).read(service.cohorts, project.project_id)
     return JSONResponse({"cohorts": [_cohort(project.project_id, c, sync) for c in found]})
 
 
-async def upload(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def upload(request: Request, project: ProjectConfig) -> Response:
     pid = project.project_id
-    try:
-        body = parse_json(UploadBody, await request.body(), _details,
-                          not_object="the body must be an object")
+    with bad_input("Invalid cohort upload"):
+        body = _body(UploadBody, await request.body())
         if str(body.app_id) != str(pid):
             raise BadInput("app_id", "app_id does not match the project of the key pair")
-    except BadInput as exc:
-        return bad("Invalid cohort upload", exc)
     try:
         done = await backend(request).with_state(pid, service.upload, pid, body.upload())
     except service.UnknownIds as exc:
@@ -156,16 +152,11 @@ async def upload(request: Request) -> Response:
         "invalid_ids_sample": done.invalid_sample}})
 
 
-async def membership(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def membership(request: Request, project: ProjectConfig) -> Response:
     pid = project.project_id
-    try:
-        body = parse_json(MembershipBody, await request.body(), _details,
-                          not_object="the body must be an object")
-    except BadInput as exc:
-        return bad("Invalid membership update", exc)
+    with bad_input("Invalid membership update"):
+        body = _body(MembershipBody, await request.body())
     try:
         skipped = await backend(request).with_state(
             pid, service.change_members, pid, body.cohort_id, body.changes(),
@@ -179,10 +170,8 @@ async def membership(request: Request) -> Response:
         for ids, m in zip(skipped, body.memberships, strict=True)]})
 
 
-async def request_download(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def request_download(request: Request, project: ProjectConfig) -> Response:
     cid = request.path_params["cohort_id"]
     q = parse_query(DownloadRequest, request.query_params, _details)
     rid = await backend(request).write(service.request_download, project.project_id, cid,
@@ -192,10 +181,8 @@ async def request_download(request: Request) -> Response:
     return JSONResponse({"request_id": rid, "cohort_id": cid}, status_code=202)
 
 
-async def status(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def status(request: Request, project: ProjectConfig) -> Response:
     rid = request.path_params["request_id"]
     found = await backend(request).write(service.poll, project.project_id, rid)
     if found is None:
@@ -206,10 +193,8 @@ async def status(request: Request) -> Response:
                         status_code=200 if done else 202)
 
 
-async def download(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def download(request: Request, project: ProjectConfig) -> Response:
     pid, rid = project.project_id, request.path_params["request_id"]
     try:
         text = await backend(request).with_state(pid, service.download, pid, rid)

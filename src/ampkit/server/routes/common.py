@@ -1,13 +1,20 @@
-"""What the routes share: the app's :class:`Backend`, Basic auth, Amplitude's Dashboard error
-envelope, and parsing query strings and JSON bodies into pydantic models — a field that breaks
-a rule is a :class:`BadInput`, which the route answers 400 naming the field."""
+"""What the routes share: the app's :class:`Backend`, Basic auth (:func:`authed`), Amplitude's
+Dashboard error envelope, and parsing query strings and JSON bodies into pydantic models — a
+field that breaks a rule is a :class:`BadInput`, which the route answers 400 naming the field
+(:func:`bad_input`).
+
+A handler behind :func:`authed` may answer early by raising :class:`Refusal` (what
+:func:`refusing` and :func:`bad_input` turn an exception into), so each step of parse → call →
+render states its own failure answer in one line."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
-from typing import Any, TypeVar, get_origin
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, TypeVar, get_origin
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
@@ -21,6 +28,11 @@ from ampkit.server.services.backend import Backend
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
+E = TypeVar("E", bound=Exception)
+P = ParamSpec("P")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+"""What the routes table binds a path to."""
 
 
 def backend(request: Request) -> Backend:
@@ -50,9 +62,38 @@ def unauthorized() -> Response:
                         status_code=401, headers={"WWW-Authenticate": 'Basic realm="ampkit"'})
 
 
-def require_project(request: Request) -> ProjectConfig | Response:
-    project = basic_project(request)
-    return unauthorized() if project is None else project
+class Refusal(Exception):
+    """Raised inside a handler behind :func:`authed` to answer ``response`` at once."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def authed(handler: Callable[Concatenate[Request, ProjectConfig, P], Awaitable[Response]],
+           ) -> Callable[Concatenate[Request, P], Awaitable[Response]]:
+    """``handler`` behind Basic auth (401 without a project's key pair), given the project;
+    a :class:`Refusal` raised inside is its answer."""
+    @wraps(handler)
+    async def endpoint(request: Request, /, *args: P.args, **kwargs: P.kwargs) -> Response:
+        project = basic_project(request)
+        if project is None:
+            return unauthorized()
+        try:
+            return await handler(request, project, *args, **kwargs)
+        except Refusal as refusal:
+            return refusal.response
+
+    return endpoint
+
+
+@contextmanager
+def refusing(kind: type[E], answer: Callable[[E], Response]) -> Iterator[None]:
+    """A ``kind`` raised inside is answered ``answer(exc)`` (a :class:`Refusal`)."""
+    try:
+        yield
+    except kind as exc:
+        raise Refusal(answer(exc)) from None
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -70,6 +111,16 @@ def error_response(status: int, message: str, details: str | None = None,
     body = {"error": {"http_code": status, "type": kind or _TYPES.get(status, "error"),
                       "message": message, "metadata": meta}}
     return JSONResponse(body, status_code=status)
+
+
+def bad_input(message: str, *, parameter: bool = True) -> AbstractContextManager[None]:
+    """A :class:`BadInput` raised inside is answered 400 ``message``, its rule the details and
+    (``parameter``) its field ``metadata.parameter``."""
+    def answer(exc: BadInput) -> Response:
+        named = {"parameter": exc.field} if parameter else {}
+        return error_response(400, message, str(exc), **named)
+
+    return refusing(BadInput, answer)
 
 
 def json_response(body: Any, status: int = 200) -> Response:

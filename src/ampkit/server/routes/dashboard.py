@@ -15,11 +15,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ampkit.server.config import ProjectConfig
 from ampkit.server.limits import LimitExceeded
 from ampkit.server.query import charts
 from ampkit.server.query.common import QueryError, QueryParams
 from ampkit.server.query.endpoints import ENDPOINTS
-from ampkit.server.routes.common import backend, error_response, json_response, require_project
+from ampkit.server.routes.common import authed, backend, error_response, json_response
 from ampkit.server.services import dashboard as service
 
 
@@ -38,12 +39,10 @@ def limited(exc: LimitExceeded) -> Response:
     return response
 
 
-async def query(path: str, request: Request) -> Response:
+@authed
+async def query(request: Request, project: ProjectConfig, path: str) -> Response:
     """``GET`` one of :data:`~ampkit.server.query.endpoints.ENDPOINTS` (the table binds
     ``path``)."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
     server = backend(request)
     items = request.query_params.multi_items()
     try:
@@ -60,10 +59,8 @@ async def query(path: str, request: Request) -> Response:
     return json_response(body)
 
 
-async def _chart(request: Request, csv: bool) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def _chart(request: Request, project: ProjectConfig, csv: bool) -> Response:
     chart_id = request.path_params["chart_id"]
     overrides = QueryParams(request.query_params.multi_items())
     try:
@@ -88,11 +85,9 @@ async def chart_csv(request: Request) -> Response:
     return await _chart(request, csv=True)
 
 
-async def save_chart(request: Request) -> Response:
+@authed
+async def save_chart(request: Request, project: ProjectConfig) -> Response:
     """``POST /_ampkit/charts``: the definition is run once (a bad one is the usual 400)."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
     server = backend(request)
     try:
         chart_id, path, params = charts.definition(await request.body())

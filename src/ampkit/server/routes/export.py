@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ampkit.server.routes.common import backend, error_response, require_project
+from ampkit.server.config import ProjectConfig
+from ampkit.server.routes.common import authed, backend, error_response
 from ampkit.server.services.export import (
     ExportRequestError,
     ExportTooLarge,
@@ -36,10 +37,8 @@ def _chunks(archive: IO[bytes]) -> Iterator[bytes]:
         archive.close()
 
 
-async def export(request: Request) -> Response:
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def export(request: Request, project: ProjectConfig) -> Response:
     server = backend(request)
     config = server.config.export
     q = ExportQuery.model_validate(dict(request.query_params))  # text only: it cannot fail

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ampkit.server.routes.common import backend, require_project
+from ampkit.server.config import ProjectConfig
+from ampkit.server.routes.common import Refusal, authed, backend
 from ampkit.server.services import taxonomy as service
 
 BASE = "/api/2/taxonomy"
@@ -38,6 +39,14 @@ def _ok(data: Any = None) -> Response:
     return JSONResponse({"success": True} if data is None else {"success": True, "data": data})
 
 
+def _listing(what: str, wanted: str | None, data: list[dict[str, Any]]) -> Response:
+    """All of ``data``; or, ``wanted`` given (``data`` holds its matches), the first match — a
+    404 naming ``what`` when there is none."""
+    if wanted is None:
+        return _ok(data)
+    return _ok(data[0]) if data else _fail(404, f"{what} {wanted!r} not found")
+
+
 async def _params(request: Request) -> TaxonomyParams:
     params: dict[str, Any] = dict(request.query_params)
     if request.headers.get("content-type", "").startswith(
@@ -55,80 +64,70 @@ def _event_type(name: str) -> dict[str, Any]:
             "is_hidden_from_timeline": False, "tags": "", "owner": None}
 
 
-async def events(request: Request) -> Response:
+@authed
+async def events(request: Request, project: ProjectConfig) -> Response:
     """``GET …/event`` and ``GET …/event/{event_type}``."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
     names = await backend(request).read(service.event_types, project.project_id)
     wanted = request.path_params.get("event_type")
-    if wanted is not None:
-        if wanted not in names:
-            return _fail(404, f"event type {wanted!r} not found")
-        return _ok(_event_type(wanted))
-    return _ok([_event_type(n) for n in names])
+    return _listing("event type", wanted,
+                    [_event_type(n) for n in names if wanted is None or n == wanted])
 
 
-async def event_properties(request: Request) -> Response:
+@authed
+async def event_properties(request: Request, project: ProjectConfig) -> Response:
     """``GET …/event-property[/{event_property}]`` (``event_type`` narrows them)."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
     etype = (await _params(request)).event_type
     keys = await backend(request).read(service.property_names, project.project_id,
                                        "event_properties", etype)
     wanted = request.path_params.get("event_property")
-    data: list[dict[str, Any]] = [
+    return _listing("event property", wanted, [
         {"event_property": k, "event_type": etype, "description": None, "type": "any",
          "regex": None, "enum_values": None, "is_array_type": False, "is_required": False,
          "is_hidden": False, "classifications": []}
-        for k in keys if wanted is None or k == wanted]
-    if wanted is not None:
-        return _ok(data[0]) if data else _fail(404, f"event property {wanted!r} not found")
-    return _ok(data)
+        for k in keys if wanted is None or k == wanted])
 
 
-async def user_properties(request: Request) -> Response:
+@authed
+async def user_properties(request: Request, project: ProjectConfig) -> Response:
     """``GET …/user-property[/{user_property}]`` (with or without the ``gp:`` prefix)."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
     names = await backend(request).read(service.property_names, project.project_id,
                                         "user_properties")
     keys = [f"gp:{k}" for k in names]
     wanted = request.path_params.get("user_property")
-    data: list[dict[str, Any]] = [
+    return _listing("user property", wanted, [
         {"user_property": k, "description": None, "type": "any", "enum_values": None,
          "regex": None, "is_array_type": False, "is_hidden": False, "classifications": [],
          "deleted": False}
-        for k in keys if wanted is None or k == wanted or k == f"gp:{wanted}"]
-    if wanted is not None:
-        return _ok(data[0]) if data else _fail(404, f"user property {wanted!r} not found")
-    return _ok(data)
+        for k in keys if wanted is None or k == wanted or k == f"gp:{wanted}"])
 
 
-async def categories(request: Request) -> Response:
-    """``GET``/``POST …/category``, and ``GET …/category/{name}`` (by name)."""
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
-    if request.method == "POST":
-        name = (await _params(request)).category_name
-        if not name:
-            return _fail(400, "category_name is required")
-        try:
-            await backend(request).write(service.create_category, project.project_id, name)
-        except service.CategoryExists:
-            return _fail(409, f"category {name!r} already exists")
-        return _ok()
+@authed
+async def categories(request: Request, project: ProjectConfig) -> Response:
+    """``GET …/category``, and ``GET …/category/{name}`` (by name)."""
     found = await backend(request).read(service.categories, project.project_id)
     wanted = request.path_params.get("category_name")
-    if wanted is None:
-        return _ok([{"id": c.id, "name": c.name} for c in found])
-    match = next((c for c in reversed(found) if c.name == wanted), None)  # the last, as ever
-    if match is None:
-        return _fail(404, f"category {wanted!r} not found")
-    return _ok({"id": match.id, "name": match.name})
+    by_name = found if wanted is None else reversed(found)  # the last of a name, as ever
+    return _listing("category", wanted, [{"id": c.id, "name": c.name} for c in by_name
+                                         if wanted is None or c.name == wanted])
+
+
+async def _category_name(request: Request) -> str:
+    """The ``category_name`` a create or rename gives (a 400 without)."""
+    name = (await _params(request)).category_name
+    if not name:
+        raise Refusal(_fail(400, "category_name is required"))
+    return name
+
+
+@authed
+async def create_category(request: Request, project: ProjectConfig) -> Response:
+    """``POST …/category``."""
+    name = await _category_name(request)
+    try:
+        await backend(request).write(service.create_category, project.project_id, name)
+    except service.CategoryExists:
+        return _fail(409, f"category {name!r} already exists")
+    return _ok()
 
 
 def _no_such_id(raw: str) -> Response:
@@ -136,19 +135,18 @@ def _no_such_id(raw: str) -> Response:
                       "that does not exist.")
 
 
-async def category_item(request: Request) -> Response:
-    """``GET …/category/{name}``; ``PUT`` (rename) and ``DELETE …/category/{id}``."""
-    if request.method not in ("PUT", "DELETE"):
-        return await categories(request)
-    project = require_project(request)
-    if isinstance(project, Response):
-        return project
+@authed
+async def rename_category(request: Request, project: ProjectConfig) -> Response:
+    """``PUT …/category/{id}``."""
     raw = request.path_params["category_name"]
-    if request.method == "DELETE":
-        found = await backend(request).write(service.delete_category, project.project_id, raw)
-        return _ok() if found else _no_such_id(raw)
-    name = (await _params(request)).category_name
-    if not name:
-        return _fail(400, "category_name is required")
+    name = await _category_name(request)
     found = await backend(request).write(service.rename_category, project.project_id, raw, name)
+    return _ok() if found else _no_such_id(raw)
+
+
+@authed
+async def delete_category(request: Request, project: ProjectConfig) -> Response:
+    """``DELETE …/category/{id}``."""
+    raw = request.path_params["category_name"]
+    found = await backend(request).write(service.delete_category, project.project_id, raw)
     return _ok() if found else _no_such_id(raw)
