@@ -45,6 +45,10 @@ WIDEN: tuple[tuple[str, str], ...] = (
     (r"\bSegments\b", "SegmentArg | None"),  # one segment (the server reads several)
     (r"\bSegment\b", "SegmentArg"),
     (r"\bdt\.date\b", "DateLike"),
+    (r"\bCoarseBuckets\b", "CoarseArg"),  # the shared parameter aliases of common.py
+    (r"\bBuckets\b", "IntervalArg"),
+    (r"\bGroupByProperty\b", "str | None"),
+    (r"\bGroupLimit\b", "int | None"),
     (r"\bCoarseInterval\b", "CoarseArg"),
     (r"\bInterval\b", "IntervalArg"),
     (r"\bRevenueMetric\b", "RevenueMetric | str"),

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ampkit.errors import ConfigError
+from ampkit.models.hosts import REGION_HOSTS
+from ampkit.models.hosts import Family as Family  # re-exported: where callers import them
+from ampkit.models.hosts import Region as Region
 
-Region = Literal["us", "eu"]
-Family = Literal["ingest", "analytics", "profile"]
-
-HOSTS: dict[str, dict[str, str | None]] = {
-    "us": {
-        "ingest": "https://api2.amplitude.com",
-        "analytics": "https://amplitude.com",
-        "profile": "https://profile-api.amplitude.com",
-    },
-    "eu": {
-        "ingest": "https://api.eu.amplitude.com",
-        "analytics": "https://analytics.eu.amplitude.com",
-        "profile": None,  # the User Profile API is not available in the EU
-    },
-}
+HOSTS = REGION_HOSTS  # region → API family → base URL (one list: ampkit.models.hosts)
 
 
 class Settings(BaseSettings):

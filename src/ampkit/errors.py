@@ -126,17 +126,9 @@ class AuthError(APIStatusError):
 class InvalidRequest(APIStatusError):
     """400: the request is wrong.  ``fields`` maps each offending field to the event indexes."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 400,
-        endpoint: str | None = None,
-        body: Mapping[str, Any] | None = None,
-        field: str | None = None,
-        rule: str | None = None,
-        fields: Mapping[str, list[int]] | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, status: int = 400, endpoint: str | None = None,
+                 body: Mapping[str, Any] | None = None, field: str | None = None,
+                 rule: str | None = None, fields: Mapping[str, list[int]] | None = None) -> None:
         super().__init__(message, status=status, endpoint=endpoint, body=body)
         self.field = field
         self.rule = rule
@@ -158,16 +150,9 @@ class RateLimited(APIStatusError):
 
     retryable = True
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 429,
-        endpoint: str | None = None,
-        body: Mapping[str, Any] | None = None,
-        limit: str = "unknown",
-        retry_after: float | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, status: int = 429, endpoint: str | None = None,
+                 body: Mapping[str, Any] | None = None, limit: str = "unknown",
+                 retry_after: float | None = None) -> None:
         super().__init__(message, status=status, endpoint=endpoint, body=body)
         self.limit = limit
         self.retry_after = retry_after

@@ -44,10 +44,11 @@ def test_send_events_input_limits(runner: ActionRunner) -> None:
 
 
 def test_identify_user_applies_operations(runner: ActionRunner, server: Any) -> None:
-    out = runner.run("identify_user", {"user_id": "user-0001", "set": {"plan": "pro"},
-                                       "add": {"logins": 2}, "unset": ["trial"]})
+    out = runner.run("identify_user", {"user_id": "user-0001", "user_properties": {
+        "$set": {"plan": "pro"}, "$add": {"logins": 2}, "$unset": {"trial": "-"}}})
     assert isinstance(out, IdentifyOutput)
     assert out.success, out.error
+    assert (out.code, out.message) == (200, "success")
     assert out.operations == {"$set": {"plan": "pro"}, "$add": {"logins": 2},
                               "$unset": {"trial": "-"}}
     props = server.get("/_ampkit/users/user-0001")["user_properties"]
@@ -55,17 +56,20 @@ def test_identify_user_applies_operations(runner: ActionRunner, server: Any) -> 
 
 
 def test_identify_user_needs_an_operation_and_an_id(runner: ActionRunner) -> None:
-    out = runner.run("identify_user", {"user_id": "user-0001"})
+    out = runner.run("identify_user", {"user_id": "user-0001", "user_properties": {}})
     assert not out.success and out.error is not None
-    assert "give at least one operation" in out.error
-    out = runner.run("identify_user", {"set": {"plan": "pro"}})
+    assert "user_properties needs at least one property or operation" in out.error
+    out = runner.run("identify_user", {"user_id": "user-0001"})
+    assert out.error is not None and "user_properties: Field required" in out.error
+    out = runner.run("identify_user", {"user_properties": {"$set": {"plan": "pro"}}})
     assert not out.success and out.error is not None
     assert "user_id" in out.error
 
 
 def test_group_identify_sets_group_properties(runner: ActionRunner, server: Any) -> None:
     out = runner.run("group_identify", {"group_type": "company", "group_value": "Acme",
-                                        "set": {"size": 10}, "set_once": {"since": "2024"}})
+                                        "group_properties": {"$set": {"size": 10},
+                                                             "$setOnce": {"since": "2024"}}})
     assert out.success, out.error
     props = server.get("/_ampkit/groups/company/Acme")["group_properties"]
     assert props == {"size": 10, "since": "2024"}

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ampkit.actions import REGISTRY, ActionOutput, ActionRunner, SeriesOutput
+from ampkit.actions.modulex import EventSegmentationOutput, RealtimeActiveUsersOutput
 from ampkit.actions.users import UserProfileOutput
 
 
@@ -59,6 +60,9 @@ def test_dated_query(runner: ActionRunner, server: Any, sent: Any, today: dt.dat
         if isinstance(out, SeriesOutput):
             assert out.result is not None
             assert all(p.label for p in out.points)
+        elif isinstance(out, EventSegmentationOutput):  # ModuleX's contract: top-level series
+            assert out.x_values and len(out.series) == len(out.series_labels) >= 1
+            assert all(p.label for p in out.points)
         else:
             assert isinstance(out, output_of(name))
             assert out.result is not None  # type: ignore[attr-defined]
@@ -66,8 +70,9 @@ def test_dated_query(runner: ActionRunner, server: Any, sent: Any, today: dt.dat
 
 def test_realtime_and_events_list(runner: ActionRunner, server: Any, sent: Any) -> None:
     out = runner.run("realtime_active_users", {})
-    assert isinstance(out, SeriesOutput)
-    server.expect(out, "/api/2/realtime")
+    assert isinstance(out, RealtimeActiveUsersOutput)
+    if server.expect(out, "/api/2/realtime"):
+        assert out.series_labels == ["Today", "Yesterday"]
     out = runner.run("list_events")
     assert isinstance(out, output_of("list_events"))
     if server.expect(out, "/api/2/events/list"):
@@ -84,14 +89,14 @@ def test_user_search_activity_and_profile(runner: ActionRunner, server: Any,
     out = runner.run("user_activity", {"amplitude_id": amplitude_id, "limit": 10})
     assert isinstance(out, output_of("user_activity"))
     if server.expect(out, f"/api/2/useractivity?user={amplitude_id}"):
-        result: Any = out.result  # type: ignore[attr-defined]
-        assert result is not None
-        assert {e.event_type for e in result.events} == {"Sign Up", "Purchase"}
-    out = runner.run("user_profile", {"user_id": "user-0001", "cohort_ids": True})
+        events: Any = out.events  # type: ignore[attr-defined]
+        assert {e.event_type for e in events} == {"Sign Up", "Purchase"}
+    out = runner.run("user_profile", {"user_id": "user-0001", "get_amp_props": True,
+                                      "get_cohort_ids": True})
     assert isinstance(out, UserProfileOutput)
     assert out.success, out.error
-    assert out.profile is not None and out.profile.user_id == "user-0001"
-    assert out.profile.amp_props is not None and "first_used" in out.profile.amp_props
+    assert out.user_id == "user-0001"
+    assert out.amp_props is not None and "first_used" in out.amp_props
 
 
 def test_query_rules_are_checked_before_sending(runner: ActionRunner, today: dt.date) -> None:

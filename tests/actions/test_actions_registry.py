@@ -15,14 +15,15 @@ from ampkit.actions import REGISTRY, Action, ActionInput, ActionOutput, ActionRe
 from ampkit.client import Amplitude
 
 EXPECTED = [
-    "send_events", "identify_user", "group_identify", "user_search", "user_activity",
-    "event_segmentation", "active_users", "realtime_active_users", "list_events",
-    "revenue_ltv", "funnel", "retention", "session_length_distribution",
+    "send_events", "send_event", "identify_user", "group_identify", "user_search",
+    "user_activity", "event_segmentation", "active_users", "get_active_users",
+    "realtime_active_users", "list_events", "revenue_ltv", "get_revenue", "funnel",
+    "retention", "session_length_distribution",
     "average_session_length", "sessions_per_user", "composition", "user_profile",
     "export_events", "list_cohorts", "cohort_members", "chart_results", "list_annotations",
     "create_annotation", "custom_request",
 ]
-WRITES = {"send_events", "identify_user", "group_identify", "export_events",
+WRITES = {"send_events", "send_event", "identify_user", "group_identify", "export_events",
           "create_annotation", "custom_request"}
 
 

@@ -42,12 +42,13 @@ async def test_stdio_tools_calls_and_errors(amp_env: dict[str, str], amplitude: 
         assert (sent["success"], sent["delivered"], sent["failed"]) == (True, 2, [])
 
         ident = structured(await client.call_tool("identify_user", {
-            "user_id": "user-0001", "set": {"plan": "pro"}}))
+            "user_id": "user-0001", "user_properties": {"$set": {"plan": "pro"}}}))
         assert ident["success"] is True
 
-        profile = structured(await client.call_tool("user_profile", {"user_id": "user-0001"}))
+        profile = structured(await client.call_tool("user_profile", {
+            "user_id": "user-0001", "get_amp_props": True}))
         assert profile["success"] is True, profile["error"]
-        assert profile["profile"]["amp_props"]["plan"] == "pro"
+        assert profile["amp_props"]["plan"] == "pro"
 
         made = structured(await client.call_tool("create_annotation", {
             "label": "Launch", "date": today.isoformat(), "app_id": 5151}))
@@ -64,7 +65,7 @@ async def test_stdio_tools_calls_and_errors(amp_env: dict[str, str], amplitude: 
             assert "not found" in seg["error"]
         else:
             assert seg["success"] is True, seg["error"]
-            assert seg["result"] is not None
+            assert seg["x_values"] == [today.isoformat()] and seg["series"] == [[1]]
 
         bad = structured(await client.call_tool("send_events", {"events": [
             {"event_type": "Bad", "user_id": "abc"}]}))

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, CheckContext
 from schemathesis import checks as st_checks
@@ -189,7 +189,6 @@ def restore(case: Case, url: str) -> None:
 # loaded from the document the server serves (test_openapi checks the served one is this one);
 # the lazy ``schemathesis.pytest.from_fixture`` breaks on pytest 9 (it sets ``node._nodeid``)
 fuzz = _schema(EXAMPLES, deterministic=True)
-fuzz_long = _schema(LONG_EXAMPLES, deterministic=False)
 
 
 @fuzz.parametrize()
@@ -199,7 +198,21 @@ def test_fuzz(case: Case, fuzz_server: RunningServer) -> None:
 
 
 @pytest.mark.fuzz_long
-@fuzz_long.parametrize()
-@settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_fuzz_long(case: Case, fuzz_server: RunningServer) -> None:
-    run(case, fuzz_server.url)
+def test_fuzz_long(fuzz_server: RunningServer) -> None:
+    """Every operation in turn, LONG_EXAMPLES random cases each.  One test rather than one per
+    operation, so that the default run does not pay for generating its cases at collection
+    (schemathesis' coverage phase, several seconds in every xdist worker)."""
+    for operation in _schema(LONG_EXAMPLES, deterministic=False).get_all_operations():
+        op = operation.ok()
+
+        @given(case=op.as_strategy())
+        @settings(max_examples=LONG_EXAMPLES, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        def one(case: Case) -> None:
+            run(case, fuzz_server.url)
+
+        try:
+            one()
+        except Exception as exc:
+            exc.add_note(f"operation: {op.label}")
+            raise

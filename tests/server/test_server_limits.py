@@ -63,7 +63,7 @@ def test_faults_refuse_or_fail_after_storing(api: Api) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         api.post_events([{"event_type": "b", "user_id": "user-f0001", "insert_id": "f-2"}])
     api.admin("POST", "/_ampkit/faults", json={"rates": {"delay": 1.0},
-                                               "delay_seconds": 5}).raise_for_status()
+                                               "delay_seconds": 1}).raise_for_status()
     with pytest.raises(httpx.ReadTimeout):
         api.http.post("/2/httpapi", timeout=0.3, json={
             "api_key": KEY, "events": [{"event_type": "c", "user_id": "user-f0001"}]})

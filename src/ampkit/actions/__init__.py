@@ -19,7 +19,13 @@ settings are passed.  ``ampkit mcp`` serves every action as an MCP tool.
 # isort: off
 from ampkit.actions import ingest, queries, users, exports, project  # noqa: F401
 # isort: on
-from ampkit.actions.base import ActionInput, ActionOutput, SeriesOutput, SeriesPoint
+from ampkit.actions.base import (
+    ActionInput,
+    ActionOutput,
+    PointsOutput,
+    SeriesOutput,
+    SeriesPoint,
+)
 from ampkit.actions.registry import REGISTRY, Action, ActionRegistry
 from ampkit.actions.runner import ACTION_RETRY, ActionRunner, run_action
 
@@ -31,6 +37,7 @@ __all__ = [
     "ActionOutput",
     "ActionRegistry",
     "ActionRunner",
+    "PointsOutput",
     "SeriesOutput",
     "SeriesPoint",
     "run_action",

@@ -12,16 +12,24 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ampkit.models.dashboard import EventDef, SegmentCondition, TimeSeriesResult
 from ampkit.models.dashboard.common import parse_day
+from ampkit.models.inputs import read_native
 
 
 class ActionInput(BaseModel):
-    """Base of every action's input: unknown fields are refused (and named)."""
+    """Base of every action's input: unknown fields are refused (and named); Amplitude's own
+    parameter names and JSON text where an object or a list is expected are read
+    (:func:`ampkit.models.inputs.read_native`)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amplitude_forms(cls, value: object) -> object:
+        return read_native(cls, value)
 
 
 class ActionOutput(BaseModel):
@@ -118,12 +126,18 @@ def points(result: TimeSeriesResult) -> list[SeriesPoint]:
     return [SeriesPoint(x=r.x, label=r.label, value=r.value) for r in result.rows()]
 
 
-class SeriesOutput(ActionOutput):
-    """A time series: tidy points plus the typed answer as Amplitude gave it."""
+class PointsOutput(ActionOutput):
+    """An output with a time series as tidy points (what ``ampkit query --csv/--chart``
+    draw)."""
 
     points: list[SeriesPoint] = Field(
         default_factory=list, description="Every value as (x, label, value), series by series."
     )
+
+
+class SeriesOutput(PointsOutput):
+    """A time series: tidy points plus the typed answer as Amplitude gave it."""
+
     result: TimeSeriesResult | None = Field(
         default=None, description="The answer as Amplitude gave it (xValues, series, labels)."
     )

@@ -1,15 +1,17 @@
-"""Write actions: send events, identify a user, set group properties."""
+"""Write actions: send events (many, or one: ModuleX's ``send_event``), identify a user, set
+group properties — the last three with ModuleX's contract (seed 001)."""
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ampkit.actions.base import ActionInput, ActionOutput
 from ampkit.actions.registry import REGISTRY
 from ampkit.client import Amplitude
-from ampkit.models.dashboard.common import rule_error
+from ampkit.errors import InvalidEventError
+from ampkit.ingest.identify import Identify
 
 Props = dict[str, Any]
 
@@ -93,89 +95,131 @@ def send_events(client: Amplitude, args: SendEventsInput) -> SendEventsOutput:
     return out
 
 
-class Operations(ActionInput):
-    """Property operations; each property may appear under one operation only."""
+class SendEventInput(EventIn, ActionInput):
+    """One event, its keys as arguments (ModuleX's ``send_event``)."""
 
-    set: Props | None = Field(default=None, description="$set: property → value.")
-    set_once: Props | None = Field(default=None, description="$setOnce: set only if unset.")
-    add: dict[str, int | float] | None = Field(default=None, description="$add: property → number "
-                                         "to add (negative to subtract).")
-    append: Props | None = Field(default=None, description="$append: add to a list property.")
-    prepend: Props | None = Field(default=None, description="$prepend: add to the front.")
-    unset: list[str] | None = Field(default=None, description="$unset: properties to remove.")
+    model_config = ConfigDict(extra="forbid")
 
-    def operations(self) -> dict[str, Any]:
-        ops = self._given((("set", "$set"), ("set_once", "$setOnce"), ("add", "$add"),
-                           ("append", "$append"), ("prepend", "$prepend")))
-        if self.unset:
-            ops["$unset"] = dict.fromkeys(self.unset, "-")
-        return ops
-
-    def _given(self, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-        """``{operation: value}`` for each ``(field, operation)`` whose field is not empty."""
-        return {op: value for name, op in fields if (value := getattr(self, name))}
-
-    @model_validator(mode="after")
-    def _some(self) -> Self:
-        if not self.operations() and not getattr(self, "clear_all", False):
-            raise rule_error("set", "give at least one operation (set, set_once, add, "
-                             "append, prepend, unset…)")
-        return self
+    event_type: str = Field(min_length=1, description="Name of the event (e.g. 'page_view', "
+                            "'purchase').")
+    language: str | None = Field(default=None, description="Language code (e.g. 'en').")
+    ip: str | None = Field(default=None, description="IP address for geo-location ('$remote': "
+                           "the request's address).")
 
 
-class IdentifyInput(Operations):
-    user_id: str | None = Field(default=None, description="Your id of the user; user_id or "
-                                "device_id is required.")
-    device_id: str | None = Field(default=None, description="The device's id.")
-    pre_insert: Props | None = Field(default=None, description="$preInsert: add to the front "
-                                     "of a list if absent.")
-    post_insert: Props | None = Field(default=None, description="$postInsert: add to the end "
-                                      "of a list if absent.")
-    remove: Props | None = Field(default=None, description="$remove: remove a value from a "
-                                 "list property.")
-    clear_all: bool = Field(default=False, description="$clearAll: remove every user property "
-                            "(alone, irreversible).")
+class SendEventOutput(ActionOutput):
+    """ModuleX's ``SendEventOutput``: Amplitude's answer to the upload (plus ``insert_id``)."""
 
-    def operations(self) -> dict[str, Any]:
-        ops = super().operations() | self._given((("pre_insert", "$preInsert"),
-                                                   ("post_insert", "$postInsert"),
-                                                   ("remove", "$remove")))
-        if self.clear_all:
-            ops["$clearAll"] = "-"
-        return ops
+    events_ingested: int | None = Field(default=None, description="Events Amplitude took.")
+    payload_size_bytes: int | None = Field(default=None, description="Size of the upload.")
+    server_upload_time: int | None = Field(default=None, description="When Amplitude received "
+                                           "it, in milliseconds since the epoch.")
+    insert_id: str | None = Field(default=None, description="The event's insert_id (made when "
+                                  "not given): send it again with it and it counts once.")
+
+
+@REGISTRY.action("send_event", title="Send an event", read_only=False)
+def send_event(client: Amplitude, args: SendEventInput) -> SendEventOutput:
+    """Send one event to Amplitude now (HTTP V2 API) and give Amplitude's answer:
+    events_ingested, payload_size_bytes, server_upload_time.
+
+    Needs event_type and user_id or device_id (≥ 5 characters); revenue with price, quantity,
+    revenue, product_id, revenue_type. The event gets a time and an insert_id when it has none,
+    so sending it again never counts it twice. Uses the API key only.
+    """
+    try:
+        report = client.send([args.model_dump(exclude_none=True)])
+    except InvalidEventError as exc:  # named as an argument, not as event[0] of a list
+        raise InvalidEventError(exc.field, exc.rule) from None
+    sent = report.delivered or [f.events[0] for f in report.failed] or \
+        [e for e, _ in report.deferred]
+    insert_id = sent[0].event().get("insert_id") if sent else None
+    out = SendEventOutput(insert_id=insert_id if isinstance(insert_id, str) else None)
+    if report.failed:
+        failure = report.failed[0]
+        out.success, out.code = False, failure.status
+        out.error = f"Amplitude refused the event: {failure.reason}"
+    elif report.deferred:
+        wait = report.deferred[0][1]
+        out.success, out.code = False, 429
+        out.error = (f"throttled: Amplitude limits this user or device; send the event again "
+                     f"in {wait:g} s (same insert_id)")
+    else:
+        out.code = 200
+        if report.accepted:
+            out.events_ingested = sum(a.events_ingested for a in report.accepted)
+            out.payload_size_bytes = sum(a.payload_size_bytes for a in report.accepted)
+            out.server_upload_time = max(a.server_upload_time for a in report.accepted)
+    return out
+
+
+PROPS_HELP = ("As an object of operations: {'$set': {'plan': 'pro'}, '$setOnce': {...}, "
+              "'$add': {'logins': 1}, '$append': {...}, '$prepend': {...}, '$unset': "
+              "{'old': '-'}}; plain keys ({'plan': 'pro'}) are $set. A property may appear "
+              "under one operation only.")
+
+
+def _operations(given: Props, field: str, *, group: bool = False) -> dict[str, Any]:
+    """The checked operations of ``given`` (plain keys are ``$set``); at least one."""
+    if not given:
+        raise InvalidEventError(field, "needs at least one property or operation, e.g. "
+                                       "{'$set': {'plan': 'pro'}}")
+    ops = Identify(given).operations(group=group)
+    if not ops:
+        raise InvalidEventError(field, "needs at least one property or operation")
+    return ops
+
+
+class IdentifyUserInput(ActionInput):
+    user_properties: Props = Field(description="User properties to set. " + PROPS_HELP
+                                   + " Users also take $preInsert, $postInsert, $remove and "
+                                   "$clearAll ('-', alone).")
+    user_id: str | None = Field(default=None, description="User ID (required if no "
+                                "device_id).")
+    device_id: str | None = Field(default=None, description="Device ID (required if no "
+                                  "user_id).")
 
 
 class IdentifyOutput(ActionOutput):
+    """ModuleX's ``IdentifyUserOutput`` / ``GroupIdentifyOutput`` (plus ``operations``)."""
+
+    message: str | None = Field(default=None, description="Amplitude's answer ('success').")
     operations: dict[str, Any] = Field(default_factory=dict,
                                        description="The operations that were sent.")
 
 
 @REGISTRY.action("identify_user", title="Identify a user", read_only=False)
-def identify_user(client: Amplitude, args: IdentifyInput) -> IdentifyOutput:
+def identify_user(client: Amplitude, args: IdentifyUserInput) -> IdentifyOutput:
     """Update a user's properties through the Identify API (no event is created).
 
-    Give user_id or device_id and one or more operations: set, set_once, add, append, prepend,
-    unset, pre_insert, post_insert, remove, or clear_all alone. Uses the API key only.
+    Give user_id or device_id and user_properties: operations such as {'$set': {...}},
+    '$setOnce', '$add', '$append', '$prepend', '$unset', '$preInsert', '$postInsert',
+    '$remove', or '$clearAll' alone; plain keys are set. Uses the API key only.
     """
-    ops = args.operations()
+    ops = _operations(args.user_properties, "user_properties")
     ident = {"user_id": args.user_id, "device_id": args.device_id, "user_properties": ops}
-    client.identify_api([{k: v for k, v in ident.items() if v is not None}])
-    return IdentifyOutput(operations=ops)
+    message = client.identify_api([{k: v for k, v in ident.items() if v is not None}])
+    return IdentifyOutput(code=200, message=message, operations=ops)
 
 
-class GroupIdentifyInput(Operations):
-    group_type: str = Field(min_length=1, description="The group type, e.g. 'company'.")
-    group_value: str = Field(min_length=1, description="The group, e.g. 'Acme'.")
+class GroupIdentifyInput(ActionInput):
+    group_type: str = Field(min_length=1, description="Group classification (e.g. "
+                            "'company', 'org_id').")
+    group_value: str = Field(min_length=1, description="Specific group identifier (e.g. "
+                             "'Acme Corp').")
+    group_properties: Props = Field(description="Group properties to set. " + PROPS_HELP)
 
 
 @REGISTRY.action("group_identify", title="Set group properties", read_only=False)
 def group_identify(client: Amplitude, args: GroupIdentifyInput) -> IdentifyOutput:
     """Set properties of a group (e.g. a company) through the Group Identify API.
 
-    Operations allowed on groups: set, set_once, add, append, prepend, unset. Uses the API key
-    only (group analytics must be enabled on the project).
+    group_properties takes {'$set': {...}}, '$setOnce', '$add', '$append', '$prepend',
+    '$unset' (plain keys are set). Uses the API key only (group analytics must be enabled on
+    the project).
     """
-    ops = args.operations()
-    client.group_identify_api([{"group_type": args.group_type,
-                                "group_value": args.group_value, "group_properties": ops}])
-    return IdentifyOutput(operations=ops)
+    ops = _operations(args.group_properties, "group_properties", group=True)
+    message = client.group_identify_api([{"group_type": args.group_type,
+                                          "group_value": args.group_value,
+                                          "group_properties": ops}])
+    return IdentifyOutput(code=200, message=message, operations=ops)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from ampkit.actions.base import ActionInput, ActionOutput, Day
 from ampkit.actions.registry import REGISTRY
 from ampkit.client import Amplitude
 from ampkit.models.dashboard import Annotation, Cohort
+from ampkit.models.dashboard.common import rule_error
+from ampkit.models.inputs import Native, amplitude_url, header_pairs
 
 ID = r"^[A-Za-z0-9_.\-]+$"
 MAX_TEXT = 20_000
@@ -65,11 +67,24 @@ def cohort_members(client: Amplitude, args: CohortMembersInput) -> CohortMembers
                                truncated=len(rows) > args.max_members)
 
 
+CHART_TYPES = {"json": "json", "query": "json", "csv": "csv"}
+"""A chart's format by name: ampkit's (json, csv) and Appsmith's (Query, CSV)."""
+
+
 class ChartInput(ActionInput):
     chart_id: str = Field(min_length=1, max_length=100, pattern=ID,
                           description="The saved chart's id (the end of its URL).")
-    format: Literal["json", "csv"] = Field(default="json", description="JSON data or the CSV "
-                                           "export of the chart.")
+    format: Annotated[Literal["json", "csv"], Native("type")] = Field(
+        default="json", description="JSON data or the CSV export of the chart (also "
+        "type=Query or type=CSV, Appsmith's names).")
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _appsmith_type(cls, value: object) -> object:
+        """Appsmith's chart "Type" choices: Query (the JSON results) and CSV, any case."""
+        if isinstance(value, str):
+            return CHART_TYPES.get(value.strip().lower(), value)
+        return value
 
 
 class ChartOutput(ActionOutput):
@@ -141,14 +156,40 @@ def create_annotation(client: Amplitude, args: CreateAnnotationInput) -> Annotat
 class CustomInput(ActionInput):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(default="GET",
                                                                     description="HTTP method.")
-    path: str = Field(min_length=1, pattern=r"^/", description="Path on the API host, e.g. "
-                      "'/api/2/events/list'.")
+    path: Annotated[str, Native("url")] = Field(
+        min_length=1, max_length=2000, pattern=r"^(/|https?://)",
+        description="Path on the API host, e.g. '/api/2/events/list', or an Amplitude URL "
+        "such as 'https://amplitude.com/api/2/realtime' (also as url; its host gives the "
+        "family; the request goes to the configured host).")
     params: dict[str, str | list[str]] | None = Field(default=None, description="Query "
                                                        "parameters (a list repeats the key).")
     body: Any = Field(default=None, description="JSON body.")
-    family: Literal["analytics", "ingest", "profile"] = Field(
-        default="analytics", description="Which host and auth: analytics (Dashboard, Basic "
-        "auth), ingest (API key in the body), profile (User Profile API).")
+    headers: dict[str, str] | None = Field(default=None, description="Extra request headers "
+                                           "(not Authorization: auth comes from the keys).")
+    family: Literal["analytics", "ingest", "profile"] | None = Field(
+        default=None, description="Which host and auth: analytics (Dashboard, Basic auth; the "
+        "default), ingest (API key in the body), profile (User Profile API); default: the "
+        "URL's host, else analytics.")
+
+    @field_validator("path")
+    @classmethod
+    def _amplitude_url(cls, value: str) -> str:
+        amplitude_url(value)  # a URL must be on an Amplitude host, without credentials
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        header_pairs(value)
+        return value
+
+    @model_validator(mode="after")
+    def _family_of_url(self) -> Self:
+        url = amplitude_url(self.path)
+        if url is not None and self.family is not None and self.family != url.family:
+            raise rule_error("family", f"{self.family} does not match the URL's host, an "
+                             f"{url.family} host")
+        return self
 
 
 class CustomOutput(ActionOutput):
@@ -165,6 +206,6 @@ def custom_request(client: Amplitude, args: CustomInput) -> CustomOutput:
     pairs = [(k, v) for k, vs in (args.params or {}).items()
              for v in ([vs] if isinstance(vs, str) else vs)]
     answer = client.request(args.method, args.path, params=pairs or None, json=args.body,
-                            family=args.family)
+                            family=args.family, headers=args.headers)
     text = None if answer.data is not None else answer.text[:MAX_TEXT]
     return CustomOutput(code=answer.status, data=answer.data, text=text or None)

@@ -7,6 +7,11 @@ fields, rules and descriptions; unknown fields refused), the output says ``succe
 typed ``result`` otherwise, plus a few conveniences where a definition's answer has them
 (:data:`EXTRAS`).  So the MCP tools, ``ampkit actions`` and ``ampkit query`` follow the
 definitions.
+
+ModuleX's query actions (seed 001: ``event_segmentation``, ``get_active_users``, ``get_revenue``…)
+are made here too, from the same definitions, with the seed's contract on top
+(:data:`ampkit.actions.modulex.QUERY_CONTRACTS`): one action per name, so where ModuleX and
+ampkit share a name the seed's contract is the base and ampkit's options are extra.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from pydantic import Field, create_model
 
 from ampkit.actions.base import ActionInput, ActionOutput, SeriesOutput, points
+from ampkit.actions.modulex import QUERY_CONTRACTS, QueryContract, seed_input
 from ampkit.actions.registry import REGISTRY, Action
 from ampkit.client import Amplitude
 from ampkit.dashboard.queries import flow
@@ -81,17 +87,43 @@ def _function(definition: EndpointDef, output: type[ActionOutput]
     return run
 
 
+def _seed_function(definition: EndpointDef, contract: QueryContract
+                   ) -> Callable[[Amplitude, ActionInput], ActionOutput]:
+    def run(client: Amplitude, args: ActionInput) -> ActionOutput:
+        client.settings.require_secret_key()
+        result = client._run(flow(args, definition.result))  # type: ignore[arg-type]
+        return contract.output(**contract.adapt(result))
+
+    return run
+
+
+def _register_seed(definition: EndpointDef, contract: QueryContract) -> None:
+    base = input_model(definition)
+    description = " ".join(p for p in (definition.description, contract.note) if p)
+    fn = _seed_function(definition, contract)
+    fn.__doc__ = description
+    REGISTRY.register(Action(
+        name=contract.action, title=definition.summary, description=description,
+        input_model=seed_input(contract.action, base), output_model=contract.output,
+        fn=fn, read_only=True, idempotent=True))
+
+
 def register_all() -> None:
-    """One read action per definition that names one (in :data:`DEFS_LIST`'s order)."""
+    """One read action per definition that names one, and ModuleX's actions on it (in
+    :data:`DEFS_LIST`'s order); a name ModuleX has is made with its contract."""
+    seeded = {c.action for c in QUERY_CONTRACTS}
     for definition in DEFS_LIST:
-        if definition.action is None or definition.action in REGISTRY:
-            continue
-        out = output_model(definition)
-        REGISTRY.register(Action(
-            name=definition.action, title=definition.summary,
-            description=definition.description, input_model=input_model(definition),
-            output_model=out, fn=_function(definition, out), read_only=True,
-            idempotent=True))
+        name = definition.action
+        if name is not None and name not in seeded and name not in REGISTRY:
+            out = output_model(definition)
+            REGISTRY.register(Action(
+                name=name, title=definition.summary,
+                description=definition.description, input_model=input_model(definition),
+                output_model=out, fn=_function(definition, out), read_only=True,
+                idempotent=True))
+        for contract in QUERY_CONTRACTS:
+            if contract.endpoint == definition.name and contract.action not in REGISTRY:
+                _register_seed(definition, contract)
 
 
 register_all()

@@ -78,7 +78,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "ampkit.cli.sync",
         "Copy Amplitude data into your database: raw events, daily metrics, catalogs. "
         "Credentials: AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY (and AMPLITUDE_BASE_URL / "
-        "_REGION).",
+        "_REGION), or the file's named source connection (env var, $SLING_HOME_DIR/env.yaml).",
         ("sync",)),
     "streams": LazyCommand(
         "ampkit.cli.streams", "List the streams of ``ampkit sync`` (or one stream's columns).",

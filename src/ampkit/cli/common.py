@@ -57,24 +57,37 @@ def parse_pairs(items: list[str] | None, option: str) -> dict[str, Any]:
     return out
 
 
+def json_objects(text: str | bytes, where: str) -> list[dict[str, Any]]:
+    """The objects of a JSON text that is an object or an array of objects (Amplitude's
+    ``events`` array, Appsmith's "Events (JSON Array)"); ``where`` names it in errors."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        fail(f"{where}: not JSON ({exc})")
+    items = data if isinstance(data, list) else [data]
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            fail(f"{where}: item {i} is not a JSON object")
+    return items
+
+
 def read_json_source(path: Path | None) -> Iterator[dict[str, Any]]:
-    """Objects from a JSON file (an object or an array), or JSON lines from stdin (``-``)."""
+    """Objects from a JSON file (an object or an array), or from stdin (``-``): JSON lines, or
+    one JSON array (stdin that starts with ``[``)."""
     if path is not None and str(path) != "-":
         try:
-            data = orjson.loads(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             fail(f"--file: no such file: {path}")
-        except orjson.JSONDecodeError as exc:
-            fail(f"--file {path}: not JSON ({exc})")
-        items = data if isinstance(data, list) else [data]
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                fail(f"--file {path}: item {i} is not a JSON object")
-            yield item
+        yield from json_objects(data, f"--file {path}")
         return
-    for number, line in enumerate(sys.stdin.buffer, start=1):
+    lines = iter(sys.stdin.buffer)
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if line.lstrip().startswith(b"["):  # one JSON array, maybe over several lines
+            yield from json_objects(line + b"".join(lines), "stdin")
+            return
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError as exc:

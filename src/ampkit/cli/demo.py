@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.rule import Rule
 
-from ampkit.actions import SeriesOutput, run_action
+from ampkit.actions import PointsOutput, run_action
 from ampkit.cli.app import app, console, fail
 from ampkit.cli.charts import png_chart, terminal_chart
 from ampkit.cli.query import _pivot, _render_table
@@ -82,11 +82,11 @@ def demo(
         for title, name, args in (
             ("Daily active users", "active_users", {"start": start, "end": end}),
             ("Purchases per platform", "event_segmentation",
-             {"event": "Purchase", "start": start, "end": end, "metric": "totals",
+             {"event_type": "Purchase", "start": start, "end": end, "metric": "totals",
               "group_by": "platform"}),
         ):
             out = run_action(name, args)
-            if not out.success or not isinstance(out, SeriesOutput):
+            if not out.success or not isinstance(out, PointsOutput):
                 fail(f"{name}: {out.error}")
             xs, series = _pivot(out)
             console.print(terminal_chart(title, xs, series))

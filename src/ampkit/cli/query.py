@@ -25,7 +25,7 @@ from ampkit.actions import (
     REGISTRY,
     Action,
     ActionOutput,
-    SeriesOutput,
+    PointsOutput,
     run_action,
 )
 from ampkit.cli.app import app, console, fail, show_wait
@@ -33,9 +33,10 @@ from ampkit.cli.charts import Series, png_chart, terminal_chart
 from ampkit.cli.common import parse_value, print_json, show, table
 from ampkit.core.policy import RetryPolicy
 from ampkit.models.dashboard import FunnelResult, RetentionResult
+from ampkit.models.inputs import native_names
 
 
-def _pivot(out: SeriesOutput) -> tuple[list[str], list[Series]]:
+def _pivot(out: PointsOutput) -> tuple[list[str], list[Series]]:
     xs: list[str] = []
     by_label: dict[str, dict[str, float | int | None]] = {}
     for p in out.points:
@@ -87,7 +88,7 @@ def _special(name: str, out: ActionOutput) -> bool:
 def _render_table(name: str, out: ActionOutput) -> None:
     if _special(name, out):
         return
-    if isinstance(out, SeriesOutput):
+    if isinstance(out, PointsOutput):
         xs, series = _pivot(out)
         rows = [[x, *(s[1][i] for s in series)] for i, x in enumerate(xs)]
         show(table(name, ["x", *(label for label, _ in series)], rows))
@@ -177,9 +178,14 @@ class Input:
 def inputs_of(action: Action[Any, Any]) -> list[Input]:
     """The options of an action's command: one per input field, ``--field-name``."""
     out = []
+    natives: dict[str, list[str]] = {}
+    for other, field in native_names(action.input_model).items():
+        natives.setdefault(field, []).append(other)
     for name, info in action.input_model.model_fields.items():
         option = "--" + name.replace("_", "-")
         words = (info.description or "").strip()
+        if name in natives:
+            words += f" Also {' or '.join(n + '=…' for n in natives[name])} (Amplitude's name)."
         choices = _choices(info.annotation)
         if choices:
             words += f" One of: {', '.join(choices)}."
@@ -212,8 +218,8 @@ def _shown(value: Any) -> str:
 
 def arguments_of(action: Action[Any, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The action's arguments from a command's options (``None``: not given) and its
-    ``key=value`` pairs (the older spelling, still read); a pair and an option for the same
-    field is refused."""
+    ``key=value`` pairs (the older spelling, still read; a key may be Amplitude's parameter
+    name, ``m=totals``); a field given twice is refused."""
     specs = {i.field: i for i in inputs_of(action)}
     out: dict[str, Any] = {}
     for spec in specs.values():
@@ -226,12 +232,15 @@ def arguments_of(action: Action[Any, Any], given: dict[str, Any]) -> dict[str, A
             out[spec.field] = coerce_list(spec.list_item, list(value))
         else:
             out[spec.field] = coerce(spec.annotation, value)
+    natives = native_names(action.input_model)
     for pair in given.get("pairs") or []:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
             fail(f"{pair!r}: expected --option value or key=value")
+        key = natives.get(name, name)  # Amplitude's name for a field (m, i, g, e…)
         if key in out:
-            fail(f"{key} is given twice ({specs[key].option} and {key}=…)")
+            known = specs.get(key)
+            fail(f"{key} is given twice ({known.option if known else key} and {name}=…)")
         known = specs.get(key)  # an unknown key is left to the input model to name
         out[key] = (text if known is None else coerce_list(known.list_item, [text])
                     if known.list_item is not None else coerce(known.annotation, text))
@@ -251,13 +260,13 @@ def _run(action: Action[Any, Any], given: dict[str, Any]) -> None:
             print_json(out.model_dump(mode="json"))
             raise typer.Exit(1)
         fail(f"{out.error}" + (f" (HTTP {out.code})" if out.code else ""))
-    is_series = isinstance(out, SeriesOutput)
+    is_series = isinstance(out, PointsOutput)
     if (as_csv or chart or png) and not is_series:
         fail(f"{name} does not answer a time series; --csv/--chart/--png need one")
     if as_json:
         print_json(out.model_dump(mode="json"))
     elif as_csv:
-        assert isinstance(out, SeriesOutput)
+        assert isinstance(out, PointsOutput)
         writer = csv.writer(sys.stdout)
         writer.writerow(["x", "label", "value"])
         for p in out.points:
@@ -265,7 +274,7 @@ def _run(action: Action[Any, Any], given: dict[str, Any]) -> None:
     elif not chart:
         _render_table(name, out)
     if is_series and (chart or png):
-        assert isinstance(out, SeriesOutput)
+        assert isinstance(out, PointsOutput)
         xs, series = _pivot(out)
         if chart:
             console.print(terminal_chart(name, xs, series))

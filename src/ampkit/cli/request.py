@@ -24,21 +24,34 @@ from ampkit.errors import AmplitudeError
 @app.command()
 def request(
     method: Annotated[str, typer.Argument(help="GET, POST, PUT, DELETE…")],
-    path: Annotated[str, typer.Argument(help="e.g. /api/2/events/list")],
+    path: Annotated[str, typer.Argument(
+        help="e.g. /api/2/events/list, or an Amplitude URL such as "
+        "https://amplitude.com/api/2/realtime (its host gives --family; the request goes to "
+        "the configured host).")],
     param: Annotated[list[str] | None, typer.Option(
         "--param", "-p", help="Query parameter key=value; repeatable.")] = None,
+    header: Annotated[list[str] | None, typer.Option(
+        "--header", "-H", help="Extra header 'Name: value'; repeatable (auth comes from the "
+        "keys).")] = None,
     body: Annotated[str | None, typer.Option("--body", help="JSON body.")] = None,
-    family: Annotated[str, typer.Option(help="analytics (Basic auth), profile (Api-Key) or "
-                                        "ingest (api_key in the body).")] = "analytics",
+    family: Annotated[str | None, typer.Option(
+        help="analytics (Basic auth), profile (Api-Key) or ingest (api_key in the body); "
+        "default: the URL's host, else analytics.", show_default=False)] = None,
     api_key: str | None = ApiKeyOpt,
     secret_key: str | None = SecretOpt,
     base_url: str | None = BaseUrlOpt,
     region: str | None = RegionOpt,
 ) -> None:
     """Send a raw request and print the answer (JSON pretty-printed, else text)."""
-    if family not in ("analytics", "profile", "ingest"):
+    if family not in (None, "analytics", "profile", "ingest"):
         fail("--family must be analytics, profile or ingest")
-    fam: Family = family  # type: ignore[assignment]
+    fam: Family | None = family  # type: ignore[assignment]
+    headers: dict[str, str] = {}
+    for item in header or []:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            fail("--header: expected 'Name: value' (a name, a colon, the value)")
+        headers[name.strip()] = value.strip()
     payload: Any = None
     if body is not None:
         try:
@@ -49,7 +62,8 @@ def request(
               for k, v in parse_pairs(param, "--param").items()}
     amp = make_client(api_key, secret_key, base_url, region)
     try:
-        answer = amp.request(method, path, params=params or None, json=payload, family=fam)
+        answer = amp.request(method, path, params=params or None, json=payload, family=fam,
+                             headers=headers or None)
     except AmplitudeError as exc:
         fail(str(exc))
     finally:

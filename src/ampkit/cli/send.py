@@ -14,6 +14,7 @@ from ampkit.cli.common import (
     ApiKeyOpt,
     BaseUrlOpt,
     RegionOpt,
+    json_objects,
     make_client,
     parse_pairs,
     print_json,
@@ -55,8 +56,11 @@ def track(
     user_prop: Annotated[list[str] | None, typer.Option(
         "--user-prop", help="User property to $set, key=value; repeatable.")] = None,
     file: Annotated[Path | None, typer.Option(
-        "--file", "-f", help="JSON file (object or array of events), or - for JSON lines on "
-        "stdin.")] = None,
+        "--file", "-f", help="JSON file (object or array of events), or - for stdin (JSON "
+        "lines, or one JSON array).")] = None,
+    events: Annotated[str | None, typer.Option(
+        "--events", help="The events as a JSON array (or one JSON object), as the HTTP API's "
+        "events parameter is written.", show_default=False)] = None,
     batch: Annotated[bool, typer.Option("--batch", help="Use the Batch API.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     api_key: str | None = ApiKeyOpt,
@@ -64,10 +68,12 @@ def track(
     region: str | None = RegionOpt,
 ) -> None:
     """Send events now: one from flags, or many from a JSON file or stdin JSON lines."""
-    if event_type is not None and file is not None:
-        fail("give either --event-type (one event) or --file, not both")
-    if event_type is None and file is None and sys.stdin.isatty():
-        fail("nothing to send: pass --event-type, --file FILE, or pipe JSON lines on stdin")
+    if sum(given is not None for given in (event_type, file, events)) > 1:
+        fail("give one of --event-type (one event), --events (a JSON array) or --file")
+    if event_type is None and file is None and events is None and sys.stdin.isatty():
+        fail("nothing to send: pass --event-type, --events JSON, --file FILE, or pipe JSON "
+             "lines on stdin")
+    listed = None if events is None else json_objects(events, "--events")
     amp = make_client(api_key, None, base_url, region)
     if batch:
         amp.sender_options = amp.sender_options.model_copy(update={"use_batch": True})
@@ -82,7 +88,7 @@ def track(
             reports.append(amp.send({k: v for k, v in event.items() if v is not None}))
         else:
             chunk: list[dict[str, Any]] = []
-            for item in read_json_source(file):
+            for item in read_json_source(file) if listed is None else listed:
                 chunk.append(item)
                 if len(chunk) >= _CHUNK:
                     reports.append(amp.send(chunk))

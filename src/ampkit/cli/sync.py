@@ -122,9 +122,11 @@ def sync_cmd(
         "moving the saved cursor.")] = None,
     target: Annotated[str | None, typer.Option(
         help="duckdb:///file.duckdb (default ./amplitude.duckdb), postgresql://…, "
-        "parquet:///dir or a directory.")] = None,
+        "parquet:///dir, a directory, or a connection name (env var or Sling's env.yaml).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(
-        help="YAML replication file (target, defaults, per-stream mode/keys/range).")] = None,
+        help="YAML replication file (target, defaults, per-stream mode/keys/range); Sling's "
+        "replication files too (source: AMPLITUDE, object: amplitude.{stream_name}).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the plan (windows, requests, cost) and exit.")] = False,
     mode: Annotated[str | None, typer.Option(
@@ -142,7 +144,8 @@ def sync_cmd(
         "(read again by the next run).")] = None,
 ) -> None:
     """Copy Amplitude data into your database: raw events, daily metrics, catalogs.
-    Credentials: AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY (and AMPLITUDE_BASE_URL / _REGION)."""
+    Credentials: AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY (and AMPLITUDE_BASE_URL / _REGION), or
+    the file's named source connection (env var, $SLING_HOME_DIR/env.yaml)."""
     try:
         anchor = dt.date.fromisoformat(anchor_date) if anchor_date else None
     except ValueError:

@@ -128,8 +128,8 @@ known, otherwise a direct call to the Group Identify API."""
         return self._run(
             self._group_identify_flow(group_type, group_value, properties, user_id=user_id, device_id=device_id))
 
-    def group_identify_api(self, identifications: Sequence[Mapping[str, Any]]) -> None:
-        """Call the Group Identify API (``/groupidentify``) now."""
+    def group_identify_api(self, identifications: Sequence[Mapping[str, Any]]) -> str:
+        """Call the Group Identify API (``/groupidentify``) now; returns the answer text."""
         return self._run(self._group_identify_api_flow(identifications))
 
     def identify(self, properties: Operations, *, user_id: str | None = None,
@@ -138,8 +138,8 @@ known, otherwise a direct call to the Group Identify API."""
         return self._run(
             self._identify_flow(properties, user_id=user_id, device_id=device_id, **fields))
 
-    def identify_api(self, identifications: Sequence[Mapping[str, Any]]) -> None:
-        """Call the Identify API (``/identify``) now; not an event, not batched."""
+    def identify_api(self, identifications: Sequence[Mapping[str, Any]]) -> str:
+        """Call the Identify API (``/identify``) now (not an event); returns the answer text."""
         return self._run(self._identify_api_flow(identifications))
 
     def new_users(self, start: DateLike, end: DateLike, *, interval: CoarseArg = 1,
@@ -154,9 +154,10 @@ known, otherwise a direct call to the Group Identify API."""
             self._endpoint_flow(DEFS["realtime"], RealtimeResult, {"interval": interval}))
 
     def request(self, method: str, path: str, *, params: QueryParams = None, json: Any = None,
-        family: Family = "analytics") -> CustomResponse:
-        """Any request to an API family (auth, retries and budget included)."""
-        return self._run(self._request_flow(method, path, params=params, json=json, family=family))
+        family: Family | None = None, headers: Mapping[str, str] | None = None) -> CustomResponse:
+        """Any request to an API path or Amplitude URL (auth, retries and budget included)."""
+        return self._run(
+            self._request_flow(method, path, params=params, json=json, family=family, headers=headers))
 
     def retention(self, start_event: EventLike, return_event: EventLike, start: DateLike,
         end: DateLike, *, method: RetentionMethod | None = None,
@@ -320,8 +321,8 @@ known, otherwise a direct call to the Group Identify API."""
         return await self._run(
             self._group_identify_flow(group_type, group_value, properties, user_id=user_id, device_id=device_id))
 
-    async def group_identify_api(self, identifications: Sequence[Mapping[str, Any]]) -> None:
-        """Call the Group Identify API (``/groupidentify``) now."""
+    async def group_identify_api(self, identifications: Sequence[Mapping[str, Any]]) -> str:
+        """Call the Group Identify API (``/groupidentify``) now; returns the answer text."""
         return await self._run(self._group_identify_api_flow(identifications))
 
     async def identify(self, properties: Operations, *, user_id: str | None = None,
@@ -330,8 +331,8 @@ known, otherwise a direct call to the Group Identify API."""
         return await self._run(
             self._identify_flow(properties, user_id=user_id, device_id=device_id, **fields))
 
-    async def identify_api(self, identifications: Sequence[Mapping[str, Any]]) -> None:
-        """Call the Identify API (``/identify``) now; not an event, not batched."""
+    async def identify_api(self, identifications: Sequence[Mapping[str, Any]]) -> str:
+        """Call the Identify API (``/identify``) now (not an event); returns the answer text."""
         return await self._run(self._identify_api_flow(identifications))
 
     async def new_users(self, start: DateLike, end: DateLike, *, interval: CoarseArg = 1,
@@ -346,10 +347,10 @@ known, otherwise a direct call to the Group Identify API."""
             self._endpoint_flow(DEFS["realtime"], RealtimeResult, {"interval": interval}))
 
     async def request(self, method: str, path: str, *, params: QueryParams = None,
-        json: Any = None, family: Family = "analytics") -> CustomResponse:
-        """Any request to an API family (auth, retries and budget included)."""
+        json: Any = None, family: Family | None = None, headers: Mapping[str, str] | None = None) -> CustomResponse:
+        """Any request to an API path or Amplitude URL (auth, retries and budget included)."""
         return await self._run(
-            self._request_flow(method, path, params=params, json=json, family=family))
+            self._request_flow(method, path, params=params, json=json, family=family, headers=headers))
 
     async def retention(self, start_event: EventLike, return_event: EventLike, start: DateLike,
         end: DateLike, *, method: RetentionMethod | None = None,

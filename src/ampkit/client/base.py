@@ -298,17 +298,21 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
             secrets=self.settings.secrets(),
         ))
 
-    def _identify_api_flow(self, identifications: Sequence[Mapping[str, Any]]) -> Flow[None]:
-        """Call the Identify API (``/identify``) now; not an event, not batched."""
+    def _identify_api_flow(self, identifications: Sequence[Mapping[str, Any]]) -> Flow[str]:
+        """Call the Identify API (``/identify``) now (not an event); returns the answer text."""
         spec = identify_spec(self._identifications(identifications, group=False))
-        check_identify((yield from single(spec)), spec.endpoint, self.settings.secrets())
+        raw = yield from single(spec)
+        check_identify(raw, spec.endpoint, self.settings.secrets())
+        return raw.text
 
     def _group_identify_api_flow(
         self, identifications: Sequence[Mapping[str, Any]]
-    ) -> Flow[None]:
-        """Call the Group Identify API (``/groupidentify``) now."""
+    ) -> Flow[str]:
+        """Call the Group Identify API (``/groupidentify``) now; returns the answer text."""
         spec = identify_spec(self._identifications(identifications, group=True), group=True)
-        check_identify((yield from single(spec)), spec.endpoint, self.settings.secrets())
+        raw = yield from single(spec)
+        check_identify(raw, spec.endpoint, self.settings.secrets())
+        return raw.text
 
     def _flush_flow(self, timeout: float | None = None) -> Flow[bool]:
         """Send everything queued; ``True`` once all of it is settled."""

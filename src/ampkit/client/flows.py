@@ -181,12 +181,14 @@ class QueryFlows:
         return one(profile_request(q), parse_profile)
 
     def _request_flow(self, method: str, path: str, *, params: QueryParams = None,
-                     json: Any = None, family: Family = "analytics") -> Flow[CustomResponse]:
-        """Any request to an API family (auth, retries and budget included)."""
-        if family != "ingest":
+                     json: Any = None, family: Family | None = None,
+                     headers: Mapping[str, str] | None = None) -> Flow[CustomResponse]:
+        """Any request to an API path or Amplitude URL (auth, retries and budget included)."""
+        spec = d.custom.request(method, path, params=params, json=json, family=family,
+                                headers=headers)
+        if spec.family != "ingest":
             self.settings.require_secret_key()
-        return d.custom.flow(d.custom.request(method, path, params=params, json=json,
-                                              family=family))
+        return d.custom.flow(spec)
 
 
 __all__ = ["Moment", "QueryFlows", "QueryParams"]

@@ -26,7 +26,8 @@ class RequestSpec:
     method: str
     path: str
     family: Family
-    endpoint: str
+    endpoint: str = ""
+    """What errors and logs name the request by: its path unless given."""
     params: tuple[tuple[str, str], ...] = ()
     content: bytes | None = None
     form: tuple[tuple[str, str], ...] | None = None
@@ -42,6 +43,10 @@ class RequestSpec:
     stream: bool = False
     expect: Expect = "2xx"
     """The success answer; any other 2xx is retried like a 5xx (see :mod:`ampkit.core.expect`)."""
+
+    def __post_init__(self) -> None:
+        if not self.endpoint:
+            object.__setattr__(self, "endpoint", self.path)
 
     @property
     def key_in_body(self) -> bool:

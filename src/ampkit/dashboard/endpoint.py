@@ -129,7 +129,6 @@ class Endpoint(Generic[R]):
             method=self.method,
             path=path,
             family=self.family,
-            endpoint=path,
             params=params,
             content=content,
             form=form,

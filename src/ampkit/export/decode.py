@@ -228,17 +228,12 @@ def entry_order(name: str) -> tuple[str, int, int, str]:
     return (match.group(1), int(match.group(2)), int(match.group(3)), name)
 
 
-def iter_lines(
-    archive: Archive,
-    *,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    max_archive_bytes: int | None = None,
-) -> Iterator[bytes]:
+def iter_lines(archive: Archive, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+               max_archive_bytes: int | None = None) -> Iterator[bytes]:
     """Every non-blank JSON line of the archive, without its line end."""
-    for _, _, line in iter_entry_lines(
-        archive, max_line_bytes=max_line_bytes, max_archive_bytes=max_archive_bytes
-    ):
-        yield line
+    lines = iter_entry_lines(archive, max_line_bytes=max_line_bytes,
+                             max_archive_bytes=max_archive_bytes)
+    return (line for _, _, line in lines)
 
 
 def parse_line(

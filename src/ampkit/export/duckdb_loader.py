@@ -252,6 +252,17 @@ def python_row(line: str, schema: Any = None) -> dict[str, Any]:
     return row
 
 
+def python_rows(lines: Any, schema: Any) -> Any:
+    """Lines (an Arrow string array) through the Python converter, as the struct array DuckDB's
+    function returns: one struct per line, timestamps naive UTC (SQL makes them aware)."""
+    pa = _pyarrow()
+    text = lines.to_pylist()
+    batch = records_to_batch([parse_line(line.encode()) for line in text], schema)
+    columns = [column.cast(pa.timestamp(column.type.unit))
+               if pa.types.is_timestamp(column.type) else column for column in batch.columns]
+    return pa.StructArray.from_arrays(columns, names=batch.schema.names)
+
+
 @dataclass
 class _Read:
     """One archive prepared for DuckDB: its gzip entries on disk and the Python path's function
@@ -316,14 +327,16 @@ def _prepared(
         read = _Read(files, f"ampkit_export_exact_{next(_NAMES)}", max_line_bytes)
         schemas: list[Any] = []  # pyarrow is imported only when a line needs the converter
 
-        def convert(line: str) -> dict[str, Any]:
-            read.exact[0] += 1
+        def convert(lines: Any) -> Any:
+            """The lines DuckDB hands over, a vector at a time, through the Python converter."""
             if not schemas:
                 schemas.append(export_arrow_schema())
-            return python_row(line, schemas[0])
+            read.exact[0] += len(lines)
+            return python_rows(lines, schemas[0])
 
         struct = _sqltype(f"STRUCT({_column_defs('TIMESTAMP')})")
-        con.create_function(read.udf, convert, [_sqltype("VARCHAR")], struct)
+        vectorized: Any = "arrow"  # the enum moved between DuckDB releases; the name did not
+        con.create_function(read.udf, convert, [_sqltype("VARCHAR")], struct, type=vectorized)
         try:
             yield read
         finally:

@@ -139,18 +139,9 @@ def plan_windows(
 
 def export_spec(window: ExportWindow) -> RequestSpec:
     """``GET /api/2/export?start=…&end=…`` with Basic auth, for a streamed download."""
-    return RequestSpec(
-        method="GET",
-        path=EXPORT_PATH,
-        family="analytics",
-        endpoint=EXPORT_PATH,
-        params=window.params(),
-        auth="basic",
-        limit_class="export",
-        handled_statuses=FLOW_STATUSES,
-        timeout=EXPORT_TIMEOUT,
-        stream=True,
-    )
+    return RequestSpec("GET", EXPORT_PATH, "analytics", params=window.params(), auth="basic",
+                       limit_class="export", handled_statuses=FLOW_STATUSES,
+                       timeout=EXPORT_TIMEOUT, stream=True)
 
 
 def window_of(spec: RequestSpec) -> ExportWindow:

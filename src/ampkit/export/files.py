@@ -110,13 +110,8 @@ def write_parquet(archives: Iterable[Archive], out: str | os.PathLike[str]) -> i
     return _finish(partial, out, count)
 
 
-def write_duckdb(
-    archives: Iterable[Archive],
-    out: str | os.PathLike[str],
-    table: str = "events",
-    *,
-    memory_limit: str | None = None,
-) -> int:
+def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table: str = "events",
+                 *, memory_limit: str | None = None) -> int:
     """Every event into ``table`` of the DuckDB file ``out`` (see
     :func:`~ampkit.export.load_duckdb`); an existing file's table is upserted by ``uuid``.
 
@@ -165,13 +160,8 @@ def write_duckdb(
     return _finish(partial, out, count) if new else count
 
 
-def write_export(
-    archives: Iterable[Archive],
-    out: str | os.PathLike[str],
-    *,
-    table: str = "events",
-    memory_limit: str | None = None,
-) -> int:
+def write_export(archives: Iterable[Archive], out: str | os.PathLike[str], *,
+                 table: str = "events", memory_limit: str | None = None) -> int:
     """The events of ``archives`` into ``out``, written as its suffix says
     (:data:`OUTPUT_SUFFIXES`); returns the number of events (0: nothing was written).
 

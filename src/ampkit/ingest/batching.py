@@ -26,7 +26,8 @@ import orjson
 from ampkit.core.flow import Flow
 from ampkit.core.spec import RawResponse
 from ampkit.errors import error_for
-from ampkit.ingest.endpoints import events_spec, parse_error_body
+from ampkit.ingest.endpoints import events_spec, parse_error_body, parse_success
+from ampkit.models import SuccessSummary
 
 
 @dataclass(slots=True)
@@ -62,6 +63,9 @@ class DeliveryReport:
     failed: list[Failure] = field(default_factory=list)
     deferred: list[tuple[QueuedEvent, float]] = field(default_factory=list)
     requests: int = 0
+    accepted: list[SuccessSummary] = field(default_factory=list)
+    """Amplitude's 200 answers (``events_ingested``, ``payload_size_bytes``,
+    ``server_upload_time``), one per request that delivered events."""
 
 
 def take_batch(
@@ -103,6 +107,9 @@ def delivery_flow(
         report.requests += 1
         if raw.status < 300:
             report.delivered.extend(part)
+            summary = parse_success(raw)
+            if summary is not None:
+                report.accepted.append(summary)
             continue
         if raw.status == 413:
             if len(part) == 1:

@@ -28,16 +28,9 @@ HANDLED_STATUSES = frozenset({400, 404})
 
 
 def request(query: UserProfileQuery) -> RequestSpec:
-    return RequestSpec(
-        method="GET",
-        path=PROFILE_PATH,
-        family="profile",
-        endpoint=PROFILE_PATH,
-        params=query.params(),
-        auth="api_key_header",
-        limit_class="profile",
-        handled_statuses=HANDLED_STATUSES,
-    )
+    return RequestSpec("GET", PROFILE_PATH, "profile", params=query.params(),
+                       auth="api_key_header", limit_class="profile",
+                       handled_statuses=HANDLED_STATUSES)
 
 
 def _body(raw: RawResponse) -> Any:

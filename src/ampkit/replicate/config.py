@@ -22,23 +22,57 @@
 
 Flags win over the file: ``--streams`` picks streams, ``--range`` backfills every picked
 stream, ``--target`` and ``--mode`` override.
+
+Sling's replication file runs as it is (:mod:`ampkit.replicate.connections` finds its named
+connections):
+
+.. code-block:: yaml
+
+    source: AMPLITUDE             # a connection: env var, Sling's env.yaml, AMPLITUDE_* vars
+    target: MY_POSTGRES           # a connection too (or a URL / path as above)
+    defaults:
+      mode: full-refresh
+      object: amplitude.{stream_name}   # schema.table; {stream_name} as written below
+    streams:
+      cohorts:
+      export:                     # Sling's name of the events stream
+        mode: incremental
+        primary_key: [uuid]
+        update_key: server_upload_time  # must be the stream's cursor
+        source_options:
+          range: "2024-01-01,2024-06-30"
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ampkit.errors import ConfigError
 from ampkit.export import DEFAULT_MAX_LINE_BYTES
+from ampkit.replicate.connections import (
+    SourceConnection,
+    is_connection_name,
+    looked_in,
+    source_connection,
+    target_connection,
+)
 from ampkit.replicate.plan import TimeRange, parse_range
-from ampkit.replicate.streams import STREAMS, Mode, get_stream
+from ampkit.replicate.streams import STREAMS, Mode, StreamDef, get_stream
 
 DEFAULT_ANCHOR_DAYS = 30
 DEFAULT_WINDOW_HOURS = 24
@@ -47,10 +81,20 @@ DEFAULT_MAX_ARCHIVE_BYTES = 5_000_000_000
 DEFAULT_MAX_UNCOMPRESSED_BYTES = 100_000_000_000
 LtvMetric = Literal["arpu", "arppu", "total", "paying"]
 SECRET_KEYS = frozenset({"api_key", "secret_key", "apikey", "secretkey", "password"})
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+"""A schema or table name an ``object`` may give (quoted everywhere, but kept plain)."""
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceOptions(_Strict):
+    """Sling's ``source_options`` (the ones an Amplitude source has)."""
+
+    range: str | None = None
+    """Backfill ``START,END`` (the cursor does not move)."""
 
 
 class StreamConfig(_Strict):
@@ -58,6 +102,12 @@ class StreamConfig(_Strict):
 
     mode: Mode | None = None
     primary_key: list[str] | None = None
+    update_key: str | None = None
+    """The cursor column of an incremental stream (Sling's name; ampkit's streams each have
+    one: ``server_upload_time`` for events, ``date`` for daily series)."""
+    object: str | None = None
+    """``schema.table`` or ``table``; ``{stream_name}`` is the stream's name as written."""
+    source_options: SourceOptions | None = None
     range: str | None = None
     anchor_date: dt.date | None = None
     window_hours: int | None = Field(default=None, ge=1, le=365 * 24)
@@ -71,6 +121,8 @@ class StreamConfig(_Strict):
 
 class Defaults(_Strict):
     mode: Mode | None = None
+    object: str | None = None
+    source_options: SourceOptions | None = None
     anchor_date: dt.date | None = None
     window_hours: int | None = Field(default=None, ge=1, le=365 * 24)
     lookback: int | None = Field(default=None, ge=0)
@@ -102,7 +154,8 @@ class Limits(_Strict):
 class ReplicationConfig(_Strict):
     """A replication file."""
 
-    source: SourceConfig = Field(default_factory=SourceConfig)
+    source: SourceConfig | str = Field(default_factory=SourceConfig)
+    """Settings of the Amplitude side, or the name of a connection (Sling's ``AMPLITUDE``)."""
     target: str | None = None
     defaults: Defaults = Field(default_factory=Defaults)
     streams: dict[str, StreamConfig] | None = None
@@ -126,6 +179,18 @@ class StreamOptions(_Strict):
     mode: Mode
     primary_key: tuple[str, ...]
     anchor_date: dt.date
+    label: str = ""
+    """The stream's name as the user wrote it (``export``); results and progress use it."""
+    table: str = ""
+    """Its table (file, folder) in the destination; default: the stream's name."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name"):
+            data = {**data, "label": data.get("label") or data["name"],
+                    "table": data.get("table") or data["name"]}
+        return data
     backfill: TimeRange | None = None
     window_hours: int = DEFAULT_WINDOW_HOURS
     window_hours_set: bool = False
@@ -138,7 +203,12 @@ class SyncOptions(_Strict):
     """Everything a run needs besides credentials."""
 
     streams: tuple[StreamOptions, ...]
-    target: str | None = None
+    target: str | None = Field(default=None, repr=False)
+    """A URL may hold a database password: never in a repr (``describe_target`` hides it)."""
+    schema_: str | None = Field(default=None, alias="schema")
+    """Every table in this schema (from ``object: schema.…`` or a connection's ``schema``)."""
+    source: SourceConnection | None = None
+    """The named Amplitude connection (``source: AMPLITUDE``); ``None``: AMPLITUDE_* variables."""
     timezone: str = "UTC"
     export_delay_hours: int = 2
     spool_dir: Path | None = None
@@ -193,6 +263,44 @@ def _mode(name: str, wanted: Mode | None, strict: bool) -> Mode:
     return wanted
 
 
+def _object(template: str, label: str, where: str) -> tuple[str | None, str]:
+    """``(schema, table)`` of an ``object`` template for the stream written ``label``."""
+    for name in _PLACEHOLDER.findall(template):
+        if name != "stream_name":
+            raise ConfigError(f"{where}: unknown placeholder {{{name}}} in {template!r} "
+                              "(ampkit fills {stream_name})")
+    parts = template.replace("{stream_name}", label).split(".")
+    if len(parts) > 2 or not all(IDENTIFIER.match(p) for p in parts):
+        raise ConfigError(f"{where}: {template!r} must be schema.table or table: letters, "
+                          "digits and _, starting with a letter or _, at most 63 each")
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def _update_key(stream: StreamDef, label: str, key: str | None) -> None:
+    if key is None or key == stream.cursor:
+        return
+    where = f"streams.{label}.update_key"
+    if stream.cursor is None:
+        raise ConfigError(f"{where}: {label} is read whole (full refresh only) and has no "
+                          "update key; remove it")
+    unit = "the upload hour the Export API selects by" if stream.grain == "hour" else "the day"
+    raise ConfigError(f"{where}: {label} is read incrementally by {stream.cursor} ({unit}), "
+                      f"not {key!r}")
+
+
+def _target(text: str) -> tuple[str, str | None]:
+    """``(target, default schema)``: a connection name resolved, anything else as given."""
+    if not is_connection_name(text) or Path(text).exists():
+        return os.path.expandvars(text), None
+    conn = target_connection(text)
+    if conn is None:
+        raise ConfigError(
+            f"target {text!r} is neither a connection (looked in {looked_in(text)}) nor a "
+            "target: a file ends in .duckdb (or .db, .ddb), a Parquet directory in /, or name "
+            "the kind: duckdb://, postgresql://, parquet://")
+    return conn.target, conn.schema_
+
+
 def resolve(
     config: ReplicationConfig | None = None,
     *,
@@ -204,56 +312,92 @@ def resolve(
     now: dt.datetime | None = None,
     export_delay_hours: int | None = None,
 ) -> SyncOptions:
-    """The file (optional) and the flags as one :class:`SyncOptions`."""
+    """The file (optional) and the flags as one :class:`SyncOptions`; named connections
+    (``source: AMPLITUDE``, ``target: MY_POSTGRES``) are looked up here."""
     config = config or ReplicationConfig()
     today = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
     listed = config.streams if config.streams is not None else {}
+    seen: dict[str, str] = {}
     for name in listed:
-        get_stream(name)
+        canonical = get_stream(name).name
+        if canonical in seen:
+            raise ConfigError(f"streams: {seen[canonical]!r} and {name!r} are the same stream "
+                              f"({canonical}); list it once")
+        seen[canonical] = name
     if streams:
-        names = [get_stream(n.strip()).name for n in streams if n.strip()]
+        labels = [n.strip() for n in streams if n.strip()]
     elif config.streams is not None:
-        names = [n for n, c in listed.items() if not c.disabled]
+        labels = [n for n, c in listed.items() if not c.disabled]
     else:
-        names = list(STREAMS)
+        labels = list(STREAMS)
     order = list(STREAMS)
-    names = sorted(dict.fromkeys(names), key=order.index)
+    by_stream = {get_stream(label).name: label for label in reversed(labels)}
+    names = sorted(by_stream, key=order.index)
     flag_range = parse_range(backfill) if backfill else None
     defaults = config.defaults
+    source = (source_connection(config.source) if isinstance(config.source, str) else None)
+    source_config = config.source if isinstance(config.source, SourceConfig) else SourceConfig()
+    target_text, schema = _target(target or config.target or "") if (
+        target or config.target) else (None, None)
+    schemas: set[str] = set()
+    tables: dict[str, str] = {}
     out: list[StreamOptions] = []
     for name in names:
         stream = get_stream(name)
-        own = listed.get(name, StreamConfig())
+        label = by_stream[name]
+        own = listed.get(label) or listed.get(seen.get(name, ""), StreamConfig())
         keys = tuple(own.primary_key) if own.primary_key else stream.primary_key
         for key in keys:
             if stream.column(key) is None:
-                raise ConfigError(f"stream {name!r}: primary key column {key!r} does not exist")
+                raise ConfigError(f"stream {label!r}: primary key column {key!r} does not exist")
+        _update_key(stream, label, own.update_key)
+        template = own.object or defaults.object
+        table_schema, table = (_object(template, label, f"streams.{label}.object" if own.object
+                                       else "defaults.object")
+                               if template else (None, stream.name))
+        if table_schema is not None:
+            schemas.add(table_schema)
+        if table in tables:
+            raise ConfigError(f"streams {tables[table]!r} and {label!r} both write table "
+                              f"{table!r}; give one another object")
+        tables[table] = label
+        own_range = own.range or (own.source_options.range if own.source_options else None) or (
+            defaults.source_options.range if defaults.source_options else None)
         window = own.window_hours or defaults.window_hours
         out.append(StreamOptions(
             name=name,
+            label=label,
+            table=table,
             mode=_mode(name, mode, strict=False) if mode else _mode(
                 name, own.mode or defaults.mode, strict=own.mode is not None),
             primary_key=keys,
             anchor_date=anchor_date or own.anchor_date or defaults.anchor_date
+            or (source.anchor_date if source else None)
             or today - dt.timedelta(days=DEFAULT_ANCHOR_DAYS),
             backfill=None if stream.kind == "catalog" else (
-                flag_range or (parse_range(own.range) if own.range else None)),
+                flag_range or (parse_range(own_range) if own_range else None)),
             window_hours=window or DEFAULT_WINDOW_HOURS,
             window_hours_set=window is not None,
             lookback=own.lookback if own.lookback is not None else (defaults.lookback or 0),
             group_by=own.group_by,
             ltv_metric=own.ltv_metric or "arpu",
         ))
+    if len(schemas) > 1:
+        raise ConfigError(f"object: the streams name {len(schemas)} schemas "
+                          f"({', '.join(sorted(schemas))}); ampkit writes one per run — run "
+                          "ampkit sync once per schema")
     return SyncOptions(
         streams=tuple(out),
-        target=os.path.expandvars(target or config.target or "") or None,
-        timezone=config.source.timezone,
-        export_delay_hours=(config.source.export_delay_hours if export_delay_hours is None
+        target=target_text or None,
+        schema=next(iter(schemas), None) or schema,
+        source=source,
+        timezone=source_config.timezone,
+        export_delay_hours=(source_config.export_delay_hours if export_delay_hours is None
                             else export_delay_hours),
         spool_dir=config.spool_dir,
         limits=config.limits,
-        region=config.source.region,
-        base_url=config.source.base_url,
+        region=source_config.region,
+        base_url=source_config.base_url,
         now=now,
     )
 
@@ -263,6 +407,7 @@ __all__ = [
     "DEFAULT_WINDOW_HOURS",
     "Limits",
     "ReplicationConfig",
+    "SourceOptions",
     "StreamConfig",
     "StreamOptions",
     "SyncOptions",

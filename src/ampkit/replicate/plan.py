@@ -156,26 +156,14 @@ def _covered(
     return span(start=start, end=end) if start <= end else None
 
 
-def hour_span(
-    *,
-    anchor: dt.date,
-    cursor: dt.datetime | None,
-    last: dt.datetime,
-    backfill: TimeRange | None = None,
-    lookback_hours: int = 0,
-) -> HourSpan | None:
+def hour_span(*, anchor: dt.date, cursor: dt.datetime | None, last: dt.datetime,
+              backfill: TimeRange | None = None, lookback_hours: int = 0) -> HourSpan | None:
     """The hours a run covers (``None``: nothing new is available yet)."""
     return _covered(HourSpan, anchor_hour(anchor), cursor, last, backfill, HOUR, lookback_hours)
 
 
-def day_span(
-    *,
-    anchor: dt.date,
-    cursor: dt.date | None,
-    last: dt.date,
-    backfill: TimeRange | None = None,
-    lookback_days: int = 0,
-) -> DaySpan | None:
+def day_span(*, anchor: dt.date, cursor: dt.date | None, last: dt.date,
+             backfill: TimeRange | None = None, lookback_days: int = 0) -> DaySpan | None:
     """The days a run covers (``None``: nothing new is available yet)."""
     days = backfill.days() if backfill is not None else None
     return _covered(DaySpan, anchor, cursor, last, days, DAY, lookback_days)

@@ -31,8 +31,13 @@ RUNS: dict[str, type[StreamRun]] = {"export": EventsRun, "series": SeriesRun,
 
 
 def settings_for(options: SyncOptions) -> Settings:
-    """Credentials from the environment; region/base URL from the file only when the
-    environment does not set them."""
+    """Credentials from a named connection (``source: AMPLITUDE``: its secrets, and its
+    ``base_url`` over ``AMPLITUDE_BASE_URL``), else from the environment; region/base URL from
+    the file only when the environment does not set them."""
+    conn = options.source
+    if conn is not None and conn.api_key is not None and conn.secret_key is not None:
+        return load_settings(api_key=conn.api_key, secret_key=conn.secret_key,
+                             base_url=conn.base_url)
     base = load_settings()
     overrides: dict[str, object] = {}
     if base.base_url is None and options.base_url:
@@ -51,7 +56,7 @@ def _run_for(
     reporter: Reporter,
 ) -> StreamRun:
     stream = get_stream(opts.name)
-    state = dest.read_state(stream.name) if dest is not None else None
+    state = dest.read_state(opts.table) if dest is not None else None
     ctx = Context(stream=stream, opts=opts, options=options, state=state, now=now,
                   source=source, dest=dest, reporter=reporter)
     return RUNS[stream.kind](ctx)
@@ -67,9 +72,10 @@ def plan_sync(options: SyncOptions) -> SyncResult:
     written (the destination, if it exists, is only read for the saved state)."""
     now = _now(options)
     reporter = Reporter()
-    with open_destination(options.target, read_only=True) as dest:
+    with open_destination(options.target, read_only=True, schema=options.schema_) as dest:
         plans = [_run_for(o, options, now, dest, None, reporter).plan() for o in options.streams]
-    return SyncResult(target=describe_target(options.target), dry_run=True, plans=plans)
+    return SyncResult(target=describe_target(options.target, options.schema_), dry_run=True,
+                      plans=plans)
 
 
 def run_sync(
@@ -91,10 +97,10 @@ def run_sync(
     settings.require_secret_key()
     reporter = reporter or Reporter()
     now = _now(options)
-    result = SyncResult(target=describe_target(options.target))
+    result = SyncResult(target=describe_target(options.target, options.schema_))
     source = Source(settings, retry=retry, on_wait=reporter.waiting, sleep=sleep)
     try:
-        with open_destination(options.target) as dest:
+        with open_destination(options.target, schema=options.schema_) as dest:
             for opts in options.streams:
                 result.streams.append(_one(opts, options, now, dest, source, reporter))
     finally:

@@ -160,12 +160,18 @@ STREAMS: dict[str, StreamDef] = {s.name: s for s in _DECLARED}
 """Every stream by name, in the order syncs run them."""
 
 
+ALIASES: dict[str, str] = {"export": "events"}
+"""Other tools' names of a stream (Sling's Amplitude connector calls the raw events
+``export``; its other stream names are ampkit's)."""
+
+
 def get_stream(name: str) -> StreamDef:
+    """A stream by its name or an alias (``export`` is ``events``)."""
     try:
-        return STREAMS[name]
+        return STREAMS[ALIASES.get(name, name)]
     except KeyError:
-        known = ", ".join(STREAMS)
+        known = ", ".join([*STREAMS, *(f"{a} (= {s})" for a, s in ALIASES.items())])
         raise ConfigError(f"unknown stream {name!r}; known streams: {known}") from None
 
 
-__all__ = ["MODES", "STREAMS", "Grain", "Kind", "Mode", "StreamDef", "get_stream"]
+__all__ = ["ALIASES", "MODES", "STREAMS", "Grain", "Kind", "Mode", "StreamDef", "get_stream"]

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from ampkit.server import catalog
 from ampkit.server.faults import FaultMiddleware, Faults
 from ampkit.server.gate import GateMiddleware
+from ampkit.server.proxy import AbsoluteFormMiddleware
 from ampkit.server.query.endpoints import ENDPOINTS
 from ampkit.server.routes import (
     admin,
@@ -119,7 +120,8 @@ class ServerApp:
         self.faults = Faults(store.config.faults, self._count_fault)
         self.asgi = Starlette(
             routes=ROUTES,
-            middleware=[Middleware(GateMiddleware, cap_for=store.config.limits.body_cap),
+            middleware=[Middleware(AbsoluteFormMiddleware),
+                        Middleware(GateMiddleware, cap_for=store.config.limits.body_cap),
                         Middleware(FaultMiddleware, faults=self.faults,
                                    by_basic=self._basic_project, by_secret=self._secret_project)],
             lifespan=self._lifespan,

@@ -63,12 +63,9 @@ class _Project:
 class DashboardLimits:
     """Admission control; ``admit`` raises :class:`LimitExceeded`, ``release`` frees a slot."""
 
-    def __init__(
-        self, config: DashboardLimitsConfig, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.config = config
-        self._clock = clock
-        self._lock = threading.Lock()
+    def __init__(self, config: DashboardLimitsConfig,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config, self._clock, self._lock = config, clock, threading.Lock()
         self._projects: dict[int, _Project] = {}
 
     def admit(self, project_id: int, path: str, params: Iterable[tuple[str, str]]) -> bool:
@@ -154,12 +151,9 @@ class ProfileLimits:
     organisation); ``admit`` raises :class:`LimitExceeded` when the window is full.  Each entry
     remembers its project, so resetting one project forgets only its own requests."""
 
-    def __init__(
-        self, config: ProfileLimitsConfig, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.config = config
-        self._clock = clock
-        self._lock = threading.Lock()
+    def __init__(self, config: ProfileLimitsConfig,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config, self._clock, self._lock = config, clock, threading.Lock()
         self._calls: deque[tuple[float, int | None]] = deque()
 
     def admit(self, project_id: int | None = None) -> None:

@@ -43,6 +43,7 @@ def _uvicorn(app: ServerApp, config: ServerConfig) -> uvicorn.Server:
     return _Server(uvicorn.Config(
         app.asgi, log_level=config.log_level, access_log=False, lifespan="on",
         timeout_keep_alive=30,
+        http="h11",  # passes an absolute-form target whole (httptools drops its host: proxy.py)
     ))
 
 

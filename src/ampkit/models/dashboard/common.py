@@ -43,6 +43,7 @@ from pydantic_core import PydanticCustomError
 
 from ampkit.models.base import StrictAmpModel
 from ampkit.models.dashboard.cost import QueryKind, params_cost
+from ampkit.models.inputs import read_native
 from ampkit.models.wire import Wire, reading_wire, to_wire
 
 Params = tuple[tuple[str, str], ...]
@@ -205,10 +206,14 @@ class EventDef(StrictAmpModel):
 
     Special event types: ``_active``, ``_all``, ``_new`` (retention start only),
     ``revenue_amount``, ``verified_revenue``, ``unverified_revenue``; custom events use ``ce:``.
-    A plain string is accepted wherever an ``EventDef`` is expected.
+    A plain string is accepted wherever an ``EventDef`` is expected: an event type's name, or
+    the whole definition as JSON text (``'{"event_type":"Purchase","filters":[…]}'``, as
+    Amplitude's ``e`` and Appsmith's "Event" field write it).
     """
 
     model_config = ConfigDict(frozen=True)
+    READS_NAME: ClassVar[bool] = True
+    """Takes a plain string (:func:`ampkit.models.inputs.accepts_text`)."""
 
     event_type: str = Field(min_length=1)
     filters: list[Filter] = Field(default_factory=list)
@@ -217,7 +222,16 @@ class EventDef(StrictAmpModel):
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value: object) -> object:
-        return {"event_type": value} if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"an event written as JSON must be valid JSON ({exc})"
+                                 ) from None
+        return {"event_type": value}
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"event_type": self.event_type}
@@ -395,6 +409,14 @@ or dicts)."""
 SEGMENTS_DESCRIPTION = SEGMENT_HELP + " Several segments: a list of such lists."
 IntervalArg = Interval | IntervalName
 CoarseArg = CoarseInterval | IntervalName
+GroupByProperty = Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)]
+"""The ``group_by`` parameter (``g``) of every query that groups by a user property."""
+GroupLimit = Annotated[int | None, Wire("limit"), Field(ge=1, le=1000, description=LIMIT_HELP)]
+"""The ``limit`` parameter: most group-by values returned."""
+Buckets = Annotated[Interval, Wire("i"), Field(description=INTERVAL_HELP)]
+"""The ``interval`` parameter (``i``) of the queries that take any bucket size."""
+CoarseBuckets = Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)]
+"""The ``interval`` parameter (``i``) of the queries that take days, weeks or months."""
 Segments = Annotated[list[Segment], WrapValidator(_segments), Wire("s", "json", repeat=True),
                      Field(default_factory=list, description=SEGMENTS_DESCRIPTION)]
 """The ``segment`` field of a :class:`SegmentedQuery`: its segments, ``s`` repeated, each one
@@ -412,6 +434,13 @@ class DashboardQuery(StrictAmpModel):
     model_config = ConfigDict(frozen=True)
 
     kind: ClassVar[QueryKind] = "other"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amplitude_names(cls, value: object) -> object:
+        """Amplitude's parameter names (``m``, ``i``, ``g``…) and JSON text read as the fields
+        they stand for (:func:`ampkit.models.inputs.read_native`)."""
+        return read_native(cls, value)
 
     def params(self) -> Params:
         """The exact query-string pairs (from the fields' :class:`~ampkit.models.wire.Wire`)."""

@@ -9,11 +9,10 @@ from pydantic import Field, field_validator, model_validator
 
 from ampkit.models.base import AmpModel
 from ampkit.models.dashboard.common import (
-    GROUP_BY_HELP,
-    INTERVAL_HELP,
-    LIMIT_HELP,
+    Buckets,
     EventDef,
-    Interval,
+    GroupByProperty,
+    GroupLimit,
     SegmentedQuery,
     Segments,
     not_new,
@@ -52,14 +51,13 @@ class FunnelQuery(SegmentedQuery):
         "sequential: nothing else in between."))] = "ordered"
     user_type: Annotated[Literal["new", "active"] | None, Wire("n"), Field(description=(
         "Only new users (first seen in the range), or active ones (the default)."))] = None
-    interval: Annotated[Interval, Wire("i"), Field(description=INTERVAL_HELP)] = 1
+    interval: Buckets = 1
     segment: Segments
-    group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
+    group_by: GroupByProperty = None
     conversion_window: Annotated[int | None, Wire("cs"), Field(
         ge=1, le=MAX_WINDOW_DAYS * 86_400, description=(
             "Seconds a user has to finish the funnel (default 30 days, at most 366)."))] = None
-    limit: Annotated[int | None, Wire("limit"), Field(ge=1, le=1000,
-                                                      description=LIMIT_HELP)] = None
+    limit: GroupLimit = None
 
     @field_validator("conversion_window", mode="before")
     @classmethod

@@ -8,10 +8,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ampkit.models.base import AmpModel
 from ampkit.models.dashboard.common import (
-    COARSE_HELP,
-    GROUP_BY_HELP,
-    CoarseInterval,
+    CoarseBuckets,
     EventDef,
+    GroupByProperty,
     SegmentedQuery,
     Segments,
     rule_error,
@@ -50,9 +49,9 @@ class RetentionQuery(SegmentedQuery):
     brackets: Annotated[list[tuple[Bound, Bound]] | None, Wire("rb", "json"), Field(
         max_length=MAX_INTERVALS, description=(
             "With 'bracket': [start, endExclusive) day pairs, e.g. [[1, 4], [4, 8]]."))] = None
-    interval: Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)] = 1
+    interval: CoarseBuckets = 1
     segment: Segments
-    group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
+    group_by: GroupByProperty = None
 
     @field_validator("method", mode="before")
     @classmethod

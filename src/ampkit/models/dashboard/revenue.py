@@ -9,9 +9,8 @@ from pydantic import Field, field_validator, model_validator
 
 from ampkit.models.base import AmpModel
 from ampkit.models.dashboard.common import (
-    COARSE_HELP,
-    GROUP_BY_HELP,
-    CoarseInterval,
+    CoarseBuckets,
+    GroupByProperty,
     SegmentedQuery,
     Segments,
 )
@@ -40,9 +39,9 @@ class RevenueLtvQuery(SegmentedQuery):
     metric: Annotated[RevenueMetric, Wire("m"), Field(description=(
         "0 or 'arpu' (average revenue per user), 1 or 'arppu' (per paying user), 2 or 'total' "
         "(revenue), 3 or 'paying' (paying users)."))] = 0
-    interval: Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)] = 1
+    interval: CoarseBuckets = 1
     segment: Segments
-    group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
+    group_by: GroupByProperty = None
 
     @field_validator("metric", mode="before")
     @classmethod

@@ -10,12 +10,11 @@ from ampkit.models.dashboard import formula as fx
 from ampkit.models.dashboard.common import (
     DAILY,
     EVENT_HELP,
-    GROUP_BY_HELP,
-    INTERVAL_HELP,
-    LIMIT_HELP,
     MAX_DAYS,
+    Buckets,
     EventDef,
-    Interval,
+    GroupByProperty,
+    GroupLimit,
     SegmentedQuery,
     Segments,
     not_new,
@@ -59,13 +58,12 @@ class SegmentationQuery(SegmentedQuery):
         "formula (with formula)."))] = "uniques"
     user_type: Annotated[Literal["any", "active"] | None, Wire("n"), Field(description=(
         "Count any users, or only active ones (Amplitude's default when absent)."))] = None
-    interval: Annotated[Interval, Wire("i"), Field(description=INTERVAL_HELP)] = 1
+    interval: Buckets = 1
     segment: Segments
-    group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
+    group_by: GroupByProperty = None
     group_by2: Annotated[str | None, Wire("g2"), Field(description=(
         "A second user property to group by (with group_by)."))] = None
-    limit: Annotated[int | None, Wire("limit"), Field(ge=1, le=1000,
-                                                      description=LIMIT_HELP)] = None
+    limit: GroupLimit = None
     formula: Annotated[str | None, Wire("formula"), Field(description=(
         "With metric 'formula', e.g. 'UNIQUES(A)/UNIQUES(B)' (A = event, B = second_event)."
     ))] = None

@@ -7,9 +7,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from ampkit.models.dashboard.common import (
-    COARSE_HELP,
-    GROUP_BY_HELP,
-    CoarseInterval,
+    CoarseBuckets,
+    GroupByProperty,
     SegmentedQuery,
     Segments,
 )
@@ -27,9 +26,9 @@ class UsersQuery(SegmentedQuery):
 
     metric: Annotated[UsersMetric, Wire("m"), Field(description=(
         "Active users (did anything) or new users (first seen)."))] = "active"
-    interval: Annotated[CoarseInterval, Wire("i"), Field(description=COARSE_HELP)] = 1
+    interval: CoarseBuckets = 1
     segment: Segments
-    group_by: Annotated[str | None, Wire("g"), Field(description=GROUP_BY_HELP)] = None
+    group_by: GroupByProperty = None
 
 
 class UsersResult(TimeSeriesResult):

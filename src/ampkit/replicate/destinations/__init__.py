@@ -64,8 +64,13 @@ _DRIVERS = {"duckdb": "duckdb", "postgres": "psycopg", "parquet": "pyarrow"}
 """The package each kind of target needs (all three come with the ``sync`` extra)."""
 
 
-def open_destination(target: str | None, *, read_only: bool = False) -> Destination:
-    """The destination a target names (``read_only`` for dry runs: nothing is created)."""
+def open_destination(
+    target: str | None, *, read_only: bool = False, schema: str | None = None
+) -> Destination:
+    """The destination a target names (``read_only`` for dry runs: nothing is created).
+
+    ``schema`` puts every table in that schema (PostgreSQL: instead of the URL's
+    ``?schema=``; DuckDB: a schema of the file; Parquet: a sub-directory)."""
     text = (target or DEFAULT_TARGET).strip()
     kind = target_kind(text)
     driver = missing(_DRIVERS[kind])
@@ -74,15 +79,15 @@ def open_destination(target: str | None, *, read_only: bool = False) -> Destinat
     if kind == "postgres":
         from ampkit.replicate.destinations.postgres import PostgresDestination
 
-        return PostgresDestination(text, read_only=read_only)
+        return PostgresDestination(text, read_only=read_only, schema=schema)
     path = _strip(text, kind) if "://" in text else text
     if kind == "parquet":
         from ampkit.replicate.destinations.parquet import ParquetDestination
 
-        return ParquetDestination(path, read_only=read_only)
+        return ParquetDestination(Path(path) / schema if schema else path, read_only=read_only)
     from ampkit.replicate.destinations.duckdb import DuckDBDestination
 
-    return DuckDBDestination(path, read_only=read_only)
+    return DuckDBDestination(path, read_only=read_only, schema=schema)
 
 
 def redact_url(url: str) -> str:
@@ -96,10 +101,11 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def describe_target(target: str | None) -> str:
+def describe_target(target: str | None, schema: str | None = None) -> str:
     """The target for people: the kind and where, with any password hidden."""
     text = (target or DEFAULT_TARGET).strip()
-    return f"{target_kind(text)} {redact_url(text) if '://' in text else text}"
+    where = f"{target_kind(text)} {redact_url(text) if '://' in text else text}"
+    return f"{where} (schema {schema})" if schema else where
 
 
 __all__ = [

@@ -46,6 +46,10 @@ DUCKDB_TYPES: dict[ColumnType, str] = {
 _BATCH_VIEW = "_ampkit_batch"
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 class _DuckTransaction(Transaction):
     def __init__(self, dest: DuckDBDestination, spec: TableSpec, empty: bool) -> None:
         super().__init__(spec)
@@ -88,13 +92,18 @@ class _DuckTransaction(Transaction):
 
 
 class DuckDBDestination(Destination):
-    """``duckdb:///path/file.duckdb`` (default ``./amplitude.duckdb``)."""
+    """``duckdb:///path/file.duckdb`` (default ``./amplitude.duckdb``); ``schema``: the tables
+    and the state go in that schema of the file (default ``main``)."""
 
     kind = "duckdb"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, schema: str | None = None
+    ) -> None:
         self.path = Path(path)
-        super().__init__(self.path, read_only=read_only)
+        self.schema = schema
+        super().__init__(f"{self.path} (schema {schema})" if schema else self.path,
+                         read_only=read_only)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._columns: dict[str, list[str]] = {}
         if read_only and not self.path.exists():
@@ -110,6 +119,10 @@ class DuckDBDestination(Destination):
             self._con = duckdb.connect(str(self.path), read_only=read_only)
             if not read_only:
                 private_duckdb(self.path)  # event data: the owner's alone
+            if schema is not None and not self._use_schema(self._con, schema, read_only):
+                self._con.close()
+                self._con = None  # a dry run and the schema does not exist yet: no state
+                return
             if not read_only:
                 self._con.execute(
                     f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (stream VARCHAR PRIMARY KEY, "
@@ -124,6 +137,21 @@ class DuckDBDestination(Destination):
         except BaseException:
             self.close()
             raise
+
+    @staticmethod
+    def _use_schema(con: duckdb.DuckDBPyConnection, schema: str, read_only: bool) -> bool:
+        """Make ``schema`` the connection's default (created when writing); ``False``: it does
+        not exist and this is a read-only open."""
+        if read_only:
+            row = con.execute("SELECT count(*) FROM information_schema.schemata WHERE "
+                              "schema_name = ? AND catalog_name = current_database()",
+                              [schema]).fetchone()
+            if not (row and row[0]):
+                return False
+        else:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+        con.execute(f"SET schema = {_literal(schema)}")
+        return True
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:

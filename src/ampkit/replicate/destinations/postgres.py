@@ -143,13 +143,15 @@ class _PgTransaction(Transaction):
 
 
 class PostgresDestination(Destination):
-    """``postgresql://…`` (``?schema=`` optional)."""
+    """``postgresql://…`` (``?schema=`` optional; ``schema`` wins over it)."""
 
     kind = "postgres"
 
-    def __init__(self, url: str, *, read_only: bool = False) -> None:
+    def __init__(self, url: str, *, read_only: bool = False, schema: str | None = None) -> None:
         dsn, self.schema = split_schema(url)
-        super().__init__(redact_url(url), read_only=read_only)
+        self.schema = schema or self.schema
+        where = redact_url(url)
+        super().__init__(f"{where} (schema {schema})" if schema else where, read_only=read_only)
         self._columns: dict[str, list[str]] = {}
         try:
             self.conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)

@@ -37,7 +37,7 @@ class StreamRun(abc.ABC):
         self.ctx = ctx
         self.stream = ctx.stream
         self.opts = ctx.opts
-        self.result = StreamResult(stream=ctx.stream.name, mode=self.mode_label())
+        self.result = StreamResult(stream=ctx.opts.label, mode=self.mode_label())
         self._started = time.monotonic()
         self._requests0 = ctx.source.requests if ctx.source else 0
         self._cost0 = ctx.source.cost if ctx.source else 0
@@ -55,7 +55,7 @@ class StreamRun(abc.ABC):
 
     def table(self) -> TableSpec:
         return TableSpec(
-            name=self.stream.name,
+            name=self.opts.table,
             columns=self.stream.columns,
             primary_key=self.opts.primary_key,
             partition_by=self.stream.partition_by,

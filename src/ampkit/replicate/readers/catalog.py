@@ -95,7 +95,7 @@ class CatalogRun(StreamRun):
         if self.stream.name == "taxonomy_event_properties":
             requests = 2
             note += "; + 1 request per event type"
-        return StreamPlan(stream=self.stream.name, mode=self.mode_label(), unit="list",
+        return StreamPlan(stream=self.opts.label, mode=self.mode_label(), unit="list",
                           units=1, windows=["all"], requests=requests, cost=requests,
                           note=note)
 
@@ -109,8 +109,8 @@ class CatalogRun(StreamRun):
             tx.save_state(state)
         self.result.rows = tx.rows
         self.result.windows = 1
-        self.ctx.reporter.committed(self.stream.name, "all", tx.rows, None)
-        self.ctx.reporter.advanced(self.stream.name, 1, tx.rows)
+        self.ctx.reporter.committed(self.opts.label, "all", tx.rows, None)
+        self.ctx.reporter.advanced(self.opts.label, 1, tx.rows)
 
 
 __all__ = ["FETCHERS", "CatalogRun"]

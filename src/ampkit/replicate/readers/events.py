@@ -85,7 +85,7 @@ class EventsRun(StreamRun):
 
     def plan(self) -> StreamPlan:
         span = self.span()
-        plan = StreamPlan(stream=self.stream.name, mode=self.mode_label(), unit="hour",
+        plan = StreamPlan(stream=self.opts.label, mode=self.mode_label(), unit="hour",
                           backfill=self.backfill)
         cut = self.cut()
         if span is None:
@@ -111,7 +111,7 @@ class EventsRun(StreamRun):
         self.result.cursor = self.state.cursor
         cut = self.cut()
         if cut:
-            self.ctx.reporter.note(self.stream.name, cut)
+            self.ctx.reporter.note(self.opts.label, cut)
             self.result.note = cut
         if span is None:
             self.result.status = "up-to-date"
@@ -134,7 +134,7 @@ class EventsRun(StreamRun):
                         prefetch.release(item)
                 else:
                     self._move_to(item.window.end, str(item.window))
-                    self.ctx.reporter.advanced(self.stream.name, item.window.hours, 0)
+                    self.ctx.reporter.advanced(self.opts.label, item.window.hours, 0)
 
     def _advance(self, hour: dt.datetime) -> StreamState:
         state = self.state.model_copy(update={"window_hours": self.size})
@@ -176,11 +176,11 @@ class EventsRun(StreamRun):
 
     def _learn(self, size: int) -> None:
         if size < self.size:
-            self.ctx.reporter.note(self.stream.name,
+            self.ctx.reporter.note(self.opts.label,
                                    f"export window split; remembering {size}-hour windows")
             self.result.splits += 1
         elif size > self.size:
-            self.ctx.reporter.note(self.stream.name,
+            self.ctx.reporter.note(self.opts.label,
                                    f"export windows grew back to {size} hours")
         self.size = size
         self.result.window_hours = size
@@ -191,9 +191,9 @@ class EventsRun(StreamRun):
         self.result.rows += rows
         self.result.windows += 1
         self.result.cursor = state.cursor
-        self.ctx.reporter.committed(self.stream.name, label, rows, state.cursor)
+        self.ctx.reporter.committed(self.opts.label, label, rows, state.cursor)
         if rows:
-            self.ctx.reporter.advanced(self.stream.name, 0, rows)
+            self.ctx.reporter.advanced(self.opts.label, 0, rows)
 
 
 __all__ = ["ArchiveTooLarge", "EventsRun", "load_archive"]

@@ -143,7 +143,7 @@ class SeriesRun(StreamRun):
         return max(1, min(MAX_DAYS, COST_PER_WINDOW // self.cost_per_day()))
 
     def plan(self) -> StreamPlan:
-        plan = StreamPlan(stream=self.stream.name, mode=self.mode_label(), unit="day",
+        plan = StreamPlan(stream=self.opts.label, mode=self.mode_label(), unit="day",
                           backfill=self.backfill)
         span = self.span()
         if span is None:
@@ -186,8 +186,8 @@ class SeriesRun(StreamRun):
         self.result.rows += rows
         self.result.windows += 1
         self.result.cursor = state.cursor
-        self.ctx.reporter.committed(self.stream.name, label, rows, state.cursor)
-        self.ctx.reporter.advanced(self.stream.name, days, rows)
+        self.ctx.reporter.committed(self.opts.label, label, rows, state.cursor)
+        self.ctx.reporter.advanced(self.opts.label, days, rows)
 
 
 __all__ = ["ENDPOINTS", "SeriesEndpoint", "SeriesRun"]
