@@ -33,7 +33,7 @@ from ampkit.cli.charts import Series, png_chart, terminal_chart
 from ampkit.cli.common import parse_value, print_json, show, table
 from ampkit.core.policy import RetryPolicy
 from ampkit.models.dashboard import FunnelResult, RetentionResult
-from ampkit.models.inputs import native_names
+from ampkit.models.inputs import members, native_names
 
 
 def _pivot(out: PointsOutput) -> tuple[list[str], list[Series]]:
@@ -202,14 +202,7 @@ def inputs_of(action: Action[Any, Any]) -> list[Input]:
 
 
 def _choices(annotation: Any) -> list[str]:
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _choices(get_args(annotation)[0])
-    if origin in (Union, UnionType):
-        return [c for a in get_args(annotation) for c in _choices(a)]
-    if origin is Literal:
-        return [str(a) for a in get_args(annotation)]
-    return []
+    return [str(a) for m in members(annotation) if get_origin(m) is Literal for a in get_args(m)]
 
 
 def _shown(value: Any) -> str:

@@ -52,19 +52,20 @@ def input_error(field: str, rule: str) -> PydanticCustomError:
 # --- what a type takes ---------------------------------------------------------------------
 
 
-def _members(annotation: Any) -> list[Any]:
+def members(annotation: Any) -> list[Any]:
+    """The types a (possibly ``Annotated``, possibly union) annotation is made of."""
     origin = get_origin(annotation)
     if origin is Annotated:
-        return _members(get_args(annotation)[0])
+        return members(get_args(annotation)[0])
     if origin in (Union, UnionType):
-        return [m for a in get_args(annotation) for m in _members(a)]
+        return [m for a in get_args(annotation) for m in members(a)]
     return [annotation]
 
 
 def accepts_text(annotation: Any) -> bool:
     """Whether a field's type takes a plain string (``str``, ``str | None``, a ``Literal`` of
     strings, or a model read from a name such as :class:`EventDef`)."""
-    for member in _members(annotation):
+    for member in members(annotation):
         if member is str:
             return True
         if get_origin(member) is Literal and all(isinstance(a, str) for a in get_args(member)):
@@ -77,7 +78,7 @@ def accepts_text(annotation: Any) -> bool:
 
 def _structured(annotation: Any) -> bool:
     """Whether a field's type takes an object or a list (a model, ``dict``, ``list``…)."""
-    for member in _members(annotation):
+    for member in members(annotation):
         origin = get_origin(member) or member
         if isinstance(origin, type) and (issubclass(origin, BaseModel | Mapping) or (
                 issubclass(origin, Sequence) and not issubclass(origin, str | bytes))):
@@ -216,4 +217,4 @@ def header_pairs(headers: Mapping[str, str] | Sequence[tuple[str, str]] | None
 
 __all__ = ["HOST_FAMILY", "MAX_HEADERS", "RESERVED_HEADERS", "AmplitudeUrl", "Native",
            "accepts_text", "amplitude_url", "header_pairs", "input_error", "json_text",
-           "native_names", "read_native"]
+           "members", "native_names", "read_native"]

@@ -186,7 +186,8 @@ def check_ids(
                   and value.strip().lower() not in INVALID_ID_VALUES):
             out.append(v)
     if not present and not out:
-        out.append(Violation("user_id", "user_id or device_id is required", "missing"))
+        out.append(Violation("user_id", "is required when device_id is absent (one of the two)",
+                             "missing"))
     return out
 
 
