@@ -8,6 +8,8 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 
+pytest_plugins = ("pytester",)  # tests/testing/ runs the pytest plugin as its users do
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> str:

@@ -42,6 +42,19 @@ def test_server_python_example_runs() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_pytest_plugin_example_runs(tmp_path: Path) -> None:
+    section = README.split("## Testing your tracking code: the pytest plugin\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    (snippet,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (tmp_path / "test_tracking.py").write_text(snippet)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPLITUDE_", "PYTEST_"))}
+    done = subprocess.run([sys.executable, "-m", "pytest", "test_tracking.py", "-q",
+                           "-p", "no:randomly", "-p", "no:cacheprovider"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
+
+
 def test_every_cli_command_is_documented() -> None:
     from ampkit.cli import (
         app,

@@ -83,12 +83,20 @@ def widen(annotation: str) -> str:
     return annotation
 
 
-class Method:
-    """One generated method: its signature, docstring and the flow it runs."""
+# Flows whose whole work is one effect of the client's own sender, called directly: ``track``
+# runs once per event, and driving a flow would cost it more than validating the event.  The
+# flow stays the declaration (signature, docstring) and what the other ingestion flows build on.
+DIRECT = {"_track_flow": "self._sender.enqueue(self._encode(events))"}
 
-    def __init__(self, name: str, params: list[str], returns: str, doc: str, flow: str) -> None:
-        self.name, self.params, self.returns, self.doc, self.flow = (
-            name, params, returns, doc, flow)
+
+class Method:
+    """One generated method: its signature, docstring and the flow it runs (or, for the
+    :data:`DIRECT` ones, the sender call it makes)."""
+
+    def __init__(self, name: str, params: list[str], returns: str, doc: str, flow: str,
+                 direct: str | None = None) -> None:
+        self.name, self.params, self.returns, self.doc, self.flow, self.direct = (
+            name, params, returns, doc, flow, direct)
 
     def render(self, asynchronous: bool) -> str:
         head = f"    {'async ' if asynchronous else ''}def {self.name}("
@@ -96,6 +104,8 @@ class Method:
         lines = _wrap(head, args, f") -> {self.returns}:")
         run = "await self._run" if asynchronous else "self._run"
         body = f"        return {run}({self.flow})"
+        if self.direct is not None:
+            body = f"        return {'await ' if asynchronous else ''}{self.direct}"
         if len(body) > 100:
             body = f"        return {run}(\n            {self.flow})"
         return "\n".join([*lines, f'        """{self.doc}"""', body])
@@ -191,7 +201,7 @@ def flow_methods() -> Iterator[Method]:
             raise ValueError(f"{name} must return Flow[...]")
         doc = (inspect.getdoc(fn) or "").strip().replace('"""', "'''")
         yield Method(name[1:].removesuffix("_flow"), params, match.group(1), doc,
-                     f"self.{name}({', '.join(call_args)})")
+                     f"self.{name}({', '.join(call_args)})", DIRECT.get(name))
 
 
 def _names(text: str) -> set[str]:

@@ -67,3 +67,25 @@ def test_max_queue_bytes_bounds_the_queue() -> None:
         assert f"{fits} of 1000 accepted" in str(caught.value)
         assert amp.queued == fits and amp._sender.core.queue.held_bytes <= 100_000
         amp.close(timeout=0)
+
+
+def test_tracking_a_list_holds_each_event_at_its_size() -> None:
+    """orjson's buffers are 4 KB and more: a ``track`` of a list that kept them until the
+    whole list was queued would peak at 4 KB per event, 20 times the event."""
+    n = 5000
+    with dead_port() as port:
+        amp = Amplitude(API_KEY, base_url=f"http://127.0.0.1:{port}",
+                        retry=RetryPolicy(base_delay=0.0, max_delay=3600.0),
+                        sender=SenderOptions(flush_interval=3600, batch_size=2000))
+        payload = len(amp._encode(event(0))[0])
+        events = [event(i) for i in range(n)]
+        gc.collect()
+        tracemalloc.start()
+        try:
+            assert amp.track(events) == n
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert amp.queued == n
+        amp.close(timeout=0)
+    assert peak / n <= 4 * payload, (peak / n, payload)

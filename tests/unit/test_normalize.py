@@ -7,6 +7,7 @@ import datetime as dt
 import enum
 import uuid
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ampkit import EventDefaults, InvalidEventError, NormalizeOptions
-from ampkit.ingest.normalize import normalize_event, normalize_identification
+from ampkit.ingest.normalize import _fast_event, normalize_event, normalize_identification
 
 
 class Color(enum.Enum):
@@ -130,3 +131,72 @@ def test_any_input_gives_valid_event_or_typed_error(raw: dict[str, Any]) -> None
 def test_any_top_level_value_gives_event_or_typed_error(raw: Any) -> None:
     with contextlib.suppress(InvalidEventError):
         normalize_event(raw)
+
+
+# A plain dict takes a one-pass fast path; any other mapping takes the full path.  The two must
+# agree on every event: the same wire object (key order included) or the same error.
+_KEYS = ["event_type", "eventType", "user_id", "userId", "device_id", "deviceId", "time",
+         "session_id", "event_id", "insert_id", "platform", "os_name", "library", "price",
+         "revenue", "quantity", "location_lat", "event_properties", "eventProperties",
+         "user_properties", "groups", "productId", "currency", "unknown_key", "ip"]
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**64), max_value=2**64),
+    st.sampled_from([0, 1_700_000_000_000, 1_700_000_000, 2**63, -1, 253_402_300_800_000]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["", "ok", "user-1", "null", "0", "x" * 1025, "[Amplitude] Revenue", "USD",
+                     "abc"]),
+    st.text(max_size=8),
+    st.dictionaries(st.sampled_from(["a", "b", "$set"]),
+                    st.one_of(st.none(), st.integers(), st.text(max_size=3),
+                              st.floats(allow_nan=True), st.lists(st.integers(), max_size=2)),
+                    max_size=3),
+    st.lists(st.integers(), max_size=2),
+    st.just(dt.datetime(2024, 1, 2, tzinfo=dt.UTC)),
+)
+_DEFAULTS = st.sampled_from([
+    None, EventDefaults(), EventDefaults(user_id="default-user", platform="iOS"),
+    EventDefaults(device_id="dev", session_id=1_700_000_000_000), EventDefaults(library=None),
+])
+_OPTIONS = st.sampled_from([
+    NormalizeOptions(), NormalizeOptions(min_id_length=1),
+    NormalizeOptions(long_strings="truncate", allow_reserved_event_types=True),
+])
+
+
+def _outcome(event: Any, defaults: EventDefaults | None, options: NormalizeOptions) -> Any:
+    try:
+        return list(normalize_event(event, defaults, options, index=3, now_ms=1).items())
+    except InvalidEventError as exc:
+        return ("error", exc.field, exc.rule, exc.index)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=8), _DEFAULTS, _OPTIONS)
+def test_fast_path_agrees_with_the_full_path(
+    raw: dict[str, Any], defaults: EventDefaults | None, options: NormalizeOptions
+) -> None:
+    raw.setdefault("insert_id", "fixed-insert-id")  # else each call draws a new one
+    assert _outcome(dict(raw), defaults, options) == _outcome(
+        MappingProxyType(raw), defaults, options)
+
+
+def test_fast_path_takes_a_plain_valid_event_and_refuses_nothing_the_full_path_takes() -> None:
+    event = {"eventType": "Played", "userId": "user-1", "time": 1_700_000_000_000,
+             "event_properties": {"n": 1, "ok": True, "s": "x", "f": 1.5, "none": None},
+             "platform": "Web", "price": 3}
+    defaults = EventDefaults(app_version="1.0")
+    assert _fast_event(event, defaults, NormalizeOptions(), 5) is not None  # the fast path
+    out = normalize_event(event, defaults, now_ms=5)
+    assert list(out) == ["event_type", "user_id", "time", "event_properties", "platform",
+                         "price", "app_version", "library", "insert_id"]
+    assert out["event_properties"] is event["event_properties"]  # plain: shared, not copied
+    for bad, field, rule in [
+        ({"userId": "user-1"}, "event_type", "is required"),
+        ({"event_type": "e", "user_id": "null"}, "user_id", "invalid id values"),
+        ({"event_type": "e", "user_id": "user-1", "time": 1_700_000_000}, "time", "seconds"),
+        ({"event_type": "e", "user_id": "user-1", "event_properties": {"x": float("nan")}},
+         "event_properties.x", "finite"),
+    ]:
+        with pytest.raises(InvalidEventError, match=rule) as caught:
+            normalize_event(bad)
+        assert caught.value.field == field

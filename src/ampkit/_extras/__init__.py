@@ -3,7 +3,8 @@
 ``pip install ampkit`` brings what the client needs (httpx, pydantic, pydantic-settings, orjson).
 Everything else comes with an extra (``pyproject.toml`` lists the same sets)::
 
-    server   ampkit serve, ampkit.server     duckdb, starlette, uvicorn, pyyaml, python-multipart
+    server   ampkit serve, ampkit.server     duckdb, starlette, uvicorn, pyyaml, python-multipart,
+                                             pyarrow
     sync     ampkit sync, ampkit.replicate   pyarrow, duckdb, psycopg, pyyaml
     export   Parquet and DuckDB exports      pyarrow, duckdb   (``arrow``: pyarrow alone)
     mcp      ampkit mcp, ampkit.mcp          mcp
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Sequence
 
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "server": ("duckdb", "starlette", "uvicorn", "yaml"),
+    "server": ("duckdb", "starlette", "uvicorn", "yaml", "pyarrow"),
     "sync": ("pyarrow", "duckdb", "psycopg", "yaml"),
     "export": ("pyarrow", "duckdb"),
     "arrow": ("pyarrow",),

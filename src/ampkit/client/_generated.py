@@ -225,7 +225,7 @@ known, otherwise a direct call to the Group Identify API."""
 
     def track(self, events: TrackedEvent | Iterable[TrackedEvent]) -> int:
         """Validate and queue one event or many; returns how many were queued."""
-        return self._run(self._track_flow(events))
+        return self._sender.enqueue(self._encode(events))
 
     def user_activity(self, amplitude_id: int, *, offset: int = 0, limit: int = 1000,
         direction: Direction = "latest") -> UserActivityResult:
@@ -419,7 +419,7 @@ known, otherwise a direct call to the Group Identify API."""
 
     async def track(self, events: TrackedEvent | Iterable[TrackedEvent]) -> int:
         """Validate and queue one event or many; returns how many were queued."""
-        return await self._run(self._track_flow(events))
+        return await self._sender.enqueue(self._encode(events))
 
     async def user_activity(self, amplitude_id: int, *, offset: int = 0, limit: int = 1000,
         direction: Direction = "latest") -> UserActivityResult:

@@ -128,7 +128,14 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
         self._sender = self._runtime.sender(self.transport, self._core())
 
     def _runner(self) -> DriverT:
-        return self._runtime.driver(self.transport, budgets=self.budgets, effects=self._effects())
+        """The client's driver (stateless: one per transport and sender, made once — a
+        ``track`` call runs a flow too)."""
+        cached: tuple[Any, Any, DriverT] | None = self.__dict__.get("_driver")
+        if cached is None or cached[0] is not self.transport or cached[1] is not self._sender:
+            cached = (self.transport, self._sender, self._runtime.driver(
+                self.transport, budgets=self.budgets, effects=self._effects()))
+            self.__dict__["_driver"] = cached
+        return cached[2]
 
     def __repr__(self) -> str:
         return (
@@ -151,16 +158,20 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
         return None if n == 5 else n
 
     def _encode(self, events: TrackedEvent | Iterable[TrackedEvent]) -> list[bytes]:
-        """Validate and encode; raises before anything is queued if any event is invalid."""
+        """Validate and encode; raises before anything is queued if any event is invalid.
+
+        Each payload is copied to its size at once: orjson hands out buffers of 4 KB and more,
+        and a ``track`` of a list would otherwise hold one per event until all are queued."""
         now = time.time_ns() // 1_000_000
-        if isinstance(events, Mapping | Event):
-            return [orjson.dumps(normalize_event(events, self.defaults, self.validation,
-                                                 index=0, now_ms=now))]
+        defaults, validation, dumps = self.defaults, self.validation, orjson.dumps
+        if events.__class__ is dict or isinstance(events, Mapping | Event):
+            one = normalize_event(events, defaults, validation,
+                                  index=0, now_ms=now)
+            return [bytes(memoryview(dumps(one)))]
         items = list(events)
         return [
-            orjson.dumps(
-                normalize_event(e, self.defaults, self.validation, index=i, now_ms=now)
-            )
+            bytes(memoryview(dumps(normalize_event(e, defaults, validation, index=i,
+                                                   now_ms=now))))
             for i, e in enumerate(items)
         ]
 

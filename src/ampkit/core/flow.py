@@ -165,6 +165,8 @@ class Driver(_Driver["SyncTransport"]):
 
     def answer(self, step: Step) -> Any:
         """What a step gives back to its flow."""
+        if step.__class__ is Effect:  # first: every ``track`` is one
+            return self._effect(step)
         if isinstance(step, RequestSpec):
             return self.send(step)
         if isinstance(step, Download):
@@ -179,10 +181,14 @@ class Driver(_Driver["SyncTransport"]):
 
     def run(self, flow: Flow[T]) -> T:
         """The flow's result (a flow run this way must not emit)."""
-        with _Steps(flow) as steps:
-            for step in steps:
-                steps.answer = self.answer(step)
-        return cast(T, steps.result)
+        answer: Any = None  # what _Steps does, inline: a ``track`` call is one run
+        try:
+            while True:
+                answer = self.answer(flow.send(answer))
+        except StopIteration as stop:
+            return cast(T, stop.value)
+        finally:
+            flow.close()
 
     def iterate(self, flow: Flow[Any]) -> Generator[Any, None, None]:
         """The items the flow emits, each as soon as it is emitted."""

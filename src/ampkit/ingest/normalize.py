@@ -30,10 +30,18 @@ from pydantic.alias_generators import to_camel
 from ampkit.errors import InvalidEventError
 from ampkit.models import Event, GroupIdentification, Identification
 from ampkit.models.rules import (
+    INT64_MAX,
+    INT64_MIN,
     MAX_DEPTH,
     MAX_STRING_LENGTH,
+    MAX_TIME_MS,
+    MIN_PLAUSIBLE_MS,
+    NUMBER_FIELDS,
+    RESERVED_EVENT_TYPES,
+    STRING_FIELDS,
     check_event,
     check_group_identification,
+    check_id,
     check_identification,
 )
 
@@ -208,6 +216,126 @@ def _wire_aliases() -> dict[str, str]:
 
 
 _WIRE = _wire_aliases()
+_DEFAULT_OPTIONS = NormalizeOptions()
+
+
+# The fast path: a plain dict whose keys are all common ones with plain, valid values is
+# renamed, checked and completed in one pass.  It only ever *accepts*: on the first key or value
+# it is not sure of, it gives up and the full path below (``_as_dict``, ``json_safe``,
+# ``check_event``) does the work, so every error is the full path's, word for word.
+_STR, _ETYPE, _ID, _TIME, _INT64, _NUM, _PROPS = range(7)
+
+
+def _fast_keys() -> dict[str, tuple[str, int]]:
+    """Accepted spelling → (wire key, kind), for the keys the fast path checks itself (the
+    revenue, property-operation, group and plan keys are left to the full path)."""
+    kinds = dict.fromkeys(set(STRING_FIELDS) - {"productId", "revenueType"}, _STR)
+    kinds.update(dict.fromkeys(NUMBER_FIELDS, _NUM))
+    kinds.update(event_type=_ETYPE, user_id=_ID, device_id=_ID, time=_TIME, session_id=_INT64,
+                 event_id=_INT64, event_properties=_PROPS)
+    return {spelling: (wire, kinds[wire]) for spelling, wire in _WIRE.items() if wire in kinds}
+
+
+def _plain_ok(kind: int, value: Any, wire: str, options: NormalizeOptions) -> bool:
+    """``value`` (not ``None``) certainly passes the rules of ``wire`` as it is."""
+    cls = value.__class__
+    if kind == _STR:
+        return cls is str and len(value) <= MAX_STRING_LENGTH
+    if kind == _ID:
+        return cls is str and check_id(value, wire, options.min_id_length) is None
+    if kind == _ETYPE:
+        return cls is str and 0 < len(value) <= MAX_STRING_LENGTH and (
+            options.allow_reserved_event_types or value not in RESERVED_EVENT_TYPES)
+    if kind == _TIME:
+        return cls is int and MIN_PLAUSIBLE_MS <= value <= MAX_TIME_MS
+    if kind == _INT64:
+        return cls is int and INT64_MIN <= value <= INT64_MAX
+    if kind == _NUM:
+        return cls is int or (cls is float and math.isfinite(value))
+    if cls is not dict:  # _PROPS: an object of plain values, shared as it is
+        return False
+    for key, item in value.items():
+        cls = item.__class__
+        if key.__class__ is not str or not (
+            (cls is str and len(item) <= MAX_STRING_LENGTH) or cls is int or cls is bool
+            or item is None or (cls is float and math.isfinite(item))
+        ):
+            return False
+    return True
+
+
+_FAST_DEFAULTS: list[Any] = [None, None, ()]
+
+
+def _fast_defaults(
+    defaults: EventDefaults, options: NormalizeOptions
+) -> tuple[tuple[str, Any], ...] | None:
+    """The defaults' items if every one passes its rules as it is (else ``None``), remembered
+    for the last pair seen — a client passes the same two objects for every event."""
+    last = _FAST_DEFAULTS
+    if last[0] is defaults and last[1] is options:
+        items: tuple[tuple[str, Any], ...] | None = last[2]
+        return items
+    items = _defaults_items(defaults)
+    for key, value in items:
+        spec = _FAST.get(key)
+        if spec is None or not _plain_ok(spec[1], value, key, options):
+            items = None
+            break
+    last[0], last[1], last[2] = defaults, options, items
+    return items
+
+
+def _fast_event(
+    event: dict[Any, Any], defaults: EventDefaults | None, options: NormalizeOptions,
+    now_ms: int | None,
+) -> dict[str, Any] | None:
+    """The wire form of a plain, valid ``event``, or ``None``: take the full path."""
+    fast, max_len = _FAST, MAX_STRING_LENGTH
+    out: dict[str, Any] = {}
+    for key, value in event.items():
+        if value is None:
+            continue
+        spec = fast.get(key)
+        if spec is None:
+            return None
+        wire, kind = spec
+        cls = value.__class__
+        if kind == _STR:  # the common kinds inline, the others in _plain_ok
+            if cls is not str or len(value) > max_len:
+                return None
+        elif kind == _ID:
+            if cls is not str or check_id(value, wire, options.min_id_length) is not None:
+                return None
+        elif kind == _ETYPE:
+            if cls is not str or not 0 < len(value) <= max_len or (
+                    value in RESERVED_EVENT_TYPES and not options.allow_reserved_event_types):
+                return None
+        elif kind == _PROPS and cls is dict:
+            for name, item in value.items():
+                cls = item.__class__
+                if name.__class__ is not str or not (
+                    (cls is str and len(item) <= max_len) or cls is int or cls is bool
+                    or item is None or (cls is float and math.isfinite(item))
+                ):
+                    return None
+        elif not _plain_ok(kind, value, wire, options):
+            return None
+        out[wire] = value
+    if defaults is not None:
+        items = _fast_defaults(defaults, options)
+        if items is None:
+            return None
+        for key, value in items:
+            if key not in out:
+                out[key] = value
+    if "event_type" not in out or ("user_id" not in out and "device_id" not in out):
+        return None
+    if "time" not in out:
+        out["time"] = now_ms if now_ms is not None else to_ms(dt.datetime.now(dt.UTC))
+    if "insert_id" not in out:
+        out["insert_id"] = new_insert_id()
+    return out
 
 
 def _as_dict(event: Event | Mapping[str, Any] | BaseModel, index: int | None) -> dict[str, Any]:
@@ -229,6 +357,9 @@ def _as_dict(event: Event | Mapping[str, Any] | BaseModel, index: int | None) ->
                             index=index)
 
 
+_FAST = _fast_keys()
+
+
 def normalize_event(
     event: Event | Mapping[str, Any],
     defaults: EventDefaults | None = None,
@@ -238,7 +369,11 @@ def normalize_event(
     now_ms: int | None = None,
 ) -> dict[str, Any]:
     """The wire form of one event; raises :class:`InvalidEventError` on the first broken rule."""
-    options = options or NormalizeOptions()
+    options = options or _DEFAULT_OPTIONS
+    if event.__class__ is dict:
+        fast = _fast_event(event, defaults, options, now_ms)
+        if fast is not None:
+            return fast
     data = _as_dict(event, index)
     if defaults is not None:
         for key, value in _defaults_items(defaults):

@@ -8,7 +8,8 @@ with an exclusive lock), so forked workers (gunicorn ``--preload``, Celery prefo
 over one file, and an abandoned file is adopted by the next process that opens the directory.
 
 Memory: each queued event holds its JSON in a ``bytes`` of exactly that size (orjson hands out
-buffers of 4 KB and more, so payloads are copied to their size on the way in) plus
+buffers of 4 KB and more, so the client copies each payload to its size as it encodes it, and
+payloads read back from SQLite are exact already: whoever puts must hand exact sizes) plus
 :data:`QUEUED_EVENT_OVERHEAD` bytes of bookkeeping; ``held_bytes`` counts exactly that, and
 ``max_bytes`` bounds it.
 """
@@ -98,25 +99,41 @@ class MemoryQueue:
             held += f", {self._held_bytes:,} of {self.max_bytes:,} bytes"
         return held
 
+    def offer(self, payloads: Sequence[bytes]) -> bool:
+        """Queue all of ``payloads`` if all fit now (both bounds, as :meth:`room_for`); else
+        queue nothing and return ``False``.  Call it with ``cond`` held (the sender does, once
+        per ``track``)."""
+        n = len(payloads)
+        if n > self.max_size - len(self._ready) - len(self._deferred) - len(self._inflight):
+            return False
+        if self.max_bytes is not None and (
+            self._held_bytes + sum(map(len, payloads)) + n * QUEUED_EVENT_OVERHEAD
+            > self.max_bytes
+        ) and self.room_for(payloads) < n:
+            return False
+        self._put_locked(payloads)
+        return True
+
     def _store(self, payloads: Sequence[bytes]) -> list[QueuedEvent]:
-        items = []
-        for payload in payloads:
-            # a copy of exactly its size: orjson's buffers are 4 KB for a 200-byte event
-            items.append(QueuedEvent(self._next_id, bytes(memoryview(payload))))
-            self._next_id += 1
-            self._held_bytes += len(payload) + QUEUED_EVENT_OVERHEAD
+        """Payloads as queued events (exact-size ``bytes``: see the module docstring)."""
+        next_id = self._next_id
+        items = [QueuedEvent(next_id + i, payload) for i, payload in enumerate(payloads)]
+        self._next_id = next_id + len(items)
+        self._held_bytes += sum(map(len, payloads)) + len(items) * QUEUED_EVENT_OVERHEAD
         return items
 
-    def _add_ready(self, items: Iterable[QueuedEvent]) -> None:
-        for item in items:
-            self._ready.append(item)
-            self._ready_bytes += item.size
+    def _add_ready(self, items: Sequence[QueuedEvent]) -> None:
+        self._ready.extend(items)
+        self._ready_bytes += sum(len(item.payload) for item in items)
 
     def put(self, payloads: Sequence[bytes]) -> list[QueuedEvent]:
         with self.cond:
-            items = self._store(payloads)
-            self._add_ready(items)
-            return items
+            return self._put_locked(payloads)
+
+    def _put_locked(self, payloads: Sequence[bytes]) -> list[QueuedEvent]:
+        items = self._store(payloads)
+        self._add_ready(items)
+        return items
 
     def promote(self, now: float) -> None:
         with self.cond:
@@ -289,9 +306,8 @@ class DurableQueue(MemoryQueue):
         self._add_ready(items)
         return items
 
-    def put(self, payloads: Sequence[bytes]) -> list[QueuedEvent]:
-        with self.cond:
-            return self._persist(payloads)
+    def _put_locked(self, payloads: Sequence[bytes]) -> list[QueuedEvent]:
+        return self._persist(payloads)
 
     def _delete(self, items: Sequence[QueuedEvent]) -> None:
         if items:

@@ -113,6 +113,7 @@ class SenderCore:
         on_failed: FailedCallback | None = None,
     ) -> None:
         self.options = options
+        self._batch_size, self._batch_bytes = options.batch_size, options.batch_bytes()
         self.min_id_length = min_id_length
         self.secrets = tuple(secrets)
         self.retry_delay = retry_delay
@@ -149,9 +150,7 @@ class SenderCore:
     def batch_ready(self) -> bool:
         """A full batch is waiting (worth waking the sender for)."""
         q = self.queue
-        return q.ready_count >= self.options.batch_size or (
-            q.ready_bytes >= self.options.batch_bytes()
-        )
+        return q.ready_count >= self._batch_size or q.ready_bytes >= self._batch_bytes
 
     def wait_time(self, now: float) -> float | None:
         waits = []
@@ -240,6 +239,16 @@ def run_callbacks(calls: Sequence[Callable[[], None]]) -> None:
 
 
 _SENDERS: weakref.WeakSet[BackgroundSender] = weakref.WeakSet()
+_PID = [os.getpid()]
+"""This process's id, kept by a fork hook: ``track`` checks it on every call, and
+``os.getpid()`` is a system call."""
+
+
+def _note_pid() -> None:
+    _PID[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_note_pid)
 
 
 class BackgroundSender:
@@ -282,18 +291,17 @@ class BackgroundSender:
         """Queue encoded events; returns how many were accepted (see ``on_full``)."""
         if self._closed:
             raise ClosedError("this client is closed; create a new one to send more events")
+        core = self.core
         with self.cond:  # fast path: room for everything (the common case)
-            if self._pid != os.getpid() or not self._threads:
+            if self._pid != _PID[0] or not self._threads:
                 self._ensure_running()
-            queue = self.core.queue
-            n = len(payloads)
-            if queue.room_for(payloads) == n:
-                was_idle = not queue.ready_count
-                was_ready = not was_idle and self.core.batch_ready()
-                queue.put(payloads)
-                if was_idle or (not was_ready and self.core.batch_ready()):
+            queue = core.queue
+            was_idle = not queue.ready_count
+            was_ready = not was_idle and core.batch_ready()
+            if queue.offer(payloads):
+                if was_idle or (not was_ready and core.batch_ready()):
                     self.cond.notify_all()
-                return n
+                return len(payloads)
         calls: list[Callable[[], None]] = []
         accepted = 0
         with self.cond:

@@ -26,6 +26,9 @@ class AmpModel(BaseModel):
         populate_by_name=True,
         alias_generator=AliasGenerator(validation_alias=_validation_alias),
         ser_json_inf_nan="null",
+        # a model's validator is built on its first use, not when its module is imported: a
+        # client that only sends events never builds the 100-odd query and answer models
+        defer_build=True,
     )
 
     def to_json_bytes(self) -> bytes:

@@ -191,8 +191,41 @@ def check_ids(
     return out
 
 
+def _plain_json(value: object, depth: int) -> bool:
+    """``True`` when :func:`check_json_value` finds nothing in ``value`` (a quick walk that
+    builds no paths; the full check runs only to name what is wrong)."""
+    if depth > MAX_DEPTH:
+        return False
+    kind = value.__class__
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    if kind is dict:
+        for k, v in value.items():  # type: ignore[attr-defined]
+            if k.__class__ is not str or not (
+                    v.__class__ in _SCALARS or _plain_json(v, depth + 1)):
+                return False
+        return depth < MAX_DEPTH or not value
+    if kind is list:
+        for v in value:  # type: ignore[attr-defined]
+            if not (v.__class__ in _SCALARS or _plain_json(v, depth + 1)):
+                return False
+        return depth < MAX_DEPTH or not value
+    return False
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def check_json_value(value: object, path: str, depth: int = 0) -> Violation | None:
     """A property value must be JSON (str, finite number, bool, null, list, object)."""
+    if _plain_json(value, depth):
+        return None
+    return _check_json_value(value, path, depth)
+
+
+def _check_json_value(value: object, path: str, depth: int = 0) -> Violation | None:
     if depth > MAX_DEPTH:
         return Violation(path, f"nests deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, bool | str | int):
@@ -201,7 +234,7 @@ def check_json_value(value: object, path: str, depth: int = 0) -> Violation | No
         return None if math.isfinite(value) else Violation(path, "must be a finite number")
     if isinstance(value, list):
         for i, item in enumerate(value):
-            v = check_json_value(item, f"{path}[{i}]", depth + 1)
+            v = _check_json_value(item, f"{path}[{i}]", depth + 1)
             if v:
                 return v
         return None
@@ -209,7 +242,7 @@ def check_json_value(value: object, path: str, depth: int = 0) -> Violation | No
         for key, item in value.items():
             if not isinstance(key, str):
                 return Violation(path, "keys must be strings")
-            v = check_json_value(item, f"{path}.{key}", depth + 1)
+            v = _check_json_value(item, f"{path}.{key}", depth + 1)
             if v:
                 return v
         return None

@@ -16,6 +16,7 @@ from ampkit.core.policy import RetryPolicy
 from ampkit.errors import AmplitudeError, UnreachableError, redact
 from ampkit.replicate.config import StreamOptions, SyncOptions
 from ampkit.replicate.destinations import Destination, describe_target, open_destination
+from ampkit.replicate.dlt_target import is_dlt_target
 from ampkit.replicate.plan import StreamPlan
 from ampkit.replicate.readers.base import Context, StreamRun
 from ampkit.replicate.readers.catalog import CatalogRun
@@ -71,6 +72,10 @@ def plan_sync(options: SyncOptions) -> SyncResult:
     """The plan of every stream (windows, requests, cost) — no request is sent and nothing is
     written (the destination, if it exists, is only read for the saved state)."""
     now = _now(options)
+    if is_dlt_target(options.target):
+        from ampkit.replicate.dlt_target import plan_dlt
+
+        return plan_dlt(options, now)
     reporter = Reporter()
     with open_destination(options.target, read_only=True, schema=options.schema_) as dest:
         plans = [_run_for(o, options, now, dest, None, reporter).plan() for o in options.streams]
@@ -97,6 +102,10 @@ def run_sync(
     settings.require_secret_key()
     reporter = reporter or Reporter()
     now = _now(options)
+    if is_dlt_target(options.target):  # any dlt destination, through a dlt pipeline
+        from ampkit.replicate.dlt_target import run_dlt_sync
+
+        return run_dlt_sync(options, settings, reporter, retry, now)
     result = SyncResult(target=describe_target(options.target, options.schema_))
     source = Source(settings, retry=retry, on_wait=reporter.waiting, sleep=sleep)
     try:

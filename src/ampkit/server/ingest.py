@@ -6,7 +6,6 @@ rows and property updates.  The rules are the same ones the client checks before
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -35,8 +34,8 @@ from ampkit.models.rules import (
     is_number,
 )
 from ampkit.server.config import LimitsConfig, ProjectConfig
-from ampkit.server.schema import dedup_hash, dedup_key
-from ampkit.server.state import ProjectState, UserState
+from ampkit.server.schema import EventBatch, dedup_hash, dedup_key
+from ampkit.server.state import ProjectState
 from ampkit.server.throttle import Throttle
 
 Api = Literal["httpapi", "batch"]
@@ -63,6 +62,17 @@ _HANDLED = frozenset({
 USER_FIELDS = ("app_version", "platform", "os_name", "os_version", "device_brand",
                "device_manufacturer", "device_model", "carrier", "country", "region", "city",
                "dma", "language", "start_version")
+_DATA = {
+    (api, updated, first): orjson.dumps({
+        "path": PATHS[api], "user_properties_updated": updated, "first_event": first,
+        "group_ids": {}, "group_first_event": {},
+    }).decode()
+    for api in PATHS for updated in (False, True) for first in (False, True)
+}
+"""The stored ``data`` column of an event: four texts per API, written once."""
+_EMPTY = "{}"
+_PROPS_REVENUE = frozenset({"$revenue", "$price", "$quantity"})
+"""The event properties :func:`_revenue` reads when the event has no revenue keys."""
 
 
 @dataclass
@@ -71,7 +81,7 @@ class Outcome:
 
     status: int
     body: SuccessSummary | IngestErrorBody
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    batch: EventBatch | None = None
     accepted_ids: list[tuple[str | None, str | None]] = field(default_factory=list)
     duplicates: int = 0
 
@@ -139,10 +149,11 @@ def _clean_id(value: Any, min_id_length: int) -> str | None:
     return value
 
 
-def check_request(
-    request: ParsedRequest, project: ProjectConfig, throttle: Throttle, now_ms: int
+def check_events(
+    request: ParsedRequest, project: ProjectConfig, throttle: Throttle
 ) -> Outcome | None:
-    """Per-event validation, silenced devices and throttles; ``None`` when all is well."""
+    """Per-event validation and silenced devices: what depends on the request alone, so it
+    runs before the store's lock is taken.  ``None`` when all is well."""
     per_event = {}
     for i, event in enumerate(request.events):
         violations = check_event(event, min_id_length=request.min_id_length,
@@ -153,18 +164,28 @@ def check_request(
         invalid, missing = index_violations(per_event)
         return error(400, ERR_INVALID_FIELDS, events_with_invalid_fields=invalid,
                      events_with_missing_fields=missing)
-    ids = [
-        (_clean_id(e.get("user_id"), request.min_id_length),
-         _clean_id(e.get("device_id"), request.min_id_length))
-        for e in request.events
-    ]
     if project.silenced_devices:
         silenced = set(project.silenced_devices)
+        ids = event_ids(request)
         hit = [i for i, (_, d) in enumerate(ids) if d in silenced]
         if hit:
             return error(400, ERR_SILENCED, eps_threshold=int(throttle.eps),
                          silenced_devices=sorted({ids[i][1] for i in hit if ids[i][1]}),
                          silenced_events=hit)
+    return None
+
+
+def event_ids(request: ParsedRequest) -> list[tuple[str | None, str | None]]:
+    """Each event's (user_id, device_id), short and placeholder ids stripped."""
+    m = request.min_id_length
+    return [(_clean_id(e.get("user_id"), m), _clean_id(e.get("device_id"), m))
+            for e in request.events]
+
+
+def check_limits(
+    ids: list[tuple[str | None, str | None]], throttle: Throttle, now_ms: int
+) -> Outcome | None:
+    """The per-user/device throttles (under the store's lock: they count what was accepted)."""
     verdict = throttle.check(ids, now_ms)
     if verdict.refused:
         return error(
@@ -177,6 +198,99 @@ def check_request(
     return None
 
 
+@dataclass
+class Prepared:
+    """A valid request's events with everything that depends on them alone worked out before
+    the store's lock is taken: the ids, the deduplication keys and the columns of their rows
+    that no user state enters (properties as JSON text, revenue, device fields, …).
+
+    What depends on the project's state (Amplitude IDs, user properties, first/last seen,
+    duplicates) is :meth:`EventBuilder.build`'s, under the lock."""
+
+    request: ParsedRequest
+    api: Api
+    size: int
+    ids: list[tuple[str | None, str | None]]
+    keys: list[tuple[str, str] | None]
+    columns: dict[str, list[Any]]
+    """Columns of the rows, one value per event (duplicates included)."""
+    times: list[int | None]
+    revenues: list[float | None]
+    fields: list[dict[str, Any] | None]
+    """The device fields an event sets on its user (``None``: none)."""
+    ops: list[Mapping[str, Any] | None]
+    """The user property operations to apply (``None``: none, or skipped)."""
+    groups: list[Any]
+    group_ops: list[Mapping[str, Any] | None]
+
+
+def prepare(request: ParsedRequest, api: Api, size: int) -> Prepared:
+    """The state-free part of the rows of a valid request (see :class:`Prepared`)."""
+    events = request.events
+    ids = event_ids(request)
+    keys = [None if e.get("insert_id") is None else dedup_key(u, d, e["insert_id"])
+            for e, (u, d) in zip(events, ids, strict=True)]
+    present: set[str] = set()
+    for e in events:
+        present.update(e)
+    nulls = [None] * len(events)
+    columns: dict[str, list[Any]] = {
+        column: [e.get(key) for e in events] if key in present else nulls
+        for key, column in _COPY.items()}
+    user_field_keys = [k for k in USER_FIELDS if k in present]
+    revenue_keys = not present.isdisjoint(_REVENUE)
+    columns["location_lat"] = _floats(columns["location_lat"])
+    columns["location_lng"] = _floats(columns["location_lng"])
+    columns.update(
+        insert_id=[e.get("insert_id") for e in events],
+        event_type=[e["event_type"] for e in events],
+        session_id=[-1 if e.get("session_id") is None else e["session_id"] for e in events],
+        library=[e.get("library") or "http/2.0" for e in events],
+        device_type=columns["device_model"],
+        device_family=[e.get("device_brand") or e.get("device_manufacturer") for e in events],
+        dedup_hash=[None if k is None else dedup_hash(k) for k in keys],
+    )
+    event_props, revenues, group_props, groups, plans, extras = [], [], [], [], [], []
+    fields: list[dict[str, Any] | None] = []
+    ops: list[Mapping[str, Any] | None] = []
+    group_ops: list[Mapping[str, Any] | None] = []
+    times: list[int | None] = []
+    dumps = orjson.dumps
+    for e in events:
+        props = dict(e.get("event_properties") or {})
+        revenue = _revenue(e, props) if revenue_keys or not _PROPS_REVENUE.isdisjoint(
+            props) else None
+        revenues.append(revenue)
+        event_props.append(dumps(props).decode() if props else _EMPTY)
+        gprops = e.get("group_properties")
+        group_props.append(dumps(gprops).decode() if gprops else _EMPTY)
+        group = e.get("groups")
+        groups.append(group)
+        group_ops.append(gprops if isinstance(group, dict) and isinstance(gprops, dict)
+                         and gprops else None)
+        plan = e.get("plan")
+        plans.append(dumps(plan).decode() if plan else _EMPTY)
+        extra = None if _HANDLED.issuperset(e) else {
+            k: v for k, v in e.items() if k not in _HANDLED}
+        extras.append(dumps(extra).decode() if extra else None)
+        time = e.get("time")
+        times.append(time if isinstance(time, int) else None)
+        user_fields = {k: v for k in user_field_keys if (v := e.get(k)) is not None}
+        fields.append(user_fields or None)
+        user_ops = e.get("user_properties")
+        ops.append(user_ops if user_ops and e.get("$skip_user_properties_sync") is not True
+                   else None)
+    columns.update(event_properties=event_props, revenue=revenues, group_properties=group_props,
+                   plan=plans, extra=extras)
+    return Prepared(request, api, size, ids, keys, columns, times, revenues, fields, ops,
+                    groups, group_ops)
+
+
+def _floats(values: list[Any]) -> list[Any]:
+    """A DOUBLE column's values as floats (JSON integers past 2**53 included)."""
+    return [None if v is None else float(v) for v in values]
+
+
 class EventBuilder:
     """Turns accepted events into stored rows, updating identities and properties."""
 
@@ -185,104 +299,94 @@ class EventBuilder:
         self.next_amplitude_id = next_amplitude_id
 
     def build(
-        self, request: ParsedRequest, api: Api, body_size: int, now_ms: int, first_seq: int,
+        self, prepared: Prepared, now_ms: int, first_seq: int,
         recent: Callable[[list[tuple[str, str]]], set[tuple[str, str]]],
     ) -> Outcome:
-        """Rows for the events of ``request`` that are not duplicates.  ``recent`` answers
-        which deduplication keys the store already holds (one look-up per request)."""
-        ids = [(_clean_id(e.get("user_id"), request.min_id_length),
-                _clean_id(e.get("device_id"), request.min_id_length)) for e in request.events]
-        keys = [None if e.get("insert_id") is None else dedup_key(u, d, e["insert_id"])
-                for e, (u, d) in zip(request.events, ids, strict=True)]
+        """Rows for the events of ``prepared`` that are not duplicates, applying each one to
+        the project's state in arrival order.  ``recent`` answers which deduplication keys the
+        store already holds (one look-up per request)."""
+        keys = prepared.keys
         seen = recent([k for k in keys if k is not None])
-        rows: list[dict[str, Any]] = []
+        keep: list[int] = []
         duplicates = 0
-        for event, (user_id, device_id), key in zip(request.events, ids, keys, strict=True):
+        for i, key in enumerate(keys):
             if key is not None:
                 if key in seen:
                     duplicates += 1
                     continue
                 seen.add(key)  # a second copy in the same request is a duplicate too
-            row = self._row(event, user_id, device_id, api, now_ms, first_seq + len(rows))
-            row["dedup_hash"] = None if key is None else dedup_hash(key)
-            rows.append(row)
-        summary = SuccessSummary(events_ingested=len(request.events),
-                                 payload_size_bytes=body_size, server_upload_time=now_ms)
-        return Outcome(200, summary, rows, ids, duplicates)
+            keep.append(i)
+        columns = prepared.columns
+        if len(keep) < len(keys):
+            columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+        columns.update(self._apply(prepared, keep, now_ms))
+        columns["seq"] = list(range(first_seq, first_seq + len(keep)))
+        summary = SuccessSummary(events_ingested=len(keys), payload_size_bytes=prepared.size,
+                                 server_upload_time=now_ms)
+        return Outcome(200, summary, EventBatch(columns, now_ms), prepared.ids, duplicates)
 
-    def _row(
-        self, event: Mapping[str, Any], user_id: str | None, device_id: str | None, api: Api,
-        now_ms: int, seq: int,
-    ) -> dict[str, Any]:
-        user, new = self.state.resolve(user_id, device_id, self.next_amplitude_id)
-        if new:
-            self.next_amplitude_id += 1
-        time = event.get("time")
-        event_ms = time if isinstance(time, int) else now_ms
-        first_event = user.first_seen_ms is None
-        if first_event or (user.first_seen_ms is not None and event_ms < user.first_seen_ms):
-            user.first_seen_ms = event_ms
-        user.last_seen_ms = max(user.last_seen_ms or event_ms, event_ms)
-        self.state.touch(user)
-
-        props = dict(event.get("event_properties") or {})
-        revenue = _revenue(event, props)
-        if revenue is not None:
-            user.paying = True
-        updated = self._user_properties(user, event)
-        group_props = event.get("group_properties")
-        groups = event.get("groups")
-        if isinstance(groups, dict) and isinstance(group_props, dict) and group_props:
-            for gtype, gvalue in groups.items():
-                for value in gvalue if isinstance(gvalue, list) else [gvalue]:
-                    group = self.state.group(str(gtype), str(value))
-                    group.group_properties = apply_operations(group.group_properties,
-                                                              group_props)
-                    self.state.touch_group(group)
-        if isinstance(groups, dict) and event["event_type"] == "$identify":
-            # a user-level group (the SDKs' set_group): every later event of the user
-            # belongs to it too (Amplitude's Accounts docs)
-            user.fields["groups"] = {**user.fields.get("groups", {}), **groups}
-        member_of = user.fields.get("groups")
-        if isinstance(member_of, dict) and member_of:
-            groups = {**member_of, **(groups if isinstance(groups, dict) else {})}
-        row: dict[str, Any] = {column: event.get(key) for key, column in _COPY.items()}
-        brand = event.get("device_brand") or event.get("device_manufacturer")
-        extra = {k: v for k, v in event.items() if k not in _HANDLED}
-        row.update(
-            seq=seq, project_id=self.state.project_id, uuid=str(uuid.uuid4()),
-            insert_id=event.get("insert_id"), amplitude_id=user.amplitude_id,
-            user_id=user_id, device_id=device_id, event_type=event["event_type"],
-            event_time=event_ms, client_event_time=event_ms, client_upload_time=now_ms,
-            server_received_time=now_ms, server_upload_time=now_ms, processed_time=now_ms,
-            user_creation_time=user.first_seen_ms,
-            session_id=-1 if event.get("session_id") is None else event["session_id"],
-            library=event.get("library") or "http/2.0",
-            device_type=event.get("device_model"), device_family=brand,
-            paying=True if user.paying else None, revenue=revenue,
-            event_properties=orjson.dumps(props).decode(),
-            user_properties=orjson.dumps(user.user_properties).decode(),
-            group_properties=orjson.dumps(group_props or {}).decode(),
-            groups=orjson.dumps(groups or {}).decode(),
-            data=orjson.dumps({
-                "path": PATHS[api], "user_properties_updated": updated,
-                "first_event": first_event, "group_ids": {}, "group_first_event": {},
-            }).decode(),
-            plan=orjson.dumps(event.get("plan") or {}).decode(),
-            extra=orjson.dumps(extra).decode() if extra else None,
-        )
-        return row
-
-    def _user_properties(self, user: UserState, event: Mapping[str, Any]) -> bool:
-        for key in USER_FIELDS:
-            value = event.get(key)
-            if value is not None:
-                user.fields[key] = value
-        ops = event.get("user_properties")
-        if not ops or event.get("$skip_user_properties_sync") is True:
-            return False
-        user.user_properties = apply_operations(user.user_properties, ops)
-        return True
+    def _apply(self, prepared: Prepared, keep: list[int], now_ms: int) -> dict[str, list[Any]]:
+        """Each kept event applied to its user (and groups), in order: the columns of its row
+        that come from that state."""
+        state = self.state
+        resolve, touch, group_of, touch_group = (
+            state.resolve, state.touch, state.group, state.touch_group)
+        events, ids, times = prepared.request.events, prepared.ids, prepared.times
+        revenues, fields, ops = prepared.revenues, prepared.fields, prepared.ops
+        groups, group_ops = prepared.groups, prepared.group_ops
+        data = {k[1:]: v for k, v in _DATA.items() if k[0] == prepared.api}
+        amplitude_ids, creation, paying, user_props, groups_col, data_col, event_times = (
+            [], [], [], [], [], [], [])
+        dumps = orjson.dumps
+        for i in keep:
+            user_id, device_id = ids[i]
+            user, new = resolve(user_id, device_id, self.next_amplitude_id)
+            if new:
+                self.next_amplitude_id += 1
+            event_ms = times[i]
+            if event_ms is None:
+                event_ms = now_ms
+            first_seen = user.first_seen_ms
+            first_event = first_seen is None
+            if first_seen is None or event_ms < first_seen:
+                user.first_seen_ms = event_ms
+            last_seen = user.last_seen_ms
+            user.last_seen_ms = event_ms if not last_seen or event_ms > last_seen else last_seen
+            touch(user)
+            if revenues[i] is not None:
+                user.paying = True
+            user_fields = fields[i]
+            if user_fields is not None:
+                user.fields.update(user_fields)
+            user_ops = ops[i]
+            if user_ops is not None:
+                user.user_properties = apply_operations(user.user_properties, user_ops)
+            gprops = group_ops[i]
+            group = groups[i]
+            if gprops is not None:
+                for gtype, gvalue in group.items():
+                    for value in gvalue if isinstance(gvalue, list) else [gvalue]:
+                        g = group_of(str(gtype), str(value))
+                        g.group_properties = apply_operations(g.group_properties, gprops)
+                        touch_group(g)
+            if isinstance(group, dict) and events[i]["event_type"] == "$identify":
+                # a user-level group (the SDKs' set_group): every later event of the user
+                # belongs to it too (Amplitude's Accounts docs)
+                user.fields["groups"] = {**user.fields.get("groups", {}), **group}
+            member_of = user.fields.get("groups")
+            if isinstance(member_of, dict) and member_of:
+                group = {**member_of, **(group if isinstance(group, dict) else {})}
+            groups_col.append(dumps(group).decode() if group else _EMPTY)
+            amplitude_ids.append(user.amplitude_id)
+            creation.append(user.first_seen_ms)
+            paying.append(True if user.paying else None)
+            user_props.append(dumps(user.user_properties).decode())
+            data_col.append(data[(user_ops is not None, first_event)])
+            event_times.append(event_ms)
+        return {"amplitude_id": amplitude_ids, "user_id": [ids[i][0] for i in keep],
+                "device_id": [ids[i][1] for i in keep], "event_time": event_times,
+                "user_creation_time": creation, "paying": paying,
+                "user_properties": user_props, "groups": groups_col, "data": data_col}
 
 
 def _revenue(event: Mapping[str, Any], props: dict[str, Any]) -> float | None:

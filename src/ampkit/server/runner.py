@@ -12,7 +12,7 @@ from types import FrameType
 import uvicorn
 
 from ampkit.server.app import ServerApp, create_app
-from ampkit.server.config import FaultConfig, ServerConfig
+from ampkit.server.config import FaultConfig, ProjectConfig, ServerConfig
 from ampkit.server.store import Store
 
 
@@ -60,6 +60,12 @@ class RunningServer:
     @property
     def store(self) -> Store:
         return self.app.store
+
+    def add_project(self, project: ProjectConfig) -> None:
+        """Serve one more project from now on, with its own key pair and data (the operator's
+        API, in this process only: no route adds a project).  ``ValueError`` names the field
+        when its id, API key or secret key is already served."""
+        self.app.store.add_project(project)
 
     def set_faults(self, faults: FaultConfig) -> None:
         """The operator's faults: every project's requests on their paths."""

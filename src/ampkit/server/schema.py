@@ -8,6 +8,7 @@ nothing sent is lost.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -105,14 +106,42 @@ DDL = (
 )
 
 
-def insert_sql() -> str:
+@dataclass
+class EventBatch:
+    """The rows of one ingestion request, column by column: a list per name of
+    :data:`BATCH_COLUMNS` (timestamps as epoch milliseconds).  The columns every row of a
+    request shares (project, upload times) and the uuid are the store's to add."""
+
+    columns: dict[str, list[Any]]
+    now_ms: int
+
+    def __len__(self) -> int:
+        return len(self.columns["seq"])
+
+
+_ROW_CONSTANTS = {
+    "project_id": "$1::INTEGER",
+    "uuid": "uuid()::VARCHAR",  # a random (version 4) UUID per row
+    "client_event_time": "epoch_ms(event_time)",
+    **{name: "epoch_ms($2::BIGINT)" for name in (
+        "client_upload_time", "server_received_time", "server_upload_time", "processed_time")},
+}
+BATCH_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (name, "BIGINT" if how == "ms" else kind)
+    for name, kind, how in EVENT_COLUMNS if name not in _ROW_CONSTANTS)
+"""The columns of an :class:`EventBatch` and their DuckDB types (timestamps: epoch ms)."""
+
+
+def insert_sql(source: str) -> str:
+    """``INSERT`` of the rows of a batch registered as ``source`` (parameters: project id,
+    the request's time in epoch ms)."""
     parts = []
-    for i, (_, kind, how) in enumerate(EVENT_COLUMNS, start=1):
-        if how == "ms":
-            parts.append(f"epoch_ms(UNNEST(${i}::BIGINT[]))")
+    for name, _, how in EVENT_COLUMNS:
+        if name in _ROW_CONSTANTS:
+            parts.append(_ROW_CONSTANTS[name])
         else:
-            parts.append(f"UNNEST(${i}::{kind}[])")
-    return "INSERT INTO events SELECT " + ", ".join(parts)
+            parts.append(f'epoch_ms("{name}")' if how == "ms" else f'"{name}"')
+    return f"INSERT INTO events SELECT {', '.join(parts)} FROM {source}"  # noqa: S608 -- ours
 
 
 _TIMESTAMPS = frozenset(n for n, _, how in EVENT_COLUMNS if how == "ms")

@@ -54,6 +54,9 @@ class ProjectState:
         self.groups: dict[tuple[str, str], GroupState] = {}
         self.touched_users: dict[int, UserState] = {}
         self.touched_groups: dict[tuple[str, str], GroupState] = {}
+        self.touched_ids: dict[tuple[str, str], int] = {}
+        """Identities (``("u", user_id)`` or ``("d", device_id)`` → Amplitude ID) bound since
+        the last :meth:`take_touched`: only these are written, not every touched user's."""
         self.counters: dict[str, int] = {"requests": 0, "duplicates": 0, "rejected": 0,
                                           "faults_injected": 0, "store_failures": 0}
         """This project's ingestion requests and faults since it was created or reset."""
@@ -68,7 +71,8 @@ class ProjectState:
             if amp is not None:
                 user = self.users[amp]
                 if device_id is not None:
-                    self.by_device.setdefault(device_id, amp)
+                    if device_id not in self.by_device:
+                        self._bind_device(device_id, amp)
                     user.device_id = device_id
                     self.touch(user)
                 return user, False
@@ -77,20 +81,28 @@ class ProjectState:
                 user = self.users[anon]  # the anonymous device becomes this user
                 user.user_id = user_id
                 self.touch(user)
-                self.by_user[user_id] = anon
+                self._bind_user(user_id, anon)
                 return user, False
             user = self._new(next_id, user_id, device_id)
-            self.by_user[user_id] = next_id
+            self._bind_user(user_id, next_id)
             if device_id is not None:
-                self.by_device[device_id] = next_id
+                self._bind_device(device_id, next_id)
             return user, True
         assert device_id is not None
         amp = self.by_device.get(device_id)
         if amp is not None:
             return self.users[amp], False
         user = self._new(next_id, None, device_id)
-        self.by_device[device_id] = next_id
+        self._bind_device(device_id, next_id)
         return user, True
+
+    def _bind_user(self, user_id: str, amplitude_id: int) -> None:
+        self.by_user[user_id] = amplitude_id
+        self.touched_ids[("u", user_id)] = amplitude_id
+
+    def _bind_device(self, device_id: str, amplitude_id: int) -> None:
+        self.by_device[device_id] = amplitude_id
+        self.touched_ids[("d", device_id)] = amplitude_id
 
     def _new(self, amplitude_id: int, user_id: str | None, device_id: str | None) -> UserState:
         user = UserState(self.project_id, amplitude_id, user_id, device_id)
@@ -115,8 +127,12 @@ class ProjectState:
             state = self.groups[key] = GroupState(self.project_id, group_type, group_value)
         return state
 
-    def take_touched(self) -> tuple[list[UserState], list[GroupState]]:
-        """Users and groups changed since the last call (to write through to DuckDB)."""
+    def take_touched(
+        self,
+    ) -> tuple[list[UserState], list[GroupState], dict[tuple[str, str], int]]:
+        """Users, groups and identities changed since the last call (to write through to
+        DuckDB)."""
         users, groups = list(self.touched_users.values()), list(self.touched_groups.values())
-        self.touched_users, self.touched_groups = {}, {}
-        return users, groups
+        ids = self.touched_ids
+        self.touched_users, self.touched_groups, self.touched_ids = {}, {}, {}
+        return users, groups, ids

@@ -16,15 +16,17 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 from ampkit.server.config import ProjectConfig, ServerConfig
 from ampkit.server.limits import DashboardLimits, ProfileLimits
 from ampkit.server.schema import (
+    BATCH_COLUMNS,
     DDL,
-    EVENT_COLUMN_NAMES,
     EVENT_COLUMNS,
     EXPORT_SELECT,
     MIGRATIONS,
+    EventBatch,
     dedup_hash,
     dedup_key,
     export_dict,
@@ -54,6 +56,21 @@ class StoreFailure(Exception):
     (answered 500, so the client resends the same events later)."""
 
 
+_ARROW_TYPES = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "UBIGINT": pa.uint64(),
+                "VARCHAR": pa.string(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
+
+
+def _from_arrow(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str,
+                params: list[Any] | None = None) -> None:
+    """Run ``sql`` with ``table`` visible as ``name`` (DuckDB reads the Arrow columns as they
+    are: no Python value is converted on the way)."""
+    con.register(name, table)
+    try:
+        con.execute(sql, params)
+    finally:
+        con.unregister(name)
+
+
 def _owner_only(path: Path) -> None:
     """Event data stays readable by its owner only (a shared machine, reference: issue 13)."""
     with contextlib.suppress(FileNotFoundError):
@@ -79,7 +96,7 @@ class Store:
         self.lock = threading.RLock()
         for ddl in (*DDL, *MIGRATIONS):
             self.con.execute(ddl)
-        self._insert = insert_sql()
+        self._insert = insert_sql("_ampkit_batch")
         self.projects_by_key = {p.api_key.get_secret_value(): p for p in config.projects}
         self.projects = {p.project_id: p for p in config.projects}
         self.dedup_window_ms = int(config.limits.dedup_window_days * DAY_MS)
@@ -213,19 +230,31 @@ class Store:
         found = {dedup_key(uid, did, ins) for uid, did, ins in rows}
         return found & set(keys)  # a hash collision is not a duplicate
 
-    def write(self, project_id: int, rows: list[dict[str, Any]]) -> None:
-        """Insert event rows and write through touched users/groups, in one transaction.
+    def write(self, project_id: int, batch: EventBatch | None) -> None:
+        """Insert a request's event rows and write through the users, identities and groups
+        it changed, in one transaction.
 
         The caller holds :attr:`lock` (state was changed under it); if this raises, nothing was
         written and the caller must :meth:`recover` the project's state."""
         state = self.states[project_id]
-        users, groups = state.take_touched()
+        users, groups, ids = state.take_touched()
         with self.transaction() as con:
-            if rows:
-                columns = [[r.get(name) for r in rows] for name in EVENT_COLUMN_NAMES]
-                con.execute(self._insert, columns)
+            if batch is not None and len(batch):
+                table = pa.table([self._column(values, kind) for values, kind in (
+                    (batch.columns[name], kind) for name, kind in BATCH_COLUMNS)],
+                    names=[name for name, _ in BATCH_COLUMNS])
+                _from_arrow(con, "_ampkit_batch", table, self._insert,
+                            [project_id, batch.now_ms])
             if users:
                 self._write_users(con, users)
+            if ids:
+                keys = list(ids)
+                _from_arrow(con, "_ampkit_ids", pa.table({
+                    "project_id": pa.array([project_id] * len(keys), pa.int32()),
+                    "kind": pa.array([k[0] for k in keys], pa.string()),
+                    "key": pa.array([k[1] for k in keys], pa.string()),
+                    "amplitude_id": pa.array([ids[k] for k in keys], pa.int64())}),
+                    "INSERT OR REPLACE INTO identities SELECT * FROM _ampkit_ids")
             if groups:
                 con.execute(
                     "INSERT OR REPLACE INTO groups_state SELECT UNNEST($1::INTEGER[]), "
@@ -234,39 +263,44 @@ class Store:
                      [g.group_value for g in groups],
                      [orjson.dumps(g.group_properties).decode() for g in groups]],
                 )
-        if rows:
-            self._seq = max(self._seq, rows[-1]["seq"])
+        if batch is not None and len(batch):
+            self._seq = max(self._seq, batch.columns["seq"][-1])
+
+    def _column(self, values: list[Any], kind: str) -> pa.Array:
+        """One column of a batch as Arrow.  A text column may hold other JSON values where
+        nothing checks their type (``start_version``): those are written as DuckDB casts them
+        to text, as when the rows were bound as lists."""
+        try:
+            return pa.array(values, _ARROW_TYPES[kind])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            if kind != "VARCHAR":
+                raise
+            return pa.array([v if v is None or isinstance(v, str) else self._as_text(v)
+                             for v in values], pa.string())
+
+    def _as_text(self, value: Any) -> str:
+        try:
+            rows = self.con.execute("SELECT $1::VARCHAR", [value]).fetchall()
+        except duckdb.Error:
+            rows = []
+        return str(rows[0][0]) if rows else orjson.dumps(value).decode()
 
     def _write_users(self, con: duckdb.DuckDBPyConnection, users: list[UserState]) -> None:
-        con.execute(
-            "INSERT OR REPLACE INTO users SELECT UNNEST($1::INTEGER[]), UNNEST($2::BIGINT[]), "
-            "UNNEST($3::VARCHAR[]), UNNEST($4::VARCHAR[]), UNNEST($5::VARCHAR[]), "
-            "UNNEST($6::VARCHAR[]), epoch_ms(UNNEST($7::BIGINT[])), "
-            "epoch_ms(UNNEST($8::BIGINT[])), UNNEST($9::BOOLEAN[])",
-            [[u.project_id for u in users], [u.amplitude_id for u in users],
-             [u.user_id for u in users], [u.device_id for u in users],
-             [orjson.dumps(u.user_properties).decode() for u in users],
-             [orjson.dumps(u.fields).decode() for u in users],
-             [u.first_seen_ms for u in users], [u.last_seen_ms for u in users],
-             [u.paying for u in users]],
-        )
-        # the identities as memory holds them now (a device seen again with a new user_id maps
-        # to that user), so a restarted server resolves every id exactly as before
-        state = self.states[users[0].project_id]
-        ids: dict[tuple[str, str], int] = {}
-        for u in users:
-            if u.user_id is not None and u.user_id in state.by_user:
-                ids[("u", u.user_id)] = state.by_user[u.user_id]
-            if u.device_id is not None and u.device_id in state.by_device:
-                ids[("d", u.device_id)] = state.by_device[u.device_id]
-        if ids:
-            keys = list(ids)
-            con.execute(
-                "INSERT OR REPLACE INTO identities SELECT UNNEST($1::INTEGER[]), "
-                "UNNEST($2::VARCHAR[]), UNNEST($3::VARCHAR[]), UNNEST($4::BIGINT[])",
-                [[users[0].project_id] * len(keys), [k[0] for k in keys], [k[1] for k in keys],
-                 [ids[k] for k in keys]],
-            )
+        dumps = orjson.dumps
+        _from_arrow(con, "_ampkit_users", pa.table({
+            "project_id": pa.array([u.project_id for u in users], pa.int32()),
+            "amplitude_id": pa.array([u.amplitude_id for u in users], pa.int64()),
+            "user_id": pa.array([u.user_id for u in users], pa.string()),
+            "device_id": pa.array([u.device_id for u in users], pa.string()),
+            "user_properties": pa.array([dumps(u.user_properties).decode() for u in users],
+                                        pa.string()),
+            "fields": pa.array([dumps(u.fields).decode() for u in users], pa.string()),
+            "first_seen": pa.array([u.first_seen_ms for u in users], pa.int64()),
+            "last_seen": pa.array([u.last_seen_ms for u in users], pa.int64()),
+            "paying": pa.array([u.paying for u in users], pa.bool_()),
+        }), "INSERT OR REPLACE INTO users SELECT project_id, amplitude_id, user_id, device_id, "
+            "user_properties, fields, epoch_ms(first_seen), epoch_ms(last_seen), paying "
+            "FROM _ampkit_users")
 
     def reset(self, project_id: int) -> None:
         """Forget everything of one project (admin route, tests)."""
@@ -281,6 +315,31 @@ class Store:
                     throttle.reset()
             self.dashboard_limits.reset(project_id)
             self.profile_limits.reset(project_id)  # the window is org-wide: only its entries
+
+    def add_project(self, project: ProjectConfig) -> None:
+        """Serve one more project from now on (the operator's Python API: the pytest plugin
+        gives each test a project of its own).  Its id, API key and secret key must be new to
+        this server; with ``--db``, what the file already holds for the id is loaded.
+
+        The lookup tables are replaced, never changed in place, so a request being answered
+        meanwhile sees the old tables or the new ones, whole."""
+        with self.lock:
+            if project.project_id in self.projects:
+                raise ValueError(f"project_id: {project.project_id} is already served")
+            key, secret = project.api_key.get_secret_value(), project.secret_key.get_secret_value()
+            if key in self.projects_by_key:
+                raise ValueError("api_key: another project of this server has it")
+            if any(p.secret_key.get_secret_value() == secret for p in self.projects.values()):
+                raise ValueError("secret_key: another project of this server has it")
+            pid = project.project_id
+            self.states = {**self.states, pid: self._load_project(pid)}
+            self.throttles = {**self.throttles, **{
+                (pid, api): Throttle(self.config.throttle, self.config.throttle.httpapi_eps
+                                     if api == "httpapi" else self.config.throttle.batch_eps)
+                for api in ("httpapi", "batch")}}
+            self.projects = {**self.projects, pid: project}
+            self.projects_by_key = {**self.projects_by_key, key: project}
+            self.config.projects = [*self.config.projects, project]
 
     def count(self, key: str, n: int, project_id: int) -> None:
         """Add ``n`` to counter ``key``: server-wide and the project's own."""

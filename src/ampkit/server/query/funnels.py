@@ -148,7 +148,7 @@ def _chains(count: int, w: str) -> list[Sql]:
     previous one: cheap even when step 1 is a common event), and the chain is walked once per
     group (``h2``, ``h3``…: the first step-k event after step k-1's, as long as the group's
     latest attempt can still reach it in its window)."""
-    first = "{'p': min(_p), 't': arg_min(_t, _p), 'g': arg_min(_g, _p), 's': NULL}"
+    first = "arg_min({'p': _p, 't': _t, 'g': _g, 's': NULL}, _p)"  # _p is unique
     ctes = [
         _cte("fst", f"SELECT _a, {first} AS _b0 FROM ev WHERE _m0 AND _in GROUP BY _a"),
         _cte("s1", "SELECT _a, _p, _t, lag(_p) OVER (PARTITION BY _a ORDER BY _p) AS _pp "

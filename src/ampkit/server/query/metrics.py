@@ -136,9 +136,18 @@ _POST = ("count(DISTINCT _a), sum(_t), sum(_s), sum(_s) / nullif(sum(_c), 0), mi
 
 
 def _once(ctx: Ctx, q: EventQuery, scope: Scope, bucket: Sql) -> list[tuple[Any, ...]]:
-    """Bucket rows and collapsed rows from one read of the events, pre-aggregated per
-    (bucket, group, user): for group-bys read out of JSON, which is the costly part."""
+    """Bucket rows and collapsed rows from one read of the events, for group-bys read out of
+    JSON (the costly part): counts straight from ``GROUPING SETS``; with a measured number,
+    pre-aggregated per (bucket, group, user)."""
     where = base_where(scope) + " AND " + q.cond
+    if q.measure is None:
+        # counts only: one grouped read, each row's JSON read once for both grouping sets
+        # (no per-user pre-aggregation: it would cost as much as the distinct counts)
+        return ctx.rows(template(
+            "SELECT {b} AS _b, {k}, {u}, count(*), NULL, NULL, NULL, NULL, 0 FROM events "
+            "WHERE {w} GROUP BY GROUPING SETS ((_b, _g1, _g2), (_g1, _g2))",
+            b=bucket, k=q.keys(), w=where,
+            u="count(DISTINCT amplitude_id)" if q.uniques else "0"))
     return ctx.rows(template(
         "WITH ev AS MATERIALIZED (SELECT " + _PRE + " FROM events WHERE {w} GROUP BY ALL) "
         "SELECT _b, _g1, _g2, " + _POST + " FROM ev GROUP BY _b, _g1, _g2 UNION ALL "

@@ -23,10 +23,12 @@ from ampkit.server.ingest import (
     ParsedRequest,
     apply_group_identification,
     apply_identification,
-    check_request,
+    check_events,
+    check_limits,
     error,
     invalid_key_message,
     parse_events_request,
+    prepare,
 )
 from ampkit.server.store import Store, now_ms
 
@@ -75,20 +77,27 @@ def ingest_events(
 def accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size: int) -> Outcome:
     """Validate and store one request: all of it or, when the store fails, none of it (the
     tables roll back and the in-memory state is taken again from them) — so what was
-    acknowledged is what is stored, and a request retried later is stored then."""
+    acknowledged is what is stored, and a request retried later is stored then.
+
+    What depends on the request alone (validation, the state-free columns of its rows) is
+    worked out before the store's lock is taken, so other requests' writes go on meanwhile;
+    the throttles, the project's state and the write happen under it, in arrival order."""
+    throttle = store.throttles[(project_id, api)]
+    invalid = check_events(parsed, store.projects[project_id], throttle)
+    prepared = prepare(parsed, api, size) if invalid is None else None
     with store.lock:
         at = now_ms()
-        throttle = store.throttles[(project_id, api)]
-        refused = check_request(parsed, store.projects[project_id], throttle, at)
+        refused = invalid if prepared is None else check_limits(prepared.ids, throttle, at)
         if refused is not None:
             store.count("rejected", 1, project_id)
             return refused
+        assert prepared is not None
         builder = EventBuilder(store.states[project_id], store.next_amplitude_id)
         try:
             outcome = builder.build(
-                parsed, api, size, at, store.next_seq(),
+                prepared, at, store.next_seq(),
                 lambda keys: store.recent_insert_ids(project_id, keys, at))
-            store.write(project_id, outcome.rows)
+            store.write(project_id, outcome.batch)
         except Exception:
             return _store_failed(store, project_id)
         store.next_amplitude_id = builder.next_amplitude_id
@@ -145,7 +154,7 @@ def identify(store: Store, params: Mapping[str, str], group: bool) -> TextAnswer
                     apply_group_identification(state, item)
                 else:
                     next_id = apply_identification(state, item, next_id, DEFAULT_MIN_ID_LENGTH)
-            store.write(project.project_id, [])
+            store.write(project.project_id, None)
         except Exception:
             failed = _store_failed(store, project.project_id)
             return TextAnswer(500, json=failed.body.model_dump(mode="json", exclude_none=True))
