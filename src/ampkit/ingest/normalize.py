@@ -252,12 +252,16 @@ def _plain_ok(kind: int, value: Any, wire: str, options: NormalizeOptions) -> bo
         return cls is int and INT64_MIN <= value <= INT64_MAX
     if kind == _NUM:
         return cls is int or (cls is float and math.isfinite(value))
-    if cls is not dict:  # _PROPS: an object of plain values, shared as it is
-        return False
+    return cls is dict and _plain_props(value)  # _PROPS: shared as it is
+
+
+def _plain_props(value: dict[Any, Any]) -> bool:
+    """An object of plain values: string keys; short strings, ints, bools, None, finite floats."""
+    max_len = MAX_STRING_LENGTH
     for key, item in value.items():
         cls = item.__class__
         if key.__class__ is not str or not (
-            (cls is str and len(item) <= MAX_STRING_LENGTH) or cls is int or cls is bool
+            (cls is str and len(item) <= max_len) or cls is int or cls is bool
             or item is None or (cls is float and math.isfinite(item))
         ):
             return False
@@ -312,13 +316,8 @@ def _fast_event(
                     value in RESERVED_EVENT_TYPES and not options.allow_reserved_event_types):
                 return None
         elif kind == _PROPS and cls is dict:
-            for name, item in value.items():
-                cls = item.__class__
-                if name.__class__ is not str or not (
-                    (cls is str and len(item) <= max_len) or cls is int or cls is bool
-                    or item is None or (cls is float and math.isfinite(item))
-                ):
-                    return None
+            if not _plain_props(value):
+                return None
         elif not _plain_ok(kind, value, wire, options):
             return None
         out[wire] = value
