@@ -22,17 +22,16 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spellings import JSON_VALUES, KEYS, KIND_OF, TEXTS_BY_KIND, plain_spelled_line
 from test_export_decode import LINES_FILE, build_archive, event_line
 
 from ampkit.errors import ExportDecodeError
-from ampkit.export import EXPORT_COLUMNS, has_native_decoder
+from ampkit.export import has_native_decoder
 from ampkit.export.arrow import ReadStats, native_decoder, read_arrow_batches
 
 pa = pytest.importorskip("pyarrow")
 pytestmark = pytest.mark.skipif(not has_native_decoder(), reason="the C decoder is not built")
 
-KEYS = [key for _, key, _ in EXPORT_COLUMNS]
-KIND_OF = {key: kind for _, key, kind in EXPORT_COLUMNS}
 
 
 def read(data: bytes, *, native: bool, batch_size: int = 1000) -> tuple[list[Any], ReadStats]:
@@ -79,77 +78,9 @@ def assert_same(lines: list[bytes], batch_size: int = 1000) -> ReadStats:
 
 # -- spellings ------------------------------------------------------------------------------------
 
-STRING_TEXTS = [
-    '"plain"', '""', '"Caf\\u00e9"', '"Café"', '"tab\\there"', '"quote \\" and \\\\ and \\/"',
-    '"\\ud83d\\ude00 emoji"', '"😀"', '"\\u0000 nul"', '"line\\nbreak\\r\\b\\f"',
-    '"\\u001f\\u007f\\u2028"', '"\u2028"', '"ascii \\u0041"', "12", "-3.5", "true", "null",
-    "{}", "[1]", '"  spaced  "',
-]
-INT_TEXTS = [
-    "0", "-0", "7", "-7", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
-    "-9223372036854775809", "18446744073709551615", "1.0", "1.5", "1e3", "1E+2", "-0.0",
-    '"12"', '" 12 "', '"x"', "true", "null", "{}", "[]", "12345678901234567890123",
-]
-FLOAT_TEXTS = [
-    "0", "-0", "1", "-1", "0.0", "-0.0", "1.5", "37.7749", "-122.4194", "0.1", "0.3",
-    "123456789012345", "9007199254740992", "9007199254740993", "1.000000000000001",
-    "0.1234567890123456789", "1e-7", "1E2", "2.5e+3", "0.00001", "3.141592653589793",
-    "1.7976931348623157e308", "5e-324", '"2.5"', '"nan"', '"inf"', "true", "false", "null",
-    "[]", "100000000000000000000", "0.000000000000000000001",
-]
-BOOL_TEXTS = ["true", "false", "null", "0", "1", "2", '"yes"', '"no"', '"TRUE"', '"maybe"', "[]"]
-TIMESTAMP_TEXTS = [
-    '"2025-07-01 17:18:45.118000"', '"2025-07-01 17:18:45"', '"2025-07-01T17:18:45.118"',
-    '"2025-07-01 17:18:45.1"', '"2025-07-01 17:18:45.1180001"', '"2024-02-29 00:00:00.000000"',
-    '"2025-02-29 00:00:00.000000"', '"2025-13-01 00:00:00.000000"', '"2025-06-31 00:00:00"',
-    '"2025-06-30 24:00:00.000000"', '"2025-06-30 23:59:60.000000"', '"0001-01-01 00:00:00"',
-    '"0000-01-01 00:00:00"', '"9999-12-31 23:59:59.999999"', '"1969-12-31 23:59:59.999999"',
-    '"2025-07-01 17:18:45Z"', '"2025-07-01 17:18:45+02:00"', '" 2025-07-01 17:18:45"',
-    '"2025-07-01"', '"2025-07-01 17:18"', '"2025\\u002d07-01 17:18:45"', "1719853125000",
-    "null", "{}",
-]
-JSON_TEXTS = [
-    "{}", "[]", '{"a":1}', '{ "a" : 1 , "b" : [ 1 , 2 ] }', '{"a":1,"a":2}', '{"a":1,"\\u0061":2}',
-    '{"n":1.50}', '{"n":1.5}', '{"n":1.0}', '{"n":100.0}', '{"n":1e2}', '{"n":-0}', '{"n":-0.0}',
-    '{"n":0.00001}', '{"n":0.000001}', '{"n":123456789012345.6}', '{"n":1234567890123456.7}',
-    '{"n":9223372036854775807}', '{"n":123456789012345678}', '{"n":18446744073709551615}',
-    '{"s":"Caf\\u00e9 \\/ \\u0001 \\u001F \\"q\\" \\\\"}', '{"s":"\\ud83d\\ude00"}',
-    '{"nested":{"deep":[{"x":[null,true,false]}]}}', '[1,"two",{"3":[4.25]}]',
-    '{"k":"v"}', '"{\\"as\\":\\"text\\"}"', '"[1, 2]"', '"plain text"', "12", "true", "null",
-    "[" * 70 + "]" * 70, '{"a":' * 30 + "1" + "}" * 30,
-]
-TEXTS_BY_KIND = {
-    "string": STRING_TEXTS,
-    "int": INT_TEXTS,
-    "float": FLOAT_TEXTS,
-    "bool": BOOL_TEXTS,
-    "timestamp": TIMESTAMP_TEXTS,
-    "json": JSON_TEXTS,
-    "ids": ['["a","b"]', "[]", '[ "x" ]', '"single"', '"[\\"a\\"]"', '""', '"  "', "null", "{}"],
-}
-WHITESPACE = ["", " ", "\t", "\r", "  \n ".replace("\n", "")]
-
-
-def spelled_line(rng: random.Random, number: int) -> bytes:
-    """A line of random keys, each value in a random spelling of its kind."""
-    keys = rng.sample(KEYS, rng.randint(1, 12))
-    if "$insert_id" not in keys:
-        keys.append("$insert_id")
-    parts = []
-    for key in keys:
-        value = f'"id-{number}"' if key == "$insert_id" else rng.choice(TEXTS_BY_KIND[KIND_OF[key]])
-        ws = rng.choice(WHITESPACE) if rng.random() < 0.1 else ""
-        parts.append(f'{ws}"{key}"{ws}:{ws}{value}{ws}')
-    if rng.random() < 0.03:
-        parts.append('"zz_unknown":{"x":1}')
-    if rng.random() < 0.03:
-        parts.append(f'"{rng.choice(keys)}":null')  # a repeated key
-    return ("{" + ",".join(parts) + "}").encode()
-
-
 def test_random_spellings_read_exactly_as_the_python_converter_reads_them() -> None:
     rng = random.Random(20261123)
-    lines = [spelled_line(rng, i) for i in range(6_000)]
+    lines = [plain_spelled_line(rng, i) for i in range(6_000)]
     stats = assert_same(lines, batch_size=777)
     # both kinds of line were met: most through C, a good share handed to Python
     assert 0 < stats.python_rows < len(lines)
@@ -211,13 +142,6 @@ def test_a_bad_line_fails_the_same_way_with_and_without_the_decoder(line: bytes)
         assert fast[2:] == ("1/1_2025-07-01_0#0.json.gz", 2)
 
 
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=4), children, max_size=4),
-    max_leaves=12,
-)
 
 
 def spellings(value: Any) -> Iterator[str]:
