@@ -240,18 +240,6 @@ def _sqltype(text: str) -> Any:
     return make(text)
 
 
-def python_row(line: str, schema: Any = None) -> dict[str, Any]:
-    """One line through the Python converter, as the row DuckDB's function returns (timestamps
-    naive UTC: SQL makes them aware)."""
-    batch = records_to_batch([parse_line(line.encode())],
-                             export_arrow_schema() if schema is None else schema)
-    row: dict[str, Any] = batch.to_pylist()[0]
-    for col, _, kind in EXPORT_COLUMNS:
-        if kind == "timestamp" and row[col] is not None:
-            row[col] = row[col].replace(tzinfo=None)
-    return row
-
-
 def python_rows(lines: Any, schema: Any) -> Any:
     """Lines (an Arrow string array) through the Python converter, as the struct array DuckDB's
     function returns: one struct per line, timestamps naive UTC (SQL makes them aware)."""
@@ -663,6 +651,6 @@ __all__ = [
     "export_select",
     "load_duckdb",
     "load_duckdb_file",
-    "python_row",
+    "python_rows",
     "quote_identifier",
 ]
