@@ -44,7 +44,7 @@ def test_server_python_example_runs() -> None:
 
 def test_pytest_plugin_example_runs(tmp_path: Path) -> None:
     section = README.split("## Testing your tracking code: the pytest plugin\n", 1)[1]
-    section = section.split("\n## ", 1)[0]
+    section = section.split("\n## ", 1)[0].split("\n### ", 1)[0]  # subsections: their own tests
     (snippet,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     (tmp_path / "test_tracking.py").write_text(snippet)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPLITUDE_", "PYTEST_"))}

@@ -176,3 +176,23 @@ def test_bad_arguments_are_named() -> None:
         amplitude_source(["events"], table_format="csv", api_key="k", secret_key="s")
     with pytest.raises(ConfigError, match="unknown stream 'nope'"):
         amplitude_source(["nope"], api_key="k", secret_key="s")
+
+
+def test_one_source_object_runs_again_and_reads_on(fresh: RunningServer, tmp_path: Path) -> None:
+    """A scheduler builds the source once and runs it at every tick: each run reads on."""
+    first = [{"event_type": "a", "user_id": "user-00001", "insert_id": "r1",
+              "time": 1_709_942_400_000}]
+    send(fresh, first)
+    upload_at(fresh, ["r1"], dt.datetime(2024, 3, 10, 11, 10, tzinfo=dt.UTC))
+    db = tmp_path / "reuse.duckdb"
+    pipe = pipeline(tmp_path, dlt.destinations.duckdb(str(db)))
+    results: dict[str, StreamResult] = {}
+    once = source(fresh, ["events"], export_delay_hours=0, results=results)
+    pipe.run(once)
+    assert results["events"].rows == 1
+    send(fresh, [{"event_type": "b", "user_id": "user-00002", "insert_id": "r2",
+                  "time": 1_709_942_400_000}])
+    upload_at(fresh, ["r2"], dt.datetime(2024, 3, 10, 12, 20, tzinfo=dt.UTC))  # the open hour
+    pipe.run(once)  # the same object
+    assert results["events"].rows == 1  # the open hour (12h) again: r2 (r1 is before it)
+    assert sorted(r["insert_id"] for r in ddb_rows(db, "events")) == ["r1", "r2"]

@@ -1,9 +1,11 @@
 """``ampkit sync --target dlt:…``: events as a Delta table partitioned by event date, on a local
 path and in an S3 bucket (moto's server on loopback); a rerun of a window replaces it; a second
-reader (delta-rs, DuckDB) sees exactly the events the local server holds."""
+reader (delta-rs, DuckDB) sees exactly the events the local server holds; bad targets, in the
+string form and in a replication file's mapping form, are refused naming the option."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -22,8 +24,10 @@ import httpx  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 from tests.invoke import invoke  # noqa: E402
 from tests.replicate.conftest import (  # noqa: E402
+    ANCHOR,
     EXPORT_END,
     KEY,
+    NOW,
     SECRET,
     expected,
     keyed,
@@ -34,7 +38,7 @@ from tests.replicate.conftest import (  # noqa: E402
 )
 
 from ampkit.errors import ConfigError  # noqa: E402
-from ampkit.replicate import plan_sync  # noqa: E402
+from ampkit.replicate import load_config, plan_sync, resolve  # noqa: E402
 from ampkit.replicate.dlt_target import parse_target  # noqa: E402
 from ampkit.server import RunningServer  # noqa: E402
 
@@ -111,7 +115,7 @@ def test_the_cli_target_and_dry_run(seeded: RunningServer, tmp_path: Path) -> No
     ("dlt:Big Query", "names a dlt destination"),
     ("dlt:duckdb?table_format=delta", "needs dlt:filesystem"),
     ("dlt:filesystem?table_format=csv", "table_format: 'csv'"),
-    ("dlt:filesystem?colour=red", "'colour' is unknown"),
+    ("dlt:filesystem?colour=red", "option colour is unknown"),
     ("dlt:postgres?password=hunter2", "credentials do not belong"),
     ("dlt:duckdb?dataset=Bad-Name", "dataset"),
 ])
@@ -172,3 +176,58 @@ def test_delta_in_an_s3_bucket(seeded: RunningServer, s3: str) -> None:
     assert table.metadata().partition_columns == ["event_date"]
     check(table.to_pyarrow_table(), src)
     assert "testing-secret" not in str(result.model_dump())
+
+
+MAPPING = """\
+target:
+  dlt:
+    destination: filesystem
+    dataset: amplitude
+    pipeline: amp
+    table_format: delta
+    bucket_url: ${LAKE_FOR_TEST}/lake
+streams: [events]
+"""
+
+
+def test_the_mapping_form_of_a_dlt_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    monkeypatch.setenv("LAKE_FOR_TEST", "s3://bucket")
+    path = tmp_path / "replication.yaml"
+    path.write_text(MAPPING)
+    config = load_config(path)
+    assert parse_target(str(config.target)) == parse_target(
+        "dlt:filesystem?dataset=amplitude&pipeline=amp&table_format=delta"
+        "&bucket_url=s3://bucket/lake")
+    plan = plan_sync(resolve(config, now=NOW, anchor_date=ANCHOR))
+    assert plan.target == "dlt filesystem s3://bucket/lake (delta), dataset amplitude"
+    assert plan.plans[0].start == "2024-03-01T00"
+
+
+@pytest.mark.parametrize(("dlt_options", "message"), [
+    ("{destination: filesystem, colour: red}", "target.dlt.colour is unknown; known: "),
+    ("{destination: postgres, aws_secret_access_key: x}",
+     "target.dlt.aws_secret_access_key: credentials do not belong"),
+    ("{destination: postgres, password: hunter2}", "target.dlt.password: credentials"),
+    ("{destination: duckdb, table_format: delta}", "target.dlt.table_format needs dlt:filesystem"),
+    ("{destination: filesystem, table_format: csv}", "target.dlt.table_format: 'csv' is not"),
+    ("{destination: duckdb, dataset: Bad-Name}", "target.dlt.dataset: 'Bad-Name' must be"),
+    ("{destination: duckdb, dataset: [a]}", "target.dlt.dataset: must be a string"),
+    ("{dataset: amplitude}", "target.dlt.destination: None must name a dlt destination"),
+    ("{destination: Big Query}", "target.dlt.destination: 'Big Query'"),
+])
+def test_bad_mapping_targets_name_the_key(tmp_path: Path, dlt_options: str, message: str
+                                          ) -> None:
+    path = tmp_path / "replication.yaml"
+    path.write_text(f"target:\n  dlt: {dlt_options}\n")
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: target: ")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_mapping_target_is_only_the_dlt_form(tmp_path: Path) -> None:
+    path = tmp_path / "replication.yaml"
+    path.write_text("target:\n  duckdb: out.duckdb\n")
+    with pytest.raises(ConfigError, match=r"target: a mapping target is \{dlt: "):
+        load_config(path)

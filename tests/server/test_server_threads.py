@@ -141,6 +141,19 @@ def test_no_duckdb_call_and_no_store_lock_on_the_event_loop(
     call("GET", "/_ampkit/groups/{group_type}/{group_value}", "/_ampkit/groups/org/o1")
     call("GET", "/_ampkit/faults")
     call("POST", "/_ampkit/faults", json={})
+    # the event inspector, its read API and the bad-event bucket
+    call("POST", "/2/httpapi", json={"api_key": KEY, "events": [{**ev[0], "insert_id": "i-1"}]},
+         auth=None)
+    call("GET", "/_ampkit/events/counts", params={"interval": "minute"})
+    call("GET", "/_ampkit/events/{insert_id}", "/_ampkit/events/i-1")
+    for page in ("/_ampkit/ui", "/_ampkit/ui/app.js", "/_ampkit/ui/style.css", "/_ampkit/plan"):
+        call("GET", page)
+    refused = call.http.post("/2/httpapi", json={"api_key": KEY, "events": [
+        {"event_type": "no ids"}]}, auth=None)
+    assert refused.status_code == 400
+    bad = call("GET", "/_ampkit/bad-events").json()["bad_events"]
+    call("GET", "/_ampkit/bad-requests/{request_id}",
+         f"/_ampkit/bad-requests/{bad[0]['request']['id']}")
     # Dashboard, saved charts
     for path, params in DASHBOARD.items():
         call("GET", path, params=params)

@@ -12,13 +12,17 @@ from typing import Any
 
 import duckdb
 import httpx
+import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.server.conftest import KEY, KEY2, SECRET, SECRET2, Api, config
 
 from ampkit.server import FaultConfig, ServerConfig, Store, serve_in_thread
 from ampkit.server.config import LimitsConfig
-from ampkit.server.schema import EVENT_COLUMNS
+from ampkit.server.dedup import SeenFilter
+from ampkit.server.schema import EVENT_COLUMNS, dedup_hash, dedup_key
 from ampkit.server.services.ingestion import ingest_events
 
 
@@ -149,6 +153,54 @@ def test_dedup_is_exact_across_a_restart_and_ends_with_the_window(tmp_path: Path
                         "INTERVAL 8 DAY")
         a.post_events([event])
         assert [e["$insert_id"] for e in a.stored()] == ["kept-0001", "kept-0001"]
+        a.http.close()
+
+
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=200, unique=True),
+       st.lists(st.integers(0, 2**64 - 1), max_size=200))
+@settings(max_examples=30, deadline=None)
+def test_the_seen_filter_never_forgets_a_key(added: list[int], others: list[int]) -> None:
+    seen = SeenFilter()
+    seen.add(np.array(added, dtype=np.uint64))
+    assert seen.may_contain(np.array(added, dtype=np.uint64)).all()
+    assert seen.count == len(added)
+    # with a few hundred keys in 2**26 bits, a key never added is almost never "maybe"
+    strangers = [h for h in others if h not in set(added)]
+    assert seen.may_contain(np.array(strangers, dtype=np.uint64)).sum() <= 1
+    seen.clear()
+    assert not seen.may_contain(np.array(added, dtype=np.uint64)).any()
+
+
+def test_a_key_the_filter_wrongly_holds_is_still_stored(api: Api) -> None:
+    """The filter only says which keys to look up: one it holds without a stored event (a false
+    positive, or an event of a project since reset) is looked up and found new."""
+    store = api.running.store
+    key = dedup_key("user-00001", "device-00001", "ghost-0001")
+    with store.lock:
+        store.seen.add(np.array([dedup_hash(key)], dtype=np.uint64))
+    api.post_events([ev(0, insert_id="ghost-0001", device_id="device-00001")])
+    api.post_events([ev(0, insert_id="ghost-0001", device_id="device-00001")])
+    assert [e["$insert_id"] for e in api.stored()] == ["ghost-0001"]
+    assert api.admin("GET", "/_ampkit/stats").json()["duplicates"] == 1
+
+
+def test_rebuilding_the_filter_keeps_the_window_only(tmp_path: Path) -> None:
+    with serve_in_thread(config(db=tmp_path / "s.duckdb", throttle_enabled=False)) as srv:
+        a = Api(srv)
+        a.post_events([ev(0, insert_id="old-0001", device_id="device-00001"),
+                       ev(0, insert_id="new-0001", device_id="device-00001")])
+        hashes = np.array([dedup_hash(dedup_key("user-00001", "device-00001", i))
+                           for i in ("old-0001", "new-0001")], dtype=np.uint64)
+        with srv.store.transaction() as con:
+            con.execute("UPDATE events SET server_upload_time = server_upload_time - "
+                        "INTERVAL 8 DAY WHERE insert_id = 'old-0001'")
+        with srv.store.lock:
+            assert srv.store.seen.may_contain(hashes).tolist() == [True, True]
+            srv.store.rebuild_seen()
+            assert srv.store.seen.may_contain(hashes).tolist() == [False, True]
+            assert srv.store.seen.count == 1
+        a.post_events([ev(0, insert_id="new-0001", device_id="device-00001")])
+        assert a.admin("GET", "/_ampkit/stats").json()["duplicates"] == 1
         a.http.close()
 
 

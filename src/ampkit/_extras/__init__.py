@@ -4,10 +4,11 @@
 Everything else comes with an extra (``pyproject.toml`` lists the same sets)::
 
     server   ampkit serve, ampkit.server     duckdb, starlette, uvicorn, pyyaml, python-multipart,
-                                             pyarrow
+                                             pyarrow, jsonschema
     sync     ampkit sync, ampkit.replicate   pyarrow, duckdb, psycopg, pyyaml
     export   Parquet and DuckDB exports      pyarrow, duckdb   (``arrow``: pyarrow alone)
     mcp      ampkit mcp, ampkit.mcp          mcp
+    plan     tracking plans (client, CLI)    jsonschema, pyyaml   (the server extra has them)
     cli      the ampkit command              typer, rich
     charts   PNG charts                      matplotlib
     all      every one of them
@@ -28,6 +29,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "sync": ("pyarrow", "duckdb", "psycopg", "yaml"),
     "export": ("pyarrow", "duckdb"),
     "arrow": ("pyarrow",),
+    "plan": ("jsonschema", "yaml"),
     "mcp": ("mcp",),
     "cli": ("typer", "rich"),
     "charts": ("matplotlib",),

@@ -83,6 +83,11 @@ COMMANDS: dict[str, LazyCommand] = {
     "streams": LazyCommand(
         "ampkit.cli.streams", "List the streams of ``ampkit sync`` (or one stream's columns).",
         ("sync",)),
+    "plan": LazyCommand(
+        "ampkit.cli.plan",
+        "Check a tracking plan in CI (against a server or an export), or pull one from a "
+        "project's Taxonomy API.",
+        ("plan",)),
     "mcp": LazyCommand(
         "ampkit.cli.mcp",
         "Serve every action as an MCP tool, over stdio (default) or streamable HTTP.",

@@ -32,6 +32,7 @@ def build_config(
     *, host: str, port: int, db: Path | None, api_key: str | None, secret_key: str | None,
     project_id: int | None, config: Path | None, faults: str | None, no_throttle: bool,
     log_level: str, dashboard_limits: str = "amplitude", memory_limit: str | None = None,
+    plan: Path | None = None,
 ) -> ServerConfig:
     """Flags over the config file over defaults; raises ``ValueError`` with a clear message."""
     if dashboard_limits not in DASHBOARD_LIMITS:
@@ -44,6 +45,8 @@ def build_config(
         overrides["memory_limit"] = memory_limit
     if faults:
         overrides["faults"] = parse_fault_spec(faults).model_dump()
+    if plan is not None:
+        overrides["plan"] = plan
     try:
         base = load_server_config(config, **overrides) if config else ServerConfig(**overrides)
     except ValidationError as exc:
@@ -100,6 +103,9 @@ def serve(
         "5 minutes), relaxed (a hundred times those) or off.")] = "amplitude",
     memory_limit: Annotated[str | None, typer.Option(
         help="DuckDB memory limit, e.g. 512MB (default: DuckDB's, 80% of RAM).")] = None,
+    plan: Annotated[Path | None, typer.Option(
+        help="Tracking plan (YAML/JSON): events that break it are flagged or refused, as its "
+        "policy says, and kept in the bad-event bucket (GET /_ampkit/bad-events).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run a local Amplitude-compatible server (ingestion, queries, export, profiles)."""
@@ -109,7 +115,8 @@ def serve(
         cfg = build_config(host=host, port=port, db=db, api_key=api_key, secret_key=secret_key,
                            project_id=project_id, config=config, faults=faults,
                            no_throttle=no_throttle, log_level=log_level,
-                           dashboard_limits=dashboard_limits, memory_limit=memory_limit)
+                           dashboard_limits=dashboard_limits, memory_limit=memory_limit,
+                           plan=plan)
     except ValueError as exc:
         fail(str(exc), 2)
     def announce(url: str) -> None:
@@ -121,6 +128,9 @@ def serve(
             console.print(f"  demo key pair: api key [green]{DEMO_API_KEY}[/], secret key "
                           f"[green]{DEMO_SECRET_KEY}[/]")
         console.print(f"  point a client at it: AMPLITUDE_BASE_URL={url}")
+        if cfg.plan is not None:
+            console.print(f"  tracking plan [cyan]{plan or config}[/]: {cfg.plan.summary()}; "
+                          "bad events: GET /_ampkit/bad-events")
         if cfg.faults.active:
             console.print(f"  [yellow]injecting faults[/]: {cfg.faults.rates}")
         if dashboard_limits != "amplitude":

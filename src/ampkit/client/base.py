@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import orjson
 
@@ -41,6 +41,10 @@ from ampkit.ingest.sender import (
     SenderOptions,
 )
 from ampkit.models import Event
+
+if TYPE_CHECKING:
+    from ampkit.ingest.plan import PlanLike
+    from ampkit.models.plan import TrackingPlan
 
 TrackedEvent = Event | Mapping[str, Any]
 """An event to send: an :class:`~ampkit.models.Event` or a plain mapping."""
@@ -98,6 +102,7 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
         on_delivered: DeliveredCallback | None = None,
         on_failed: FailedCallback | None = None,
         on_wait: WaitCallback | None = None,
+        plan: PlanLike | None = None,
     ) -> None:
         self.settings = settings or load_settings(
             api_key=api_key, secret_key=secret_key, region=region, base_url=base_url
@@ -117,6 +122,13 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
         ``Retry-After``, or the client's own query-cost budget)."""
         self.budgets = QueryBudgets(on_wait=on_wait)
         """Per-client query-cost budgets (Dashboard, user search/activity, taxonomy)."""
+        self.plan: TrackingPlan | None = None
+        """The tracking plan events are checked against before they are queued (``plan=``: a
+        YAML/JSON file, its document or a ``TrackingPlan``; off by default)."""
+        if plan is not None:
+            from ampkit.ingest.plan import client_plan
+
+            self.plan = client_plan(plan)
         self._on_delivered = on_delivered
         self._on_failed = on_failed
         self._start()
@@ -164,6 +176,8 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
         and a ``track`` of a list would otherwise hold one per event until all are queued."""
         now = time.time_ns() // 1_000_000
         defaults, validation, dumps = self.defaults, self.validation, orjson.dumps
+        if self.plan is not None:
+            return self._encode_planned(events, now)
         if events.__class__ is dict or isinstance(events, Mapping | Event):
             one = normalize_event(events, defaults, validation,
                                   index=0, now_ms=now)
@@ -174,6 +188,18 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
                                                    now_ms=now))))
             for i, e in enumerate(items)
         ]
+
+    def _encode_planned(self, events: TrackedEvent | Iterable[TrackedEvent],
+                        now: int) -> list[bytes]:
+        """:meth:`_encode` with the tracking plan checked on the wire events first."""
+        from ampkit.ingest.plan import enforce
+
+        items = [events] if isinstance(events, Mapping | Event) else list(events)
+        wire = [normalize_event(e, self.defaults, self.validation, index=i, now_ms=now)
+                for i, e in enumerate(items)]
+        assert self.plan is not None
+        enforce(self.plan, wire)
+        return [bytes(memoryview(orjson.dumps(w))) for w in wire]
 
     def _identify_event(
         self,

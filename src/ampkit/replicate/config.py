@@ -8,6 +8,8 @@
       export_delay_hours: 2     # raw events are exportable ~2 h after their hour closes;
                                 # 0 against ampkit serve: also the hour now open (re-read later)
     target: postgresql://me@localhost/analytics?schema=amplitude   # ${VARS} are expanded
+    # or any dlt destination (ampkit.replicate.dlt_target), as dlt:filesystem?… or as:
+    # target: {dlt: {destination: filesystem, table_format: delta, bucket_url: s3://b/lake}}
     defaults:
       mode: incremental         # or full-refresh
       anchor_date: 2024-01-01   # first day of the first incremental run (default: 30 days ago)
@@ -157,10 +159,24 @@ class ReplicationConfig(_Strict):
     source: SourceConfig | str = Field(default_factory=SourceConfig)
     """Settings of the Amplitude side, or the name of a connection (Sling's ``AMPLITUDE``)."""
     target: str | None = None
+    """A URL, a path, a connection name or ``dlt:<destination>?…``; in a file also the mapping
+    ``{dlt: {destination: …, dataset: …, …}}`` (kept as the equivalent ``dlt:`` string)."""
     defaults: Defaults = Field(default_factory=Defaults)
     streams: dict[str, StreamConfig] | None = None
     spool_dir: Path | None = None
     limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        from ampkit.replicate.dlt_target import target_from_mapping
+
+        try:
+            return target_from_mapping(value)
+        except ConfigError as exc:  # pydantic reports a ValueError with its location
+            raise ValueError(str(exc)) from None
 
     @field_validator("streams", mode="before")
     @classmethod
@@ -243,13 +259,16 @@ def load_config(path: Path) -> ReplicationConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
-    _secret_keys(data)
+    # a mapping target ({dlt: …}) refuses credential-looking keys itself, pointing to dlt's
+    # own places for them
+    _secret_keys({k: v for k, v in data.items() if k != "target" or not isinstance(v, dict)})
     try:
         return ReplicationConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "file"
-        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+        rule = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path}: {loc}: {rule}") from None
 
 
 def _mode(name: str, wanted: Mode | None, strict: bool) -> Mode:

@@ -176,14 +176,19 @@ class _Shared:
     """What the resources of one source share: credentials, clock, cost budgets, results."""
 
     def __init__(self, options: SyncOptions, settings: Settings, reporter: Reporter,
-                 retry: RetryPolicy | None, now: dt.datetime) -> None:
+                 retry: RetryPolicy | None, now: dt.datetime | None) -> None:
         self.options = options
         self.settings = settings
         self.reporter = reporter
         self.retry = retry
-        self.now = now
+        self.fixed_now = now
         self.budgets = QueryBudgets(on_wait=reporter.waiting)
         self.results: dict[str, StreamResult] = {}
+
+    def now(self) -> dt.datetime:
+        """The clock of one read: the fixed one, else the time the read starts (a source
+        object run again, e.g. by a scheduler, reads up to its own run's time)."""
+        return self.fixed_now or dt.datetime.now(dt.UTC)
 
     def source(self) -> Source:
         src = Source(self.settings, retry=self.retry, on_wait=self.reporter.waiting)
@@ -211,7 +216,7 @@ def _read(shared: _Shared, opts: StreamOptions, saved: dict[str, Any]) -> Iterat
     bridge = _Bridge(state, handoff)
     source = shared.source()
     ctx = Context(stream=stream, opts=opts, options=shared.options, state=state,
-                  now=shared.now, source=source, dest=bridge, reporter=shared.reporter)
+                  now=shared.now(), source=source, dest=bridge, reporter=shared.reporter)
     run = RUNS[stream.kind](ctx)
     shared.reporter.stream_started(run.plan())
 
@@ -281,9 +286,11 @@ def stream_resource(shared: _Shared, opts: StreamOptions, table_format: str | No
         yield from _read(shared, opts, saved)
 
     # dlt.resource's overloads do not take hints built at run time; the values are checked
-    # above (the disposition, the key) and by amplitude_source (the table format)
+    # above (the disposition, the key) and by amplitude_source (the table format).  The
+    # function, not a generator: dlt calls it at each extract, so one source object runs
+    # again (a scheduler's asset built once) and reads on from its saved state
     make: Any = dlt.resource
-    resource: DltResource = make(rows(), name=opts.table, columns=columns or None,
+    resource: DltResource = make(rows, name=opts.table, columns=columns or None,
                                  table_format=table_format, **hints)
     return resource
 
@@ -325,8 +332,10 @@ def amplitude_source(
     settings = settings or _settings(api_key, secret_key, base_url, options)
     settings.require_api_key()
     settings.require_secret_key()
-    clock = now or options.now or dt.datetime.now(dt.UTC)
-    clock = clock.replace(tzinfo=dt.UTC) if clock.tzinfo is None else clock.astimezone(dt.UTC)
+    clock = now or options.now
+    if clock is not None:
+        clock = clock.replace(tzinfo=dt.UTC) if clock.tzinfo is None \
+            else clock.astimezone(dt.UTC)
     shared = _Shared(options, settings, reporter or Reporter(), retry, clock)
     if results is not None:
         shared.results = results

@@ -19,6 +19,12 @@ reads them from its environment variables (``DESTINATION__BIGQUERY__CREDENTIALS_
 for any dlt pipeline; ``bucket_url`` itself may come from there too
 (``DESTINATION__FILESYSTEM__BUCKET_URL``).
 
+In a replication file the same target may be a mapping (:func:`target_from_mapping`), checked
+as the string is and kept as it::
+
+    target:
+      dlt: {destination: filesystem, table_format: delta, bucket_url: s3://bucket/lake}
+
 Each stream is one ``pipeline.run``: a stream that fails is reported and the others still run;
 what a failed stream had read is not loaded, and its state (in dlt's state, saved with the
 rows) stays where the last successful load left it.
@@ -27,10 +33,12 @@ rows) stays where the last successful load left it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ConfigDict
 
@@ -74,27 +82,56 @@ def parse_target(target: str) -> DltTarget:
     if not _NAME.match(name):
         raise ConfigError(f"target {target.split('?')[0]!r}: dlt:<destination> names a dlt "
                           "destination (duckdb, postgres, bigquery, filesystem, …)")
+    pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False)
+    return _checked(name, pairs, lambda key: f"target option {key}")
+
+
+def target_from_mapping(mapping: Mapping[str, Any]) -> str:
+    """The ``target: {dlt: {destination: …, …}}`` form of a replication file as the
+    ``dlt:<destination>?…`` string, checked as that string is (``${VARS}`` in values are
+    expanded); a :class:`ConfigError` names the key, e.g. ``target.dlt.colour``."""
+    if set(mapping) != {"dlt"} or not isinstance(mapping["dlt"], Mapping):
+        keys = ", ".join(sorted(map(str, mapping))) or "none"
+        raise ConfigError(f"target: a mapping target is {{dlt: {{destination: …, …}}}} "
+                          f"(got the key(s) {keys}); any other target is a string")
+    values = {str(k): v for k, v in mapping["dlt"].items() if v is not None}
+    name = values.pop("destination", None)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"target.dlt.destination: {name!r} must name a dlt destination "
+                          "(duckdb, postgres, bigquery, filesystem, …)")
+    for key, value in values.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ConfigError(f"target.dlt.{key}: must be a string, not {type(value).__name__}")
+    pairs = [(k, os.path.expandvars(str(v))) for k, v in values.items()]
+    parsed = _checked(name, pairs, lambda key: f"target.dlt.{key}")
+    query = urlencode({k: v for k, v in parsed.model_dump(exclude={"destination"}).items()
+                       if v is not None})
+    return f"{PREFIX}{name}?{query}"
+
+
+def _checked(name: str, pairs: list[tuple[str, str]], where: Callable[[str], str]
+             ) -> DltTarget:
+    """The options of destination ``name``; ``where(key)`` says where a key was written."""
     values: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
+    for key, value in pairs:
         if _SECRETISH.search(key):
-            raise ConfigError(f"target option {key!r}: credentials do not belong in the target "
+            raise ConfigError(f"{where(key)}: credentials do not belong in the target "
                               "— use dlt's environment variables or .dlt/secrets.toml")
         if key not in OPTIONS:
-            raise ConfigError(f"target option {key!r} is unknown; known: "
+            raise ConfigError(f"{where(key)} is unknown; known: "
                               f"{', '.join(sorted(OPTIONS))}")
         values[key] = value
     fmt = values.get("table_format") or None
     if fmt not in (None, "delta", "iceberg"):
-        raise ConfigError(f"target option table_format: {fmt!r} is not one of delta, iceberg")
+        raise ConfigError(f"{where('table_format')}: {fmt!r} is not one of delta, iceberg")
     if fmt and name != "filesystem":
-        raise ConfigError("target option table_format needs dlt:filesystem "
-                          f"(not dlt:{name})")
+        raise ConfigError(f"{where('table_format')} needs dlt:filesystem (not dlt:{name})")
     for key in ("dataset", "pipeline"):
         if key in values and not _NAME.match(values[key]):
-            raise ConfigError(f"target option {key}: {values[key]!r} must be lower-case "
+            raise ConfigError(f"{where(key)}: {values[key]!r} must be lower-case "
                               "letters, digits and _, starting with a letter")
     if "bucket_url" in values and name != "filesystem":
-        raise ConfigError(f"target option bucket_url needs dlt:filesystem (not dlt:{name})")
+        raise ConfigError(f"{where('bucket_url')} needs dlt:filesystem (not dlt:{name})")
     return DltTarget(destination=name, dataset=values.get("dataset"),
                      pipeline=values.get("pipeline") or "ampkit", table_format=fmt,
                      bucket_url=values.get("bucket_url") or None)
@@ -197,4 +234,5 @@ def _root(exc: BaseException) -> BaseException:
     return seen
 
 
-__all__ = ["DltTarget", "describe", "is_dlt_target", "parse_target", "plan_dlt", "run_dlt_sync"]
+__all__ = ["DltTarget", "describe", "is_dlt_target", "parse_target", "plan_dlt", "run_dlt_sync",
+           "target_from_mapping"]

@@ -30,8 +30,10 @@ from ampkit.server.routes import (
     export,
     ingest,
     openapi,
+    plan,
     profile,
     taxonomy,
+    ui,
 )
 from ampkit.server.routes import annotations as notes
 from ampkit.server.routes.common import Endpoint
@@ -65,11 +67,19 @@ ROUTES: list[BaseRoute] = [
     route("/groupidentify", get=ingest.identify_group, post=ingest.identify_group),
     # admin
     route("/_ampkit/events", get=admin.events),
+    route("/_ampkit/events/counts", get=admin.counts),  # before the insert_id look-up
+    route("/_ampkit/events/{insert_id:path}", get=admin.event),
+    route("/_ampkit/ui", get=ui.page),
+    route("/_ampkit/ui/app.js", get=ui.script),
+    route("/_ampkit/ui/style.css", get=ui.style),
     route("/_ampkit/stats", get=admin.stats),
     route("/_ampkit/users/{user_id:path}", get=admin.user),
     route("/_ampkit/groups/{group_type}/{group_value:path}", get=admin.group),
     route("/_ampkit/faults", get=admin.faults, post=admin.set_faults),
     route("/_ampkit/reset", post=admin.reset),
+    route("/_ampkit/bad-events", get=plan.bad_events),
+    route("/_ampkit/bad-requests/{request_id}", get=plan.bad_request),
+    route("/_ampkit/plan", get=plan.plan),
     route("/_ampkit/charts", post=dashboard.save_chart),
     # export (§9), user profile (§12)
     route("/api/2/export", get=export.export),

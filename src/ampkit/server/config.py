@@ -6,13 +6,15 @@ Everything here is plain pydantic so it can come from CLI flags, a YAML/JSON fil
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -20,7 +22,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from ampkit.models.plan import PlanError, TrackingPlan, as_plan
 from ampkit.server.limits import DashboardLimitsConfig, ProfileLimitsConfig
 
 DEMO_API_KEY = "ampkit-demo-api-key"
@@ -38,6 +42,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _plan(value: Any) -> Any:
+    """A plan given as a file path or its document, read and checked now (so a bad plan
+    stops the server before it starts, naming the place in the file)."""
+    if not isinstance(value, str | Path | Mapping) or isinstance(value, TrackingPlan):
+        return value
+    try:
+        return as_plan(value)
+    except PlanError as exc:
+        raise PydanticCustomError("tracking_plan", "{detail}", {"detail": str(exc)}) from None
+
+
+PlanSetting = Annotated[TrackingPlan | None, BeforeValidator(_plan)]
+"""A tracking plan: a YAML/JSON file path, its document, or a :class:`TrackingPlan`."""
+
+
 class ProjectConfig(_Strict):
     """One Amplitude project: its id, its key pair and a few per-project behaviours."""
 
@@ -49,6 +68,8 @@ class ProjectConfig(_Strict):
     """Project time zone for Dashboard dates (Export hours are UTC)."""
     silenced_devices: list[str] = Field(default_factory=list)
     """device_ids answered with the 400 ``Events silenced for device_id`` shape."""
+    plan: PlanSetting = None
+    """This project's tracking plan (instead of the server's ``plan``)."""
 
     @field_validator("api_key", "secret_key")
     @classmethod
@@ -91,6 +112,8 @@ class LimitsConfig(_Strict):
         return self.other_max_bytes
     max_events_per_request: int = Field(default=2000, ge=1)
     dedup_window_days: float = Field(default=7, gt=0)
+    bad_events_kept: int = Field(default=10_000, ge=1)
+    """Rows of the bad-event bucket kept per project (the newest; ``/_ampkit/bad-events``)."""
 
 
 class FaultConfig(_Strict):
@@ -195,6 +218,8 @@ class ServerConfig(_Strict):
     export: ExportConfig = Field(default_factory=ExportConfig)
     dashboard_limits: DashboardLimitsConfig = Field(default_factory=DashboardLimitsConfig)
     profile_limits: ProfileLimitsConfig = Field(default_factory=ProfileLimitsConfig)
+    plan: PlanSetting = None
+    """The tracking plan of every project without its own (``ampkit serve --plan FILE``)."""
     identify_error_format: Literal["json", "text"] = "json"
     """Body of Identify/Group Identify 400s (undocumented by Amplitude)."""
     log_level: str = "warning"

@@ -100,6 +100,8 @@ class ParsedRequest:
     api_key: str
     events: list[Any]
     min_id_length: int
+    body: bytes = b""
+    """The request body as received (kept, not copied, for the bad-event bucket)."""
 
 
 def parse_events_request(
@@ -138,7 +140,7 @@ def parse_events_request(
                 return error(400, ERR_INVALID_JSON, missing_field=None,
                              events_with_invalid_fields={"options.min_id_length": []})
             min_id_length = value
-    return ParsedRequest(api_key, events, min_id_length)
+    return ParsedRequest(api_key, events, min_id_length, body)
 
 
 def _clean_id(value: Any, min_id_length: int) -> str | None:
@@ -300,13 +302,14 @@ class EventBuilder:
 
     def build(
         self, prepared: Prepared, now_ms: int, first_seq: int,
-        recent: Callable[[list[tuple[str, str]]], set[tuple[str, str]]],
+        recent: Callable[[list[tuple[str, str]], list[int]], set[tuple[str, str]]],
     ) -> Outcome:
         """Rows for the events of ``prepared`` that are not duplicates, applying each one to
-        the project's state in arrival order.  ``recent`` answers which deduplication keys the
-        store already holds (one look-up per request)."""
-        keys = prepared.keys
-        seen = recent([k for k in keys if k is not None])
+        the project's state in arrival order.  ``recent`` answers which deduplication keys
+        (given with their hashes) the store already holds (one look-up per request)."""
+        keys, hashes = prepared.keys, prepared.columns["dedup_hash"]
+        present = [(k, hashes[i]) for i, k in enumerate(keys) if k is not None]
+        seen = recent([k for k, _ in present], [h for _, h in present])
         keep: list[int] = []
         duplicates = 0
         for i, key in enumerate(keys):

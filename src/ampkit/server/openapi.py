@@ -68,6 +68,7 @@ from ampkit.models.dashboard.users import UsersQuery, UsersResult
 from ampkit.models.endpoints import BY_PATH
 from ampkit.models.events import Event, GroupIdentification, Identification
 from ampkit.models.ingest import IngestErrorBody, SuccessSummary
+from ampkit.models.plan import BAD_EVENT_KINDS, BadEventsPage, BadRequest, TrackingPlan
 from ampkit.models.profile import UserProfile
 from ampkit.models.wire import wire_fields
 from ampkit.server.config import FaultConfig
@@ -237,6 +238,17 @@ DAY: Schema = {"type": "string", "format": "yyyymmdd", "pattern": r"^[0-9]{8}$",
                               "in the project's time zone"}
 
 
+def _event_filters() -> tuple[dict[str, Any], ...]:
+    """The filters of ``/_ampkit/events`` and ``/_ampkit/events/counts``."""
+    instant = {"type": "string", "description": "ISO-8601 (no zone: UTC) or epoch ms"}
+    return (*(query(name, STRING, description="Exact match") for name in (
+                "event_type", "user_id", "device_id", "insert_id")),
+            query("since", instant, description="Inclusive"),
+            query("until", instant, description="Exclusive"),
+            query("time_field", {"enum": ["server_received_time", "event_time"]},
+                  description="What since/until bound: arrival (default) or the event's time"))
+
+
 # --- the document ----------------------------------------------------------------------------
 
 
@@ -348,11 +360,36 @@ def _paths(s: _Schemas) -> dict[str, dict[str, Any]]:
         "/groupidentify": identify(True),
         # local admin
         "/_ampkit/events": {"get": op("Stored events, in arrival order", "admin", {
-            200: answer("A page of stored events", array({"type": "object"})),
+            200: answer("A page of stored events", array({"type": "object"}),
+                        Ampkit_Cursor={"type": "string", "pattern": "^[0-9]+$"}),
             400: admin_bad, 401: denied},
             params=(query("limit", {"type": "integer", "minimum": 0, "maximum": 100_000}),
                     query("offset", {"type": "integer", "minimum": 0,
-                                     "maximum": 2**63 - 1})))},
+                                     "maximum": 2**63 - 1}),
+                    query("order", {"enum": ["asc", "desc"]}),
+                    query("after_seq", {"type": "integer", "minimum": 0,
+                                        "maximum": 2**63 - 1},
+                          description="Only events that arrived after this cursor"),
+                    *_event_filters()))},
+        "/_ampkit/events/counts": {"get": op("Stored events per minute, hour or day", "admin", {
+            200: answer("Every bucket of the window", obj(
+                ("interval", "time_field", "since", "until", "total", "buckets"),
+                interval=STRING, time_field=STRING, since=STRING, until=STRING, total=INTEGER,
+                buckets=array(obj(("start", "count"), start=STRING, count=INTEGER,
+                                  event_types={"type": "object"})))),
+            400: admin_bad, 401: denied},
+            params=(query("interval", {"enum": ["minute", "hour", "day"]}),
+                    query("by", {"enum": ["event_type"]}), *_event_filters()))},
+        "/_ampkit/events/{insert_id}": {"get": op("The last event stored with an insert_id",
+                                                  "admin", {
+            200: answer("The event", {"type": "object"}), 401: denied,
+            404: answer("No such event", plain_error)}, params=(path("insert_id"),))},
+        "/_ampkit/ui": {"get": op("The event inspector (a web page)", "admin", {
+            200: answer("HTML", STRING, media="text/html"), 401: denied})},
+        "/_ampkit/ui/app.js": {"get": op("The event inspector's script", "admin", {
+            200: answer("JavaScript", STRING, media="text/javascript")}, security=IN_BODY)},
+        "/_ampkit/ui/style.css": {"get": op("The event inspector's style sheet", "admin", {
+            200: answer("CSS", STRING, media="text/css")}, security=IN_BODY)},
         "/_ampkit/stats": {"get": op("Counters", "admin", {
             200: answer("Counts", {"type": "object"}), 401: denied})},
         "/_ampkit/users/{user_id}": {"get": op("A user's state", "admin", {
@@ -370,6 +407,24 @@ def _paths(s: _Schemas) -> dict[str, dict[str, Any]]:
                 401: denied}, body=json_body(s.ref(FaultConfig), required=False))},
         "/_ampkit/reset": {"post": op("Forget the project's data", "admin", {
             200: answer("Reset", obj(("reset",), reset=INTEGER)), 401: denied})},
+        "/_ampkit/bad-events": {"get": op("The bad-event bucket, newest first", "admin", {
+            200: answer("Events that broke the tracking plan and requests refused by "
+                        "Amplitude's rules", s.ref(BadEventsPage)), 400: bad, 401: denied},
+            params=(query("limit", {"type": "integer", "minimum": 0, "maximum": 10_000}),
+                    query("offset", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
+                    query("kind", {"enum": list(BAD_EVENT_KINDS)}),
+                    query("event_type", {"type": "string", "maxLength": 1024}),
+                    query("since", {"type": "string"},
+                          description="ISO 8601 (no zone: UTC) or epoch ms; inclusive")))},
+        "/_ampkit/bad-requests/{request_id}": {"get": op(
+            "A request kept with its bad events", "admin", {
+                200: answer("Its body (the API key replaced by ***)", s.ref(BadRequest)),
+                401: denied, 404: answer("Not kept", plain_error)},
+            params=(path("request_id"),))},
+        "/_ampkit/plan": {"get": op("The project's tracking plan", "admin", {
+            200: answer("The plan, or {\"plan\": null}", {"oneOf": [
+                s.ref(TrackingPlan), obj(("plan",), plan={"type": "null"})]}),
+            401: denied})},
         "/_ampkit/charts": {"post": op("Save a chart", "dashboard", {
             200: answer("Saved", obj(("chart_id", "endpoint"), chart_id=STRING,
                                      endpoint={"enum": sorted(CHARTABLE)})),

@@ -103,7 +103,40 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS charts (
         project_id INTEGER, chart_id VARCHAR, endpoint VARCHAR, params JSON,
         PRIMARY KEY (project_id, chart_id))""",
+    # the bad-event bucket (tracking plans, refused requests): BadEventRow, BadRequestRow
+    """CREATE TABLE IF NOT EXISTS bad_events (
+        id BIGINT, project_id INTEGER, received_at TIMESTAMP, kind VARCHAR, event_type VARCHAR,
+        insert_id VARCHAR, rule VARCHAR, path VARCHAR, disposition VARCHAR, event VARCHAR,
+        request_id VARCHAR, request_path VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS bad_requests (
+        project_id INTEGER, request_id VARCHAR, received_at TIMESTAMP, path VARCHAR,
+        size BIGINT, truncated BOOLEAN, body VARCHAR, PRIMARY KEY (project_id, request_id))""",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class BadEventRow:
+    """One row of the bad-event bucket: an event that broke a rule, or a refused request's
+    rule (``event`` is the event's JSON text, ``None`` when the rule is the request's)."""
+
+    kind: str
+    rule: str
+    path: str
+    disposition: str
+    event_type: str | None = None
+    insert_id: str | None = None
+    event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BadRequestRow:
+    """The request some :class:`BadEventRow` came in, stored once (``body`` cut at a cap)."""
+
+    request_id: str
+    path: str
+    size: int
+    truncated: bool
+    body: str
 
 
 @dataclass

@@ -9,16 +9,19 @@ import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 from ampkit.server.config import ProjectConfig, ServerConfig
+from ampkit.server.dedup import CAPACITY, SeenFilter
+from ampkit.server.filters import EventFilter, time_column
 from ampkit.server.limits import DashboardLimits, ProfileLimits
 from ampkit.server.schema import (
     BATCH_COLUMNS,
@@ -26,6 +29,8 @@ from ampkit.server.schema import (
     EVENT_COLUMNS,
     EXPORT_SELECT,
     MIGRATIONS,
+    BadEventRow,
+    BadRequestRow,
     EventBatch,
     dedup_hash,
     dedup_key,
@@ -49,6 +54,11 @@ def _ms(value: dt.datetime | None) -> int | None:
 
 def _ts(ms: int | None) -> dt.datetime | None:
     return None if ms is None else _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def _where(project_id: int, match: EventFilter) -> tuple[str, list[Any]]:
+    clauses, values = match.conditions()
+    return " AND ".join(["project_id = ?", *clauses]), [project_id, *values]
 
 
 class StoreFailure(Exception):
@@ -117,6 +127,9 @@ class Store:
         self.next_amplitude_id = FIRST_AMPLITUDE_ID
         self.dashboard_limits = DashboardLimits(config.dashboard_limits)
         self.profile_limits = ProfileLimits(config.profile_limits)
+        self.seen = SeenFilter()
+        """The deduplication keys stored in the window, as a Bloom filter (:mod:`.dedup`)."""
+        self._seen_limit = CAPACITY
         self._load()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -124,6 +137,7 @@ class Store:
         """Rebuild the in-memory indexes from the tables (a restarted ``--db`` server)."""
         self._load_counters()
         self._backfill_dedup_hashes()
+        self.rebuild_seen()
         for pid in self.projects:
             self.states[pid] = self._load_project(pid)
 
@@ -174,6 +188,17 @@ class Store:
                 "UNNEST($2::UBIGINT[]) AS h) AS h WHERE events.seq = h.seq",
                 [[r[0] for r in rows], [dedup_hash(dedup_key(r[1], r[2], r[3])) for r in rows]])
 
+    def rebuild_seen(self) -> None:
+        """Fill :attr:`seen` again from the keys stored inside the deduplication window only
+        (keys of older events and of reset projects leave it).  The caller holds the lock."""
+        self.seen.clear()
+        hashes = self.con.execute(
+            "SELECT dedup_hash FROM events WHERE dedup_hash IS NOT NULL "
+            "AND server_upload_time >= ?", [_ts(now_ms() - self.dedup_window_ms)],
+        ).fetchnumpy()["dedup_hash"]
+        self.seen.add(np.asarray(hashes, dtype=np.uint64))
+        self._seen_limit = max(CAPACITY, 2 * self.seen.count)
+
     def recover(self, project_id: int) -> None:
         """After a failed write: forget what memory holds of the project and take it again from
         the tables, which the failed transaction left untouched.  The caller holds the lock."""
@@ -216,16 +241,22 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------------
     def recent_insert_ids(
-        self, project_id: int, keys: Collection[tuple[str, str]], at_ms: int
+        self, project_id: int, keys: Sequence[tuple[str, str]], hashes: Sequence[int],
+        at_ms: int,
     ) -> set[tuple[str, str]]:
-        """Which of ``keys`` (:func:`dedup_key`) a stored event of the project carries, sent
-        less than the deduplication window (7 days) before ``at_ms``."""
+        """Which of ``keys`` (:func:`dedup_key`, with their :func:`dedup_hash` in ``hashes``)
+        a stored event of the project carries, sent less than the deduplication window (7 days)
+        before ``at_ms``.  Only the keys :attr:`seen` may hold are looked up in the table."""
         if not keys:
+            return set()
+        wanted = np.array(hashes, dtype=np.uint64)
+        maybe = self.seen.may_contain(wanted)
+        if not maybe.any():
             return set()
         rows = self.con.execute(
             "SELECT user_id, device_id, insert_id FROM events WHERE project_id = ? "
             "AND server_upload_time >= ? AND dedup_hash IN (SELECT UNNEST(?::UBIGINT[]))",
-            [project_id, _ts(at_ms - self.dedup_window_ms), [dedup_hash(k) for k in keys]],
+            [project_id, _ts(at_ms - self.dedup_window_ms), wanted[maybe].tolist()],
         ).fetchall()
         found = {dedup_key(uid, did, ins) for uid, did, ins in rows}
         return found & set(keys)  # a hash collision is not a duplicate
@@ -265,6 +296,10 @@ class Store:
                 )
         if batch is not None and len(batch):
             self._seq = max(self._seq, batch.columns["seq"][-1])
+            self.seen.add(np.array([h for h in batch.columns["dedup_hash"] if h is not None],
+                                   dtype=np.uint64))
+            if self.seen.count > self._seen_limit:
+                self.rebuild_seen()
 
     def _column(self, values: list[Any], kind: str) -> pa.Array:
         """One column of a batch as Arrow.  A text column may hold other JSON values where
@@ -305,7 +340,8 @@ class Store:
     def reset(self, project_id: int) -> None:
         """Forget everything of one project (admin route, tests)."""
         with self.transaction() as con:
-            for table in ("events", "users", "identities", "groups_state", "charts"):
+            for table in ("events", "users", "identities", "groups_state", "charts",
+                          "bad_events", "bad_requests"):
                 con.execute(f"DELETE FROM {table} WHERE project_id = ?",  # noqa: S608 -- a table of ours
                             [project_id])
         with self.lock:
@@ -360,11 +396,29 @@ class Store:
         return None
 
     def events_page(self, project_id: int, limit: int, offset: int) -> list[dict[str, Any]]:
+        return [event for _, event in self.find_events(project_id, EventFilter(), limit, offset)]
+
+    def find_events(self, project_id: int, match: EventFilter, limit: int, offset: int = 0, *,
+                    newest_first: bool = False) -> list[tuple[int, dict[str, Any]]]:
+        """The project's events that ``match``, in arrival order (or newest first), each with
+        its arrival number (``seq``: the cursor of ``/_ampkit/events``)."""
+        where, values = _where(project_id, match)
         rows = self.cursor().execute(
-            f"SELECT {EXPORT_SELECT} FROM events WHERE project_id = ? "  # noqa: S608 -- our column list
-            "ORDER BY seq LIMIT ? OFFSET ?", [project_id, limit, offset]
-        ).fetchall()
-        return [export_dict(r) for r in rows]
+            f"SELECT {EXPORT_SELECT} FROM events WHERE {where} "  # noqa: S608 -- our columns
+            f"ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ? OFFSET ?",
+            [*values, limit, offset]).fetchall()
+        return [(row[0], export_dict(row)) for row in rows]
+
+    def count_by_bucket(self, project_id: int, match: EventFilter,
+                        interval: str) -> list[tuple[dt.datetime, str | None, int]]:
+        """(bucket start, event type, events) of the events that ``match``, per ``interval``
+        (``minute``, ``hour`` or ``day``) of their ``match.time_field``, in time order."""
+        unit = {"minute": "minute", "hour": "hour", "day": "day"}[interval]
+        where, values = _where(project_id, match)
+        return [(bucket, etype, int(n)) for bucket, etype, n in self.cursor().execute(
+            f"SELECT date_trunc('{unit}', {time_column(match.time_field)}) AS bucket, "  # noqa: S608 -- ours
+            f"event_type, count(*) FROM events WHERE {where} GROUP BY ALL ORDER BY bucket",
+            values).fetchall()]
 
     def count_events(self, project_id: int) -> int:
         row = self.cursor().execute(
@@ -391,6 +445,75 @@ class Store:
                 return None
             return {"group_type": gtype, "group_value": gvalue,
                     "group_properties": dict(group.group_properties)}
+
+    # --- the bad-event bucket (tracking plans, refused requests) ---------------------------
+    def record_bad(self, project_id: int, request: BadRequestRow, rows: Sequence[BadEventRow],
+                   keep: int) -> None:
+        """Add ``rows`` (all from ``request``, stored once) to the project's bucket, keeping
+        its newest ``keep`` rows and the requests they name; one transaction."""
+        at = _ts(now_ms())
+        with self.transaction() as con:
+            top = con.execute("SELECT coalesce(max(id), 0) FROM bad_events").fetchone()
+            first = (int(top[0]) if top else 0) + 1
+            con.execute("INSERT INTO bad_requests VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [project_id, request.request_id, at, request.path, request.size,
+                         request.truncated, request.body])
+            names = ("kind", "event_type", "insert_id", "rule", "path", "disposition", "event")
+            table = pa.table([pa.array(range(first, first + len(rows)), pa.int64()),
+                              *(pa.array([getattr(r, n) for r in rows], pa.string())
+                                for n in names)], names=["id", *names])
+            _from_arrow(con, "_ampkit_bad", table,
+                        f"INSERT INTO bad_events SELECT id, ?, ?, {', '.join(names)}, ?, ? "  # noqa: S608 -- our names
+                        "FROM _ampkit_bad", [project_id, at, request.request_id, request.path])
+            oldest = con.execute(
+                "SELECT id FROM bad_events WHERE project_id = ? ORDER BY id DESC LIMIT 1 "
+                "OFFSET ?", [project_id, keep]).fetchone()
+            if oldest is not None:
+                con.execute("DELETE FROM bad_events WHERE project_id = ? AND id <= ?",
+                            [project_id, oldest[0]])
+                con.execute("DELETE FROM bad_requests WHERE project_id = ? AND request_id NOT "
+                            "IN (SELECT request_id FROM bad_events WHERE project_id = ?)",
+                            [project_id, project_id])
+
+    def bad_events_page(self, project_id: int, limit: int, offset: int, *,
+                        kind: str | None = None, event_type: str | None = None,
+                        since: dt.datetime | None = None) -> tuple[list[dict[str, Any]], int]:
+        """The project's bad events that match, newest first, and how many match in all
+        (``since``: received at or after, UTC)."""
+        where: list[str] = ["project_id = ?"]
+        values: list[Any] = [project_id]
+        for clause, value in (("kind = ?", kind), ("event_type = ?", event_type),
+                              ("received_at >= ?", since)):
+            if value is not None:
+                where.append(clause)
+                values.append(value)
+        cond = " AND ".join(where)
+        cur = self.cursor()
+        try:
+            total = cur.execute(f"SELECT count(*) FROM bad_events WHERE {cond}",  # noqa: S608 -- our clauses
+                                values).fetchone()
+            found = cur.execute(
+                "SELECT id, received_at, kind, event_type, insert_id, rule, path, disposition, "  # noqa: S608 -- our clauses
+                f"event, request_id, request_path FROM bad_events WHERE {cond} "
+                "ORDER BY id DESC LIMIT ? OFFSET ?", [*values, limit, offset])
+            names = [d[0] for d in found.description]
+            rows = [dict(zip(names, row, strict=True)) for row in found.fetchall()]
+        finally:
+            cur.close()
+        return rows, int(total[0]) if total else 0
+
+    def bad_request(self, project_id: int, request_id: str) -> dict[str, Any] | None:
+        """A request kept with its bad events (``None``: not kept, or not this project's)."""
+        cur = self.cursor()
+        try:
+            found = cur.execute(
+                "SELECT request_id, received_at, path, size, truncated, body FROM bad_requests "
+                "WHERE project_id = ? AND request_id = ?", [project_id, request_id])
+            names = [d[0] for d in found.description]
+            row = found.fetchone()
+        finally:
+            cur.close()
+        return None if row is None else dict(zip(names, row, strict=True))
 
 
 __all__ = ["EVENT_COLUMNS", "Store", "StoreFailure", "now_ms"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from ampkit.server.config import ThrottleConfig
 
@@ -105,6 +106,23 @@ class Throttle:
                     counter.seconds.append((now_s, 1))
                 counter.window_total += 1
                 counter.hours[hour] = counter.hours.get(hour, 0) + 1
+
+    def busiest(self, now_ms: int, top: int) -> list[dict[str, Any]]:
+        """The users and devices that sent in the last 24 h, busiest first (at most ``top``):
+        their EPS over the window, their events in 24 h, and whether their next event would be
+        refused (what ``/_ampkit/stats`` shows as the current throttles)."""
+        out = []
+        for (kind, ident), counter in self._counters.items():
+            daily = self._daily(counter, now_ms, 0)
+            if not daily:
+                continue
+            eps = self._eps(counter, now_ms // 1000, 0)
+            refused = (self._eps(counter, now_ms // 1000, 1) > self.eps
+                       or daily + 1 > self.config.daily_quota)
+            out.append({"kind": "user" if kind == "u" else "device", "id": ident,
+                        "eps": round(eps, 2), "last_24h": daily, "throttled": refused})
+        out.sort(key=lambda row: (row["throttled"], row["eps"], row["last_24h"]), reverse=True)
+        return out[:top]
 
     def reset(self) -> None:
         self._counters.clear()

@@ -9,7 +9,10 @@ Fixtures:
 - ``amplitude_env``: the same project, with ``AMPLITUDE_API_KEY``, ``AMPLITUDE_SECRET_KEY`` and
   ``AMPLITUDE_BASE_URL`` set for the test (and the per-family URL overrides removed);
 - ``amplitude_server_config`` (session): the in-process server's ``ServerConfig``; override it in
-  a ``conftest.py`` to change limits, throttles or faults.
+  a ``conftest.py`` to change limits, throttles, faults or the server-wide tracking plan;
+- ``amplitude_plan``: the tracking plan of this test's project (``None``: the server's, if any);
+  override it in a test module or ``conftest.py`` with a plan file's path (relative to the test
+  file's folder), its document or a ``TrackingPlan``.
 
 This module imports only pytest and the standard library: a run that uses no fixture of it
 loads no server, DuckDB or HTTP client.
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -94,9 +98,20 @@ def amplitude_server(request: pytest.FixtureRequest) -> Iterator[AmplitudeServer
 
 
 @pytest.fixture
-def amplitude_project(amplitude_server: AmplitudeServer,
+def amplitude_plan() -> Any:
+    """This test's tracking plan: ``None`` here (the server's, if it has one).  Override the
+    fixture to give the test's project a plan: a YAML/JSON file's path (relative to the test
+    file's folder), the plan's document (a dict) or a ``TrackingPlan``."""
+    return None
+
+
+@pytest.fixture
+def amplitude_project(amplitude_server: AmplitudeServer, amplitude_plan: Any,
                       request: pytest.FixtureRequest) -> Iterator[AmplitudeProject]:
-    project = amplitude_server.new_project(request.node.nodeid)
+    plan = amplitude_plan
+    if isinstance(plan, str | Path) and not Path(plan).is_absolute():
+        plan = request.path.parent / plan
+    project = amplitude_server.new_project(request.node.nodeid, plan=plan)
     try:
         yield project
     finally:

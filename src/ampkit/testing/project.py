@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ampkit.models.plan import BadEvent, BadEventsPage, TrackingPlan, as_plan
 from ampkit.testing.matching import (
     Event,
     Step,
@@ -33,9 +34,15 @@ from ampkit.testing.matching import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ampkit.server import RunningServer
 
 PAGE = 100_000
+BAD_PAGE = 10_000
+"""The most ``/_ampkit/bad-events`` gives at once (as many as the bucket keeps)."""
+SHOWN = 20
+"""Bad events a failed assertion lists."""
 FIRST_TEST_PROJECT_ID = 900_000_001
 
 
@@ -202,6 +209,70 @@ class AmplitudeProject:
             raise AssertionError("\n".join(lines))
         return user
 
+    # --- the bad-event bucket (tracking plans) ---------------------------------------------
+    def bad_events(self, event_type: str | None = None, *, kind: str | None = None,
+                   rule_contains: str | None = None, since: str | None = None,
+                   disposition: str | None = None) -> list[BadEvent]:
+        """What the server kept in this project's bad-event bucket, newest first: events that
+        broke its tracking plan (``kind`` ``violation``, ``unplanned_event``,
+        ``unplanned_property``) and requests it refused by Amplitude's rules
+        (``rejected_request``) — each with its ``rule``, ``path``, ``disposition`` (``stored``
+        or ``rejected``), ``event`` and ``request``."""
+        params = {k: v for k, v in (("kind", kind), ("event_type", event_type),
+                                    ("since", since)) if v is not None}
+        out: list[BadEvent] = []
+        for offset in itertools.count(0, BAD_PAGE):
+            response = self._get("/_ampkit/bad-events", limit=BAD_PAGE, offset=offset, **params)
+            if response.status_code == 404:
+                raise RuntimeError(f"the ampkit server at {self.url} has no bad-event bucket "
+                                   "(an ampkit older than tracking plans)")
+            response.raise_for_status()
+            page = BadEventsPage.model_validate_json(response.content)
+            out.extend(page.bad_events)
+            if len(page.bad_events) < BAD_PAGE:
+                break
+        return [b for b in out if (rule_contains is None or rule_contains in b.rule)
+                and (disposition is None or b.disposition == disposition) and self._ours(b)]
+
+    def _ours(self, bad: BadEvent) -> bool:
+        """On a shared server, a bad event is this test's when its event carries an id with
+        the test's prefix."""
+        if self.isolated:
+            return True
+        event = bad.event or {}
+        return any(str(event.get(k) or "").startswith(self.prefix)
+                   for k in ("user_id", "device_id"))
+
+    def assert_no_bad_events(self, event_type: str | None = None, *, kind: str | None = None,
+                             ) -> None:
+        """The server kept nothing in this project's bad-event bucket (of this type, of this
+        kind): every event kept to the plan and no request was refused."""
+        __tracebackhide__ = True
+        found = self.bad_events(event_type, kind=kind)
+        if found:
+            raise AssertionError(f"expected no bad events; the server kept {len(found)}:\n"
+                                 f"{_bad_listing(found)}")
+
+    def assert_bad_event(self, event_type: str | None = None, *, kind: str | None = None,
+                         rule_contains: str | None = None, path: str | None = None,
+                         disposition: str | None = None) -> BadEvent:
+        """The server kept a bad event like this (``path``: the JSON pointer of the broken
+        field, e.g. ``/event_properties/seats``); returns the newest one."""
+        __tracebackhide__ = True
+        every = self.bad_events()
+        found = [b for b in every if (event_type is None or b.event_type == event_type)
+                 and (kind is None or b.kind == kind) and (path is None or b.path == path)
+                 and (rule_contains is None or rule_contains in b.rule)
+                 and (disposition is None or b.disposition == disposition)]
+        if found:
+            return found[0]
+        wanted = ", ".join(f"{k}={v!r}" for k, v in (
+            ("event_type", event_type), ("kind", kind), ("rule_contains", rule_contains),
+            ("path", path), ("disposition", disposition)) if v is not None)
+        kept = f"the server kept {len(every)}:\n{_bad_listing(every)}" if every else \
+            "the server kept none"
+        raise AssertionError(f"expected a bad event with {wanted or 'anything'}; {kept}")
+
     # --- barriers and faults ---------------------------------------------------------------
     def flushed(self, client: Any, timeout: float = 30) -> None:
         """Send what ``client`` still holds and wait for the answers: ampkit's
@@ -251,6 +322,13 @@ class AmplitudeProject:
         self._http.close()
 
 
+def _bad_listing(found: Sequence[BadEvent]) -> str:
+    lines = [f"  #{i} {bad.line()}" for i, bad in enumerate(found[:SHOWN], 1)]
+    if len(found) > SHOWN:
+        lines.append(f"  … and {len(found) - SHOWN} more")
+    return "\n".join(lines)
+
+
 def _futures(result: Any) -> Iterator[Future[Any]]:
     items = result if isinstance(result, list | tuple) else [result]
     for item in items:
@@ -275,10 +353,19 @@ class AmplitudeServer:
         where = "in this process" if self.running is not None else "shared"
         return f"AmplitudeServer(url={self.url!r}, {where})"
 
-    def new_project(self, name: str = "test") -> AmplitudeProject:
+    def new_project(self, name: str = "test", *,
+                    plan: TrackingPlan | Mapping[str, Any] | str | Path | None = None,
+                    ) -> AmplitudeProject:
         """A project for one test: its own (in this process) or the shared one with a new id
-        prefix."""
+        prefix.  ``plan``: its tracking plan (a file, its document or a ``TrackingPlan``;
+        ``None``: the server's, if it has one)."""
         if self.running is None:
+            if plan is not None:
+                import pytest
+
+                pytest.skip("a tracking plan per test needs a project of the test's own; a "
+                            "shared server (--amplitude-url) checks the plan it was started "
+                            "with (ampkit serve --plan)")
             assert self._shared_keys is not None
             key, secret = self._shared_keys
             return AmplitudeProject(self.url, key, secret, project_id=None, isolated=False)
@@ -287,6 +374,7 @@ class AmplitudeServer:
         served = self.running.store.projects
         project_id = next(i for i in self._ids if i not in served)
         key, secret = f"ampkit-test-{secrets.token_hex(12)}", secrets.token_hex(24)
-        self.running.add_project(ProjectConfig(project_id=project_id, api_key=key,
-                                               secret_key=secret, name=name[:200]))
+        self.running.add_project(ProjectConfig(
+            project_id=project_id, api_key=key, secret_key=secret, name=name[:200],
+            plan=None if plan is None else as_plan(plan)))
         return AmplitudeProject(self.url, key, secret, project_id=project_id, isolated=True)

@@ -148,7 +148,9 @@ def _chains(count: int, w: str) -> list[Sql]:
     previous one: cheap even when step 1 is a common event), and the chain is walked once per
     group (``h2``, ``h3``…: the first step-k event after step k-1's, as long as the group's
     latest attempt can still reach it in its window)."""
-    first = "arg_min({'p': _p, 't': _t, 'g': _g, 's': NULL}, _p)"  # _p is unique
+    # per user the attempt of least position (unique): one plain arg_min per field, a struct
+    # of them after (an arg_min of a struct costs three times as much)
+    first = "{'p': min(_p), 't': arg_min(_t, _p), 'g': arg_min(_g, _p), 's': NULL}"
     ctes = [
         _cte("fst", f"SELECT _a, {first} AS _b0 FROM ev WHERE _m0 AND _in GROUP BY _a"),
         _cte("s1", "SELECT _a, _p, _t, lag(_p) OVER (PARTITION BY _a ORDER BY _p) AS _pp "
@@ -172,24 +174,25 @@ def _chains(count: int, w: str) -> list[Sql]:
 
 
 def _pick(count: int, depth: str, source: str) -> list[Sql]:
-    """``deep`` (per user the earliest attempt reaching step d+1: ``_b{d}``, from ``source``
-    — attempts ``a`` with their group's chain ``c`` — whose ``depth`` is SQL) and ``pick``:
-    per entering user the attempt that counts — ``_g``, ``_t0``, ``_n`` (steps reached),
-    ``_p0``…, ``_t1``… (position and time of each step reached, NULL past ``_n``).  Within a
-    user the earliest attempt of a depth is a ``min`` over ``{position, time, group value,
-    group}`` structs, which order by position."""
-    found = "{'p': a._p, 't': a._t, 'g': a._g, 's': a._p1}"
-    reach = ", ".join(f"min(_f) FILTER (WHERE _n > {d}) AS _b{d}" for d in range(1, count))
-    deepest = " ".join(f"WHEN _b{d} IS NOT NULL THEN {d + 1}" for d in range(count - 1, -1, -1))
-    chosen = ", ".join(f"_b{d}" for d in range(count - 1, -1, -1))
+    """``deep`` (per user the position of the earliest attempt reaching step d+1: ``_b{d}``,
+    from ``source`` — attempts ``a`` with their group's chain ``c`` — whose ``depth`` is SQL)
+    and ``pick``: per entering user the attempt that counts — ``_g``, ``_t0``, ``_n`` (steps
+    reached), ``_p0``…, ``_t1``… (position and time of each step reached, NULL past ``_n``).
+    Positions are unique, so the chosen attempt is found again in ``grp`` by its position (a
+    hash join: cheaper than carrying its fields through the aggregate as a struct)."""
+    reach = ", ".join(f"min(_p) FILTER (WHERE _n > {d}) AS _b{d}" for d in range(1, count))
+    deepest = " ".join(f"WHEN _b{d} IS NOT NULL THEN {d + 1}" for d in range(count - 1, 0, -1))
+    chosen = ", ".join(f"_b{d}" for d in range(count - 1, 0, -1))
     fields = "".join(f", CASE WHEN b._n > {k} THEN c._t{k} END AS _t{k}"
                      f", CASE WHEN b._n > {k} THEN c._p{k} END AS _p{k}" for k in range(1, count))
-    return [_cte("deep", f"SELECT _a, {reach} FROM (SELECT a._a, {found} AS _f, {depth} AS _n "
+    return [_cte("deep", f"SELECT _a, {reach} FROM (SELECT a._a, a._p, {depth} AS _n "
                          f"FROM {source}) GROUP BY _a"), _cte(
-        "pick", f"SELECT b._a, b._e.g AS _g, b._e.t AS _t0, b._n, b._e.p AS _p0{fields} "
-                f"FROM (SELECT _a, coalesce({chosen}) AS _e, CASE {deepest} END AS _n FROM fst "
-                "LEFT JOIN deep USING (_a)) AS b LEFT JOIN ch AS c ON c._a = b._a "
-                "AND c._p1 = b._e.s")]
+        "pick", "SELECT b._a, coalesce(g._g, b._b0.g) AS _g, coalesce(g._t, b._b0.t) AS _t0, "
+                f"b._n, coalesce(g._p, b._b0.p) AS _p0{fields} "
+                f"FROM (SELECT _a, _b0, coalesce({chosen}) AS _c, CASE {deepest} ELSE 1 END "
+                "AS _n FROM fst LEFT JOIN deep USING (_a)) AS b "
+                "LEFT JOIN grp AS g ON g._a = b._a AND g._p = b._c "
+                "LEFT JOIN ch AS c ON c._a = b._a AND c._p1 = g._p1")]
 
 
 def _single() -> list[Sql]:

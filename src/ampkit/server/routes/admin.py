@@ -4,16 +4,18 @@ a 400 in the Dashboard envelope whose ``metadata.details`` names the field."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from contextlib import AbstractContextManager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BeforeValidator, ValidationError
+from pydantic import BeforeValidator, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ampkit.server.config import FaultConfig, ProjectConfig
+from ampkit.server.filters import EPOCH, STEPS, EventFilter, Interval, TimeField, floor
 from ampkit.server.routes.common import (
     BadInput,
     Query,
@@ -40,11 +42,92 @@ def _between(low: int, high: int) -> BeforeValidator:
     return BeforeValidator(rule(check))
 
 
-class EventsPage(Query):
+_EPOCH_MS = re.compile(r"[0-9]{1,16}")
+LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, 999000)
+CURSOR = "Ampkit-Cursor"
+"""The header of ``/_ampkit/events`` answers: the page's cursor (see ``after_seq``)."""
+MAX_BUCKETS = 10_000
+DEFAULT_BUCKETS = 60
+
+
+def _to_utc(raw: str) -> dt.datetime:
+    if _EPOCH_MS.fullmatch(raw):
+        return EPOCH + dt.timedelta(milliseconds=int(raw))
+    at = dt.datetime.fromisoformat(raw)
+    return at if at.tzinfo is None else at.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _instant() -> BeforeValidator:
+    """A time as ISO-8601 (no zone: UTC) or as milliseconds since the epoch → naive UTC."""
+    def check(raw: Any, field: str) -> dt.datetime:
+        wrong = BadInput(field, f"{field}: must be an ISO-8601 time (2024-03-01T12:00:00Z; "
+                                "without a zone, UTC) or milliseconds since 1970-01-01, "
+                                "from 1970 to 9999")
+        try:
+            at = _to_utc(raw) if isinstance(raw, str) else None
+        except (ValueError, OverflowError):
+            at = None
+        if at is None or not EPOCH <= at <= LATEST:
+            raise wrong
+        return at
+
+    return BeforeValidator(rule(check))
+
+
+class EventFilters(Query):
+    """What ``/_ampkit/events`` and ``/_ampkit/events/counts`` select: exact fields, and a
+    ``since`` (inclusive) … ``until`` (exclusive) range on ``time_field``."""
+
+    event_type: str | None = None
+    user_id: str | None = None
+    device_id: str | None = None
+    insert_id: str | None = None
+    since: Annotated[dt.datetime | None, _instant()] = None
+    until: Annotated[dt.datetime | None, _instant()] = None
+    time_field: TimeField = "server_received_time"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise BadInput("until", "until: must be later than since")
+        return self
+
+    def match(self, after_seq: int = 0) -> EventFilter:
+        return EventFilter(self.event_type, self.user_id, self.device_id, self.insert_id,
+                           self.since, self.until, self.time_field, after_seq)
+
+
+class EventsPage(EventFilters):
     """``GET /_ampkit/events``."""
 
     limit: Annotated[int, _between(0, MAX_PAGE)] = 1000
     offset: Annotated[int, _between(0, INT64_MAX)] = 0
+    order: Literal["asc", "desc"] = "asc"
+    after_seq: Annotated[int, _between(0, INT64_MAX)] = 0
+
+
+class EventCounts(EventFilters):
+    """``GET /_ampkit/events/counts``: the window is ``since`` (rounded down to the interval)
+    … ``until`` (default: now); without ``since``, the 60 intervals up to ``until``."""
+
+    interval: Interval = "minute"
+    by: Literal["event_type"] | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        step = STEPS[self.interval]
+        if self.until is None:
+            self.until = min(floor(dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                                   self.interval) + step, LATEST)
+        if self.since is None:
+            self.since = max(EPOCH, self.until - DEFAULT_BUCKETS * step)
+        self.since = floor(self.since, self.interval)
+        if self.until <= self.since:
+            raise BadInput("since", "since: must be earlier than until (default: now)")
+        if (self.until - self.since) / step > MAX_BUCKETS:
+            raise BadInput("since", f"since: the window holds more than {MAX_BUCKETS} "
+                                    f"{self.interval}s; pick a later since or a longer interval")
+        return self
 
 
 def _details(err: ErrorDetails) -> str:
@@ -58,11 +141,36 @@ def _bad_input() -> AbstractContextManager[None]:
 
 @authed
 async def events(request: Request, project: ProjectConfig) -> Response:
-    with _bad_input():
+    """The stored events that match the filters, a page of them; the ``Ampkit-Cursor``
+    header is the arrival number of the newest one (``after_seq`` for the next poll)."""
+    with bad_input("Invalid request"):
         page = parse_query(EventsPage, request.query_params, _details)
-    rows = await backend(request).call(admin.events_page, project.project_id, page.limit,
-                                       page.offset)
-    return json_response(rows)
+    found = await backend(request).call(admin.find_events, project.project_id,
+                                        page.match(page.after_seq), page.limit, page.offset,
+                                        page.order == "desc")
+    response = json_response(found.events)
+    response.headers[CURSOR] = str(found.cursor)
+    return response
+
+
+@authed
+async def event(request: Request, project: ProjectConfig) -> Response:
+    """The last event to arrive with the ``insert_id`` of the path."""
+    found = await backend(request).call(admin.event_by_insert_id, project.project_id,
+                                        request.path_params["insert_id"])
+    if found is None:
+        return JSONResponse({"error": "unknown insert_id"}, status_code=404)
+    return json_response(found)
+
+
+@authed
+async def counts(request: Request, project: ProjectConfig) -> Response:
+    """Events per minute, hour or day over a window, each bucket listed."""
+    with bad_input("Invalid request"):
+        query = parse_query(EventCounts, request.query_params, _details)
+    body = await backend(request).call(admin.counts, project.project_id, query.match(),
+                                       query.interval, query.by == "event_type")
+    return json_response(body)
 
 
 @authed

@@ -17,6 +17,7 @@ from ampkit.models.rules import (
     check_identification,
 )
 from ampkit.server.ingest import (
+    PATHS,
     Api,
     EventBuilder,
     Outcome,
@@ -29,6 +30,14 @@ from ampkit.server.ingest import (
     invalid_key_message,
     parse_events_request,
     prepare,
+)
+from ampkit.server.planning import judge
+from ampkit.server.services.plan import (
+    note_flagged,
+    note_identify,
+    note_refused,
+    note_unparsed,
+    plan_of,
 )
 from ampkit.server.store import Store, now_ms
 
@@ -64,6 +73,7 @@ def ingest_events(
     store.counters["requests"] += 1
     parsed = parse_events_request(body, api, store.config.limits)
     if isinstance(parsed, Outcome):
+        note_unparsed(store, PATHS[api], body, parsed)
         return parsed
     project = store.projects_by_key.get(parsed.api_key)
     if project is None:
@@ -81,9 +91,19 @@ def accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size:
 
     What depends on the request alone (validation, the state-free columns of its rows) is
     worked out before the store's lock is taken, so other requests' writes go on meanwhile;
-    the throttles, the project's state and the write happen under it, in arrival order."""
+    the throttles, the project's state and the write happen under it, in arrival order.
+
+    With a tracking plan, the events are judged against it before the lock too (see
+    :mod:`ampkit.server.planning`); what it flags or rejects, and a request refused by
+    Amplitude's rules, goes to the bad-event bucket."""
     throttle = store.throttles[(project_id, api)]
     invalid = check_events(parsed, store.projects[project_id], throttle)
+    plan = plan_of(store, project_id) if invalid is None else None
+    judged = None if plan is None else judge(plan, parsed.events)
+    if judged is not None and judged.refused is not None:
+        invalid = judged.refused
+    if invalid is not None:
+        note_refused(store, project_id, PATHS[api], parsed, invalid, judged)
     prepared = prepare(parsed, api, size) if invalid is None else None
     with store.lock:
         at = now_ms()
@@ -96,14 +116,16 @@ def accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size:
         try:
             outcome = builder.build(
                 prepared, at, store.next_seq(),
-                lambda keys: store.recent_insert_ids(project_id, keys, at))
+                lambda keys, hashes: store.recent_insert_ids(project_id, keys, hashes, at))
             store.write(project_id, outcome.batch)
         except Exception:
             return _store_failed(store, project_id)
         store.next_amplitude_id = builder.next_amplitude_id
         throttle.record(outcome.accepted_ids, at)
         store.count("duplicates", outcome.duplicates, project_id)
-        return outcome
+    if judged is not None:
+        note_flagged(store, project_id, PATHS[api], parsed, judged)
+    return outcome
 
 
 def _store_failed(store: Store, project_id: int) -> Outcome:
@@ -137,11 +159,13 @@ def identify(store: Store, params: Mapping[str, str], group: bool) -> TextAnswer
         data = None
     items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
     if not items:
+        note_identify(store, project.project_id, group, raw)
         return _identify_error(store, ERR_MISSING_EVENT)
     for i, item in enumerate(items):
         violations = (check_group_identification(item) if group
                       else check_identification(item, min_id_length=DEFAULT_MIN_ID_LENGTH))
         if violations:
+            note_identify(store, project.project_id, group, raw, item, violations)
             v = violations[0]
             return _identify_error(store, f"{ERR_MISSING_EVENT}: identification[{i}].{v.field} "
                                    f"{v.rule}")
