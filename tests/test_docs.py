@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
+import threading
 from pathlib import Path
 
+import pytest
 import typer.main
 
 import ampkit
@@ -21,38 +21,50 @@ def _blocks(fence: str) -> list[str]:
     return re.findall(rf"```{fence}\n(.*?)```", README, flags=re.S)
 
 
-def test_quick_start_runs_against_a_local_server() -> None:
+def run_as_main(snippet: str) -> None:
+    """``snippet`` run as ``python -c`` runs it (as ``__main__``), in this interpreter: a fresh
+    one would only import again what this one holds.  An exception fails the test as a non-zero
+    exit would; a thread the snippet leaves running, other than a daemon, must end, as the
+    interpreter waits for it at exit (the subprocess's timeout, here a join's)."""
+    before = set(threading.enumerate())
+    exec(compile(snippet, "README.md", "exec"), {"__name__": "__main__"})
+    for thread in set(threading.enumerate()) - before:
+        if not thread.daemon:
+            thread.join(timeout=120)
+            assert not thread.is_alive(), f"the snippet left {thread} running"
+
+
+def test_quick_start_runs_against_a_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
     (snippet,) = re.findall(r"<<'PY'\n(.*?)\nPY\n", README, flags=re.S)
     config = ServerConfig(port=0, throttle_enabled=False, projects=[ProjectConfig()])
     with serve_in_thread(config) as server:
-        env = {**os.environ, "AMPLITUDE_API_KEY": "ampkit-demo-api-key",
-               "AMPLITUDE_SECRET_KEY": "ampkit-demo-secret-key",
-               "AMPLITUDE_BASE_URL": server.url}
-        done = subprocess.run([sys.executable, "-c", snippet], env=env, capture_output=True,
-                              text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+        monkeypatch.setenv("AMPLITUDE_API_KEY", "ampkit-demo-api-key")
+        monkeypatch.setenv("AMPLITUDE_SECRET_KEY", "ampkit-demo-secret-key")
+        monkeypatch.setenv("AMPLITUDE_BASE_URL", server.url)
+        run_as_main(snippet)
         types = sorted(e["event_type"] for e in server.store.events_page(100000, 100, 0))
     assert types == ["$identify", "Signed Up", "revenue_amount"]
 
 
 def test_server_python_example_runs() -> None:
     (snippet,) = [b for b in _blocks("python") if "serve_in_thread" in b]
-    done = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
+    run_as_main(snippet)
 
 
-def test_pytest_plugin_example_runs(tmp_path: Path) -> None:
+def test_pytest_plugin_example_runs(pytester: pytest.Pytester,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example run by pytest as its README line says, in this process (pytester): the
+    plugin still comes from its entry point, as in a run of its own."""
     section = README.split("## Testing your tracking code: the pytest plugin\n", 1)[1]
     section = section.split("\n## ", 1)[0].split("\n### ", 1)[0]  # subsections: their own tests
     (snippet,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    (tmp_path / "test_tracking.py").write_text(snippet)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPLITUDE_", "PYTEST_"))}
-    done = subprocess.run([sys.executable, "-m", "pytest", "test_tracking.py", "-q",
-                           "-p", "no:randomly", "-p", "no:cacheprovider"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
+    pytester.makepyfile(test_tracking=snippet)
+    for name in [k for k in os.environ if k.startswith(("AMPLITUDE_", "PYTEST_"))]:
+        monkeypatch.delenv(name)
+    done = pytester.runpytest("test_tracking.py", "-q", "-p", "no:randomly",
+                              "-p", "no:cacheprovider")
+    assert done.ret == 0, done.stdout.str() + done.stderr.str()
+    assert "3 passed" in done.stdout.str()
 
 
 def test_every_cli_command_is_documented() -> None:

@@ -12,6 +12,7 @@ import pytest
 from ampkit.actions import ActionOutput, ActionRunner
 from ampkit.config import Settings
 from ampkit.core.policy import RetryPolicy
+from ampkit.core.transport import tls
 from ampkit.server import ProjectConfig, RunningServer, ServerConfig, serve_in_thread
 
 API_KEY = "act-api-key-0001"
@@ -24,7 +25,8 @@ class Server:
 
     def __init__(self, running: RunningServer) -> None:
         self.url = running.url
-        self.http = httpx.Client(base_url=self.url, auth=(API_KEY, SECRET_KEY), timeout=30)
+        self.http = httpx.Client(base_url=self.url, auth=(API_KEY, SECRET_KEY), timeout=30,
+                                 verify=tls())
 
     def get(self, path: str) -> Any:
         r = self.http.get(path)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from tests.invoke import Ran, invoke
 from tests.stub_http import Reply, dead_port, forward, scripted, stub
 
 from ampkit.core.policy import RetryPolicy
@@ -26,6 +27,13 @@ def run(base_url: str, *args: str, cwd: Path | None = None) -> subprocess.Comple
                COLUMNS="200")
     return subprocess.run([sys.executable, "-m", "ampkit", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def run_here(base_url: str, *args: str) -> Ran:
+    """``ampkit *args`` in this process (typer's runner): what it prints and its exit status are
+    the test, not the process around it."""
+    return invoke(*args, env={"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_SECRET_KEY": SECRET,
+                              "AMPLITUDE_BASE_URL": base_url}, clear_amplitude_env=True)
 
 
 COMMANDS = {
@@ -80,7 +88,7 @@ def test_a_rate_limit_is_waited_out_and_shown(server: RunningServer, args: list[
                                               path: str) -> None:
     # Retry-After: 0 keeps the test from sleeping; the line is the same for 287 s
     with stub(scripted(limited(0), then=forward(server.url))) as amplitude:
-        r = run(amplitude.url, *args)
+        r = run_here(amplitude.url, *args)
     assert r.returncode == 0, r.stderr
     assert f"waiting 0 s: {LIMIT} (HTTP 429 at {path})" in r.stderr
     assert [s.path.split("?")[0] for s in amplitude.seen] == [path, path]

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from ampkit import Amplitude, RetryPolicy, SenderOptions
+from ampkit.core.transport import tls
 from ampkit.server import ProjectConfig, RunningServer, ServerConfig, serve_in_thread
 
 API_KEY = "test-api-key-0001"
@@ -21,7 +22,8 @@ class Server:
     def __init__(self, running: RunningServer) -> None:
         self.running = running
         self.url = running.url
-        self.http = httpx.Client(base_url=self.url, auth=(API_KEY, SECRET_KEY), timeout=30)
+        self.http = httpx.Client(base_url=self.url, auth=(API_KEY, SECRET_KEY), timeout=30,
+                                 verify=tls())
 
     def events(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

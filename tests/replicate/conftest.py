@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 
 from ampkit.config import Settings, load_settings
 from ampkit.core.policy import RetryPolicy
+from ampkit.core.transport import tls
 from ampkit.replicate import STREAMS, Column, SyncOptions, SyncResult, resolve, run_sync
 from ampkit.replicate.destinations.postgres import split_schema
 from ampkit.replicate.schema import convert
@@ -49,11 +50,11 @@ def server_config(**overrides: Any) -> ServerConfig:
 
 
 def http(srv: RunningServer) -> httpx.Client:
-    return httpx.Client(base_url=srv.url, auth=(KEY, SECRET), timeout=60)
+    return httpx.Client(base_url=srv.url, auth=(KEY, SECRET), timeout=60, verify=tls())
 
 
 def send(srv: RunningServer, events: list[dict[str, Any]]) -> None:
-    with httpx.Client(base_url=srv.url, timeout=60) as client:
+    with httpx.Client(base_url=srv.url, timeout=60, verify=tls()) as client:
         for i in range(0, len(events), 1000):
             r = client.post("/batch", json={"api_key": KEY, "events": events[i:i + 1000]})
             assert r.status_code == 200, r.text
@@ -72,6 +73,17 @@ def upload_at(srv: RunningServer, insert_ids: list[str], when: dt.datetime) -> N
     with srv.store.transaction() as con:
         con.execute("UPDATE events SET server_upload_time = ? WHERE insert_id IN "
                     "(SELECT unnest(?::VARCHAR[]))", [naive, insert_ids])
+
+
+def upload_each(srv: RunningServer, when: Mapping[str, dt.datetime]) -> None:
+    """Move the upload time of each event (by insert_id) to its own time (UTC), in one UPDATE:
+    the same rows as an :func:`upload_at` per event."""
+    ids = list(when)
+    times = [t.astimezone(dt.UTC).replace(tzinfo=None) for t in when.values()]
+    with srv.store.transaction() as con:
+        con.execute("UPDATE events SET server_upload_time = m.t FROM (SELECT unnest(?::VARCHAR[]) "
+                    "AS id, unnest(?::TIMESTAMP[]) AS t) AS m WHERE events.insert_id = m.id",
+                    [ids, times])
 
 
 def seed(srv: RunningServer, spec: SeedSpec = SEED) -> int:
@@ -122,6 +134,18 @@ def fresh() -> Iterator[RunningServer]:
     srv.stop()
 
 
+@pytest.fixture
+def wide_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ampkit``'s consoles 200 columns wide, as ``COLUMNS=200`` makes them in a fresh
+    ``ampkit`` process.  Run in-process (``tests.invoke``), they keep the width this process
+    had when it imported them (pytest-xdist's workers here run with ``COLUMNS=80``), and a
+    table 80 columns wide wraps the words the tests look for."""
+    from ampkit.cli.app import console, err_console
+
+    for shown in (console, err_console):
+        monkeypatch.setattr(shown, "_width", 200)  # what Console() reads from COLUMNS
+
+
 def pg_reachable() -> str | None:
     try:
         with psycopg.connect(PG_URL, connect_timeout=3):
@@ -160,9 +184,10 @@ def expected(records: list[dict[str, Any]], stream: str) -> dict[Any, dict[str, 
     """Source records as destination rows (typed like the stream's schema), by primary key."""
     definition = STREAMS[stream]
     out: dict[Any, dict[str, Any]] = {}
+    known = {c.key for c in definition.columns}
     for record in records:
         row: dict[str, Any] = {}
-        extra = {k: v for k, v in record.items() if k not in {c.key for c in definition.columns}}
+        extra = {k: v for k, v in record.items() if k not in known}
         for column in definition.columns:
             if column.name == "_raw_extra":
                 row[column.name] = extra or None

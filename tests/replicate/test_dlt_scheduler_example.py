@@ -26,6 +26,8 @@ import pytest
 
 pytest.importorskip("dlt")
 
+from tests.replicate.conftest import tls
+
 from ampkit.replicate import dlt_source
 from ampkit.server import ProjectConfig, RunningServer, ServerConfig, serve_in_thread
 
@@ -54,7 +56,7 @@ def send(srv: RunningServer, project: str, count: int, first: int = 0) -> None:
                "insert_id": f"{project}-{i}", "event_properties": {"n": i}}
               for i in range(first, first + count)]
     r = httpx.post(f"{srv.url}/batch", json={"api_key": PROJECTS[project][1], "events": events},
-                   timeout=30)
+                   timeout=30, verify=tls())
     assert r.status_code == 200, r.text
 
 
@@ -64,6 +66,7 @@ def project_env(two_projects: RunningServer, tmp_path: Path,
     """The example's variables for both projects; dlt's files and DuckDB files in tmp_path."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-home"))
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")  # no posts to dlthub per step
     monkeypatch.setenv("AMPKIT_PROJECTS", ",".join(PROJECTS))
     monkeypatch.setenv("AMPKIT_STREAMS", "events")
     monkeypatch.setenv("AMPKIT_EXPORT_DELAY_HOURS", "0")  # ampkit serve: the open hour too
@@ -162,13 +165,15 @@ def test_dagster_materialises_each_project_twice(
     assert keys == {f"{p}/dlt_ampkit_events" for p in PROJECTS}
     assert len(list(example.defs.schedules)) == len(PROJECTS)
 
-    first = dg.materialize(assets, resources=example.defs.resources)
+    instance = dg.DagsterInstance.ephemeral()  # one instance for both runs, as in a deployment
+    first = dg.materialize(assets, resources=example.defs.resources, instance=instance)
     assert first.success
     for project, count in SENT.items():
         assert loaded(project_env, project) == sent(project, count)
 
     send(two_projects, "web", 1, first=SENT["web"])  # one event more, in web only
-    second = dg.materialize(assets, resources=example.defs.resources)  # the same assets
+    second = dg.materialize(assets, resources=example.defs.resources,  # the same assets
+                            instance=instance)
     assert second.success
     assert loaded(project_env, "web") == sent("web", SENT["web"] + 1)
     assert loaded(project_env, "app") == sent("app", SENT["app"])

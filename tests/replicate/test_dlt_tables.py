@@ -35,6 +35,7 @@ from tests.replicate.conftest import (  # noqa: E402
     options,
     source_events,
     sync,
+    tls,
 )
 
 from ampkit.errors import ConfigError  # noqa: E402
@@ -45,8 +46,10 @@ from ampkit.server import RunningServer  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def dlt_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """dlt's working folder (pipeline state kept locally) inside the test's folder."""
+    """dlt's working folder (pipeline state kept locally) inside the test's folder; dlt's
+    anonymous telemetry off (it would post every pipeline step to dlthub from a thread)."""
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt-home"))
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 
 def check(table: Any, src: list[dict[str, Any]]) -> None:
@@ -130,7 +133,6 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """An S3-compatible server (moto) on loopback with one empty bucket; dlt's credentials for
     it in dlt's environment variables, as a user sets them."""
     pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
     # its own process: delta-rs holds the GIL while it waits on S3, so a server thread of
     # this process could never answer it
     with socket.socket() as probe:
@@ -143,15 +145,16 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     deadline = time.monotonic() + 60
     while True:  # ready when it answers
         try:
-            httpx.get(endpoint + "/", timeout=2)
+            httpx.get(endpoint + "/", timeout=2, verify=tls())
             break
         except httpx.TransportError:
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("moto's server did not start")
             time.sleep(0.1)
     creds = {"aws_access_key_id": "testing-key", "aws_secret_access_key": "testing-secret"}
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds
-                 ).create_bucket(Bucket="lake")
+    # S3's CreateBucket (path style; moto takes it unsigned): no boto3 client to build for it
+    made = httpx.put(endpoint + "/lake", timeout=30, verify=tls())
+    assert made.status_code == 200, made.text
     prefix = "DESTINATION__FILESYSTEM__CREDENTIALS__"
     for name, value in {**creds, "endpoint_url": endpoint, "region_name": "us-east-1"}.items():
         monkeypatch.setenv(prefix + name.upper(), value)

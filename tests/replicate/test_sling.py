@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -199,13 +200,30 @@ def expected_counts(srv: RunningServer, name: str) -> dict[str, int]:
     return {s: counts[s] for s in streams_of(name)}
 
 
-def check(tables: dict[str, list[dict[str, Any]]], srv: RunningServer, name: str) -> None:
+@dataclass(frozen=True)
+class Held:
+    """What the module's server holds, asked once (the server is read-only)."""
+
+    counts: dict[str, dict[str, int]]
+    """:func:`expected_counts` of each seed file, by file name."""
+    uuids: frozenset[str]
+    events: int
+
+
+@pytest.fixture(scope="module")
+def held(server: RunningServer) -> Held:
+    events = source_events(server)
+    return Held({name: expected_counts(server, name) for name in FILES},
+                frozenset(e["uuid"] for e in events), len(events))
+
+
+def check(tables: dict[str, list[dict[str, Any]]], held: Held, name: str) -> None:
     """Table names, row counts equal to the server's, each key once."""
     assert set(tables) == streams_of(name) | {"_ampkit_state"}
     assert {t: len(rows) for t, rows in tables.items() if t != "_ampkit_state"} == \
-        expected_counts(srv, name)
+        held.counts[name]
     uuids = [r["uuid"] for r in tables["export"]]
-    assert len(uuids) == len(set(uuids)) and set(uuids) == {e["uuid"] for e in source_events(srv)}
+    assert len(uuids) == len(set(uuids)) and set(uuids) == held.uuids
     for series in {"active_users", "average_session_length"} & set(tables):
         keys = [(r["date"], r["segment"]) for r in tables[series]]
         assert len(keys) == len(set(keys)), series
@@ -251,13 +269,13 @@ def test_the_seeds_env_files_are_read_as_sling_reads_them(home: Path, env_file: 
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_each_seed_file_into_postgres_and_duckdb(server: RunningServer, pg_db: str, home: Path,
-                                                  tmp_path: Path, name: str) -> None:
+def test_each_seed_file_into_postgres_and_duckdb(server: RunningServer, held: Held, pg_db: str,
+                                                  home: Path, tmp_path: Path, name: str) -> None:
     write_env(home, server, pg_db, tmp_path)
     first = sync_file(name)
     assert PG_PASSWORD not in first.target and "(schema amplitude)" in first.target
     assert {s.stream for s in first.streams} == streams_of(name)  # Sling's names
-    check(pg_tables(pg_db), server, name)
+    check(pg_tables(pg_db), held, name)
     with psycopg.connect(pg_db) as conn:
         index = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'amplitude' "
                              "AND tablename = 'export'").fetchone()
@@ -265,10 +283,10 @@ def test_each_seed_file_into_postgres_and_duckdb(server: RunningServer, pg_db: s
 
     duck = sync_file(name, target="MY_DUCKDB")
     assert duck.target.startswith("duckdb ") and "(schema amplitude)" in duck.target
-    check(duck_tables(tmp_path / "warehouse.duckdb"), server, name)
+    check(duck_tables(tmp_path / "warehouse.duckdb"), held, name)
 
     again = sync_file(name)  # a second run: incremental streams read nothing new, no doubles
-    check(pg_tables(pg_db), server, name)
+    check(pg_tables(pg_db), held, name)
     rows = {s.stream: s.rows for s in again.streams}
     spec = yaml.safe_load((SLING / name).read_text())["streams"]
     for stream, conf in spec.items():
@@ -306,13 +324,13 @@ def test_a_second_incremental_run_reads_only_what_is_new(pg_db: str, home: Path,
 
 
 def test_a_local_connection_writes_parquet_under_schema_and_stream(
-        server: RunningServer, home: Path, tmp_path: Path) -> None:
+        server: RunningServer, held: Held, home: Path, tmp_path: Path) -> None:
     write_env(home, server, None, tmp_path)
     result = sync_file("replication_full_refresh.yaml", target="MY_FILES")
     assert result.target.startswith("parquet ")
     root = tmp_path / "lake" / "amplitude"
     assert (root / "_ampkit_state.json").is_file()
-    counts = expected_counts(server, "replication_full_refresh.yaml")
+    counts = held.counts["replication_full_refresh.yaml"]
     for stream, count in counts.items():
         files = sorted((root / stream).rglob("*.parquet"))
         assert sum(pq.read_metadata(f).num_rows for f in files) == count, stream
@@ -514,8 +532,8 @@ def test_export_is_events_and_the_native_format_keeps_its_names(tmp_path: Path,
 # --- the README's section -------------------------------------------------------------------
 
 
-def test_the_readme_section_runs(server: RunningServer, pg_db: str, home: Path, tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_readme_section_runs(server: RunningServer, held: Held, pg_db: str, home: Path,
+                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The section's replication file is the seed's; its env.yaml, pointed at this test's
     server, runs it (MY_POSTGRES from a variable: it wins over the file's)."""
     readme = (Path(__file__).parents[2] / "README.md").read_text()
@@ -533,7 +551,7 @@ def test_the_readme_section_runs(server: RunningServer, pg_db: str, home: Path, 
     options = resolve(load_config(path), now=NOW)
     assert options.streams[0].anchor_date == dt.date(2024, 1, 1)  # inputs.anchor_date
     ok(run_sync(options, retry=RetryPolicy.no_wait()))
-    assert len(pg_tables(pg_db)["export"]) == len(source_events(server))
+    assert len(pg_tables(pg_db)["export"]) == held.events
     duck = resolve(load_config(path), target="MY_DUCKDB", now=NOW)
     ok(run_sync(duck, retry=RetryPolicy.no_wait()))
-    assert len(duck_tables(tmp_path / "a.duckdb")["export"]) == len(source_events(server))
+    assert len(duck_tables(tmp_path / "a.duckdb")["export"]) == held.events

@@ -1,28 +1,37 @@
-"""``ampkit sync`` and ``ampkit streams`` as a user runs them (subprocesses, real server)."""
+"""``ampkit sync`` and ``ampkit streams`` as a user runs them (the command's own entry point,
+in-process through ``tests.invoke``; a real server).  A real ``python -m ampkit sync`` process is
+started (and killed) by ``test_sync_crash.py``."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.invoke import Ran, invoke
 from tests.replicate.conftest import KEY, SECRET, duckdb_rows, source_events
 
 from ampkit.replicate import STREAMS
 from ampkit.server import RunningServer
 
+pytestmark = pytest.mark.usefixtures("wide_cli")
+
 
 def run(srv: RunningServer | None, *args: str, secret: str = SECRET,
-        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPLITUDE_")}
-    env["COLUMNS"] = "200"
+        cwd: Path | None = None) -> Ran:
+    """``ampkit *args`` without this process's ``AMPLITUDE_*`` variables (with the server's
+    when ``srv`` is given), in ``cwd`` (the test's working folder is put back afterwards)."""
+    env: dict[str, str] = {}
     if srv is not None:
         env.update(AMPLITUDE_API_KEY=KEY, AMPLITUDE_SECRET_KEY=secret, AMPLITUDE_BASE_URL=srv.url)
-    return subprocess.run([sys.executable, "-m", "ampkit", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    here = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        return invoke(*args, env=env, clear_amplitude_env=True)
+    finally:
+        os.chdir(here)
 
 
 def test_streams_lists_modes_keys_grain_and_schema() -> None:

@@ -1,6 +1,9 @@
 """Crash safety, as a user meets it: ``ampkit sync`` killed with SIGKILL in the middle of the
 events stream, then run again → the destination holds exactly the source rows (none missing,
-none twice) — also while the server fails 20% of the export requests."""
+none twice) — also while the server fails 20% of the export requests.
+
+The killed run is a real ``python -m ampkit sync`` process; the run after it needs no process of
+its own (it only has to find what the killed one left), so it is the same command in-process."""
 
 from __future__ import annotations
 
@@ -9,11 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from tests.invoke import invoke
 from tests.replicate.conftest import (
     KEY,
     SECRET,
@@ -27,11 +32,14 @@ from tests.replicate.conftest import (
     send,
     server_config,
     source_events,
-    upload_at,
+    upload_each,
 )
 
 from ampkit.replicate.destinations.parquet import ParquetDestination
+from ampkit.replicate.destinations.postgres import lock_key, split_schema
 from ampkit.server import FaultConfig, RunningServer, serve_in_thread
+
+pytestmark = pytest.mark.usefixtures("wide_cli")  # the rerun's summary, as COLUMNS=200 prints it
 
 HOURS = range(4, 40)  # events uploaded 4..39 hours before now
 PER_HOUR = 15
@@ -47,11 +55,16 @@ def hourly() -> Iterator[RunningServer]:
                "insert_id": f"k{h}-{i}", "event_properties": {"h": h, "i": i}}
               for h in HOURS for i in range(PER_HOUR)]
     send(srv, events)
-    for h in HOURS:
-        upload_at(srv, [f"k{h}-{i}" for i in range(PER_HOUR)],
-                  now - dt.timedelta(hours=h) + dt.timedelta(minutes=h))
+    upload_each(srv, {f"k{h}-{i}": now - dt.timedelta(hours=h) + dt.timedelta(minutes=h)
+                      for h in HOURS for i in range(PER_HOUR)})
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def want(hourly: RunningServer) -> dict[Any, dict[str, Any]]:
+    """The source rows as destination rows, by uuid (the server's data does not change)."""
+    return expected(source_events(hourly), "events")
 
 
 def _config(tmp_path: Path, target: str) -> Path:
@@ -62,8 +75,8 @@ def _config(tmp_path: Path, target: str) -> Path:
     return path
 
 
-def _env(srv: RunningServer) -> dict[str, str]:
-    return {**os.environ, "AMPLITUDE_API_KEY": KEY, "AMPLITUDE_SECRET_KEY": SECRET,
+def _credentials(srv: RunningServer) -> dict[str, str]:
+    return {"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_SECRET_KEY": SECRET,
             "AMPLITUDE_BASE_URL": srv.url, "COLUMNS": "200"}
 
 
@@ -71,7 +84,8 @@ def _kill_after(srv: RunningServer, config: Path, windows: int) -> str:
     """Run ``ampkit sync`` and SIGKILL it right after its N-th window with rows committed."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "ampkit", "sync", "--config", str(config), "-v"],
-        env=_env(srv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        env={**os.environ, **_credentials(srv)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     seen: list[str] = []
     for line in proc.stderr:
@@ -87,15 +101,25 @@ def _kill_after(srv: RunningServer, config: Path, windows: int) -> str:
 
 
 def _finish(srv: RunningServer, config: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "ampkit", "sync", "--config", str(config)],
-                          env=_env(srv), capture_output=True, text=True, timeout=120)
+    done = invoke("sync", "--config", str(config), env=_credentials(srv))
     assert done.returncode == 0, done.stderr
     assert "events" in done.stdout and "ok" in done.stdout
 
 
+def _pg_released(url: str) -> None:
+    """Wait (blocked in PostgreSQL, no polling) until no session holds the sync's advisory lock
+    on the schema: the killed process's backend lets go of it once it sees the connection drop.
+    A fresh process started about a second later; in-process, the rerun would race it."""
+    dsn, schema = split_schema(url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '60s'")
+        conn.execute("SELECT pg_advisory_lock(%s)", [lock_key(schema)])
+        conn.execute("SELECT pg_advisory_unlock(%s)", [lock_key(schema)])
+
+
 def _check(
-    srv: RunningServer, config: Path, rows: Any, cursor: Any, faults: bool,
-    decoded: bool = False,
+    srv: RunningServer, want: dict[Any, dict[str, Any]], config: Path, rows: Any, cursor: Any,
+    faults: bool, decoded: bool = False, settle: Callable[[], None] = lambda: None,
 ) -> None:
     total = len(HOURS) * PER_HOUR
     if faults:
@@ -107,6 +131,7 @@ def _check(
         assert 0 < len(partial) < total  # killed in the middle of the stream
         assert len({r["uuid"] for r in partial}) == len(partial)
         stopped_at = cursor()
+        settle()
         _finish(srv, config)
     finally:
         srv.set_faults(FaultConfig())
@@ -114,27 +139,30 @@ def _check(
         assert srv.store.counters["faults_injected"] - before >= 3
     final = rows()
     assert len(final) == total
-    assert keyed(final, "events", decoded=decoded) == expected(source_events(srv), "events")
+    assert keyed(final, "events", decoded=decoded) == want
     assert cursor() > stopped_at
 
 
 @pytest.mark.parametrize("faults", [False, True], ids=["clean", "20pct-faults"])
 def test_sigkill_then_rerun_duckdb(
-    hourly: RunningServer, tmp_path: Path, faults: bool
+    hourly: RunningServer, want: dict[Any, dict[str, Any]], tmp_path: Path, faults: bool
 ) -> None:
     db = tmp_path / "crash.duckdb"
     config = _config(tmp_path, str(db))
-    _check(hourly, config, lambda: duckdb_rows(db, "events"),
+    _check(hourly, want, config, lambda: duckdb_rows(db, "events"),
            lambda: duckdb_state(db, "events")["cursor"], faults)  # type: ignore[index]
 
 
-def test_sigkill_then_rerun_postgres(hourly: RunningServer, tmp_path: Path, pg_url: str) -> None:
+def test_sigkill_then_rerun_postgres(hourly: RunningServer, want: dict[Any, dict[str, Any]],
+                                     tmp_path: Path, pg_url: str) -> None:
     config = _config(tmp_path, pg_url)
-    _check(hourly, config, lambda: pg_rows(pg_url, "events"),
-           lambda: pg_state(pg_url, "events")["cursor"], True, decoded=True)  # type: ignore[index]
+    _check(hourly, want, config, lambda: pg_rows(pg_url, "events"),
+           lambda: pg_state(pg_url, "events")["cursor"], True, decoded=True,  # type: ignore[index]
+           settle=lambda: _pg_released(pg_url))
 
 
-def test_sigkill_then_rerun_parquet(hourly: RunningServer, tmp_path: Path) -> None:
+def test_sigkill_then_rerun_parquet(hourly: RunningServer, want: dict[Any, dict[str, Any]],
+                                    tmp_path: Path) -> None:
     root = tmp_path / "lake"
     config = _config(tmp_path, f"parquet://{root}")
 
@@ -142,4 +170,4 @@ def test_sigkill_then_rerun_parquet(hourly: RunningServer, tmp_path: Path) -> No
         state = ParquetDestination(root, read_only=True).read_state("events")
         return state.cursor if state else None
 
-    _check(hourly, config, lambda: parquet_rows(root, "events"), cursor, False)
+    _check(hourly, want, config, lambda: parquet_rows(root, "events"), cursor, False)

@@ -23,6 +23,7 @@ from tests.replicate.conftest import (
     source_events,
     sync,
     upload_at,
+    upload_each,
 )
 
 from ampkit.replicate import plan_sync
@@ -106,9 +107,7 @@ def test_oversized_window_is_split_and_the_split_remembered(
 ) -> None:
     db = tmp_path / "split.duckdb"
     day = dt.datetime(2024, 3, 9, tzinfo=dt.UTC)
-    for hour in range(24):  # one padded event per hour of 2024-03-09
-        send(fresh, _padded(hour, 1))
-        upload_at(fresh, [f"h{hour}-0"], day + dt.timedelta(hours=hour, minutes=10))
+    _one_per_hour(fresh, day, 24, 0, minutes=10)  # one padded event per hour of 2024-03-09
     sizes = [len(orjson.dumps(e)) + 1 for e in source_events(fresh)]
     fresh.store.config.export.max_bytes = sum(sorted(sizes)[-3:]) + 100  # 3 hours fit, 4 not
     now = dt.datetime(2024, 3, 10, 2, 30, tzinfo=dt.UTC)  # export end 2024-03-09T23
@@ -119,10 +118,7 @@ def test_oversized_window_is_split_and_the_split_remembered(
     assert duckdb_state(db, "events")["window_hours"] == 3
     assert len(duckdb_rows(db, "events")) == 24
 
-    nxt = day + dt.timedelta(days=1)
-    for hour in range(12):
-        send(fresh, _padded(100 + hour, 1))
-        upload_at(fresh, [f"h{100 + hour}-0"], nxt + dt.timedelta(hours=hour, minutes=5))
+    _one_per_hour(fresh, day + dt.timedelta(days=1), 12, 100)
     later = now + dt.timedelta(hours=12)  # export end 2024-03-10T11
     plan = plan_sync(options(str(db), streams=["events"], now=later)).plans[0]
     assert plan.windows[:2] == ["2024-03-10T00..2024-03-10T02", "2024-03-10T03..2024-03-10T05"]
@@ -130,10 +126,13 @@ def test_oversized_window_is_split_and_the_split_remembered(
     assert (second.rows, second.requests, second.splits) == (12, 4, 0)  # no 400 this time
 
 
-def _one_per_hour(srv: RunningServer, start: dt.datetime, hours: int, tag: int) -> None:
-    for hour in range(hours):
-        send(srv, _padded(tag + hour, 1))
-        upload_at(srv, [f"h{tag + hour}-0"], start + dt.timedelta(hours=hour, minutes=5))
+def _one_per_hour(srv: RunningServer, start: dt.datetime, hours: int, tag: int,
+                  minutes: int = 5) -> None:
+    """One padded event uploaded in each hour from ``start``: sent in one request and moved in
+    one UPDATE (the same rows, in the same order, as a request and an UPDATE per hour)."""
+    send(srv, [e for hour in range(hours) for e in _padded(tag + hour, 1)])
+    upload_each(srv, {f"h{tag + hour}-0": start + dt.timedelta(hours=hour, minutes=minutes)
+                      for hour in range(hours)})
 
 
 def _split_to_three_hours(srv: RunningServer, db: Path) -> dt.datetime:

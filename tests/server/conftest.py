@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ampkit.core.transport import tls
 from ampkit.server import ProjectConfig, RunningServer, ServerConfig, serve_in_thread
 from ampkit.server.limits import DashboardLimitsConfig
 
@@ -33,7 +34,7 @@ class Api:
 
     def __init__(self, running: RunningServer) -> None:
         self.running = running
-        self.http = httpx.Client(base_url=running.url, timeout=30)
+        self.http = httpx.Client(base_url=running.url, timeout=30, verify=tls())
 
     def post_events(self, events: Any, *, path: str = "/2/httpapi", key: str = KEY,
                     **extra: Any) -> httpx.Response:

@@ -65,7 +65,7 @@ from ampkit.models.dashboard.user_search import UserSearchQuery
 from ampkit.models.dashboard.users import UsersQuery
 from ampkit.models.endpoints import BY_PATH, DEFS, DEFS_LIST, EndpointDef
 from ampkit.models.wire import from_wire, to_wire, wire_fields
-from ampkit.server import RunningServer, serve_in_thread
+from ampkit.server import serve_in_thread
 from ampkit.server.openapi import document
 from ampkit.server.query.endpoints import ENDPOINTS
 
@@ -99,19 +99,23 @@ def seed_events() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
+def server() -> Iterator[httpx.Client]:
+    """A client of the seeded server, for the module: one client (httpx builds an SSL context,
+    some 20 ms of CPU, for each) and its keep-alive connection for every query."""
     srv = serve_in_thread(config(throttle_enabled=False))
-    with httpx.Client(base_url=srv.url, timeout=60) as http:
-        r = http.post("/2/httpapi", json={"api_key": KEY, "events": seed_events()})
-        assert r.status_code == 200, r.text
-    yield srv
-    srv.stop()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as http:
+            r = http.post("/2/httpapi", json={"api_key": KEY, "events": seed_events()})
+            assert r.status_code == 200, r.text
+        with httpx.Client(base_url=srv.url, auth=(KEY, SECRET), timeout=60) as http:
+            yield http
+    finally:
+        srv.stop()
 
 
 @pytest.fixture(scope="module")
-def amplitude_id(server: RunningServer) -> int:
-    r = httpx.get(f"{server.url}/api/2/usersearch", params={"user": "user-1"},
-                  auth=(KEY, SECRET), timeout=60)
+def amplitude_id(server: httpx.Client) -> int:
+    r = server.get("/api/2/usersearch", params={"user": "user-1"})
     ids: list[int] = [m["amplitude_id"] for m in r.json()["matches"]]
     return ids[0]
 
@@ -243,15 +247,14 @@ def test_every_definition_has_queries_and_a_computer() -> None:
         assert len(REPRESENTATIVE[definition.name]) >= (2 if optional else 1), definition.name
 
 
-def query_answer(srv: RunningServer, definition: EndpointDef, q: DashboardQuery) -> Any:
-    r = httpx.get(f"{srv.url}{definition.path}", params=list(to_wire(q)),
-                  auth=(KEY, SECRET), timeout=60)
+def query_answer(http: httpx.Client, definition: EndpointDef, q: DashboardQuery) -> Any:
+    r = http.get(definition.path, params=list(to_wire(q)))
     assert r.status_code == 200, (definition.name, to_wire(q), r.text)
     return r.json()
 
 
 @pytest.mark.parametrize(("name", "k"), CASES, ids=[f"{n}-{k}" for n, k in CASES])
-def test_representative_query_round_trips_and_is_answered(server: RunningServer,
+def test_representative_query_round_trips_and_is_answered(server: httpx.Client,
                                                           amplitude_id: int, name: str,
                                                           k: int) -> None:
     definition = DEFS[name]
@@ -268,7 +271,7 @@ def test_the_answers_are_the_data() -> None:
     assert {e["platform"] for e in seed_events()} == {"iOS", "Web"}
 
 
-def test_several_segments_answer_one_series_each(server: RunningServer) -> None:
+def test_several_segments_answer_one_series_each(server: httpx.Client) -> None:
     q = UsersQuery(start=D1, end=D5, segment=[[WEB], [SegmentCondition(
         prop="platform", op="is", values=["iOS"])]])
     assert [p for p in to_wire(q) if p[0] == "s"] == [
@@ -446,7 +449,7 @@ def test_generated_queries_round_trip(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(DEFS))
-def test_generated_queries_are_answered_as_the_result_model_reads(server: RunningServer,
+def test_generated_queries_are_answered_as_the_result_model_reads(server: httpx.Client,
                                                                   name: str) -> None:
     definition = DEFS[name]
 

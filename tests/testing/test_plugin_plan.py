@@ -166,6 +166,7 @@ def test_a_shared_server_checks_its_own_plan(pytester: pytest.Pytester,
 def test_the_readme_tracking_plan_example_runs(pytester: pytest.Pytester,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     section = README.read_text().split("### Tracking plans\n", 1)[1].split("\n## ", 1)[0]
+    section = section.split("\n### ", 1)[0]
     (plan,) = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
     (tests,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     pytester.makefile(".yaml", **{"tracking-plan": plan})
@@ -177,3 +178,15 @@ def test_the_readme_tracking_plan_example_runs(pytester: pytest.Pytester,
     check = invoke("plan", "check", str(pytester.path / "tracking-plan.yaml"))
     assert check.returncode == 0, check.stderr
     assert "2 events, 1 user property" in check.stdout
+
+
+def test_the_readme_inspector_example_runs(pytester: pytest.Pytester,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    section = README.read_text().split("### Looking at what arrived: the event inspector\n",
+                                       1)[1].split("\n## ", 1)[0]
+    (tests,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    pytester.makepyfile(test_inspect=tests)
+    for name in [n for n in os.environ if n.startswith("AMPLITUDE_")]:
+        monkeypatch.delenv(name)
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -12,6 +12,12 @@ import pytest
 
 from ampkit.server import ProjectConfig, ServerConfig, serve_in_thread
 
+# A pytest run in a fresh interpreter imports every installed plugin: hypothesis's and
+# schemathesis's cost some 2 s of CPU each time (their packages assertion-rewritten, compiled anew
+# where no bytecode is written) and play no part in these runs; the ampkit plugin, and xdist
+# where it is asked for, still load from their entry points.
+UNRELATED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:schemathesis")
+
 CLIENTS = '''
 import httpx
 import pytest
@@ -183,8 +189,13 @@ def test_same_ids_everywhere(amplitude_project, n):
 def test_parallel_workers_never_see_each_others_events(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     pytester.makepyfile(test_isolation=ISOLATION)
+    # --assert=plain: each worker would otherwise assertion-rewrite every ampkit module it imports
+    # (an entry-point plugin's package is rewritten whole; where no bytecode is written, that is a
+    # second of compiling per worker), which has no part in what the run shows: its outcomes
+    # are the same either way
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly",
-                                           "-p", "no:cacheprovider")
+                                           "-p", "no:cacheprovider", "--assert=plain",
+                                           *UNRELATED_PLUGINS)
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["created: 2/2 workers"])
 
@@ -200,9 +211,10 @@ def test_plain():
     assert not heavy & set(sys.modules), heavy & set(sys.modules)
 ''')
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider",
-                                           "-p", "no:xdist")
+                                           "-p", "no:xdist", *UNRELATED_PLUGINS)
     result.assert_outcomes(passed=1)
-    assert "--amplitude-url" in pytester.runpytest_subprocess("--help").stdout.str()
+    # the help text needs no fresh interpreter: the option is registered by the plugin's hook
+    assert "--amplitude-url" in pytester.runpytest("--help").stdout.str()
 
 
 SHARED = '''

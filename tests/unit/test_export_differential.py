@@ -13,7 +13,9 @@ near-miss timestamps, deep nesting, values of the wrong type — and generated b
 
 from __future__ import annotations
 
+import functools
 import io
+import itertools
 import json
 import math
 import random
@@ -56,6 +58,16 @@ def _parsed(column: Any) -> list[Any]:
     return [None if v is None else orjson.loads(v) for v in column.to_pylist()]
 
 
+_TABLES = itertools.count()
+
+
+@functools.cache
+def _loads() -> duckdb.DuckDBPyConnection:
+    """The in-memory database :func:`assert_same` loads into, for the whole module: a table of
+    its own per load, dropped after (a database opened per load adds a quarter to its cost)."""
+    return duckdb.connect()
+
+
 def assert_same(lines: list[bytes], batch_size: int = 1000) -> int:
     """Both readers give the same batches (Arrow-equal but for the JSON columns' spelling);
     returns the rows DuckDB's reader handed to the Python path."""
@@ -81,11 +93,12 @@ def assert_same(lines: list[bytes], batch_size: int = 1000) -> int:
                 bad = next(i for i, (x, y) in enumerate(zip(g, w, strict=True)) if x != y)
                 raise AssertionError(
                     f"batch {number} column {name} row {bad}: {g[bad]!r} != {w[bad]!r}")
-    con = duckdb.connect()
+    con = _loads()
+    table = f"load_{next(_TABLES)}"
     try:
-        return load_duckdb(io.BytesIO(data), con, reader="duckdb").exact_rows
+        return load_duckdb(io.BytesIO(data), con, table, reader="duckdb").exact_rows
     finally:
-        con.close()
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 # -- spellings ------------------------------------------------------------------------------------

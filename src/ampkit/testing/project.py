@@ -9,9 +9,11 @@ was accepted is already readable.  A client that sends in the background must be
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import secrets
+import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,12 @@ SHOWN = 20
 FIRST_TEST_PROJECT_ID = 900_000_001
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every project's client (each would parse the CA bundle again)."""
+    return httpx.create_ssl_context()
+
+
 class AmplitudeProject:
     """A project that one test sends to and asserts on.
 
@@ -61,7 +69,7 @@ class AmplitudeProject:
         self.isolated = isolated
         self.prefix = prefix if prefix is not None else f"t{secrets.token_hex(4)}-"
         self.__keys = (api_key, secret_key)
-        self._http = httpx.Client(base_url=self.url, auth=(api_key, secret_key),
+        self._http = httpx.Client(base_url=self.url, auth=(api_key, secret_key), verify=_tls(),
                                   timeout=timeout)
 
     def __repr__(self) -> str:  # never the keys

@@ -12,6 +12,7 @@ U+FFFD in text and JSON values.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -282,6 +283,12 @@ class PostgresDestination(Destination):
             raise
 
     def close(self) -> None:
+        """Give the schema's lock back before closing: the server frees a closed session's
+        locks only once it has noticed the disconnect, so a sync started right after this one
+        could otherwise be told the destination is busy."""
+        if not self.read_only and not self.conn.closed:
+            with contextlib.suppress(psycopg.Error), self.conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", [lock_key(self.schema)])
         self.conn.close()
         super().close()
 

@@ -5,73 +5,37 @@ a 400 in the Dashboard envelope whose ``metadata.details`` names the field."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from contextlib import AbstractContextManager
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BeforeValidator, ValidationError, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import ValidationError, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ampkit.server.config import FaultConfig, ProjectConfig
 from ampkit.server.filters import EPOCH, STEPS, EventFilter, Interval, TimeField, floor
 from ampkit.server.routes.common import (
+    LATEST,
     BadInput,
     Query,
     authed,
     backend,
     bad_input,
+    dotted,
+    found_or_404,
+    instant,
+    integer_between,
     json_response,
     parse_query,
-    rule,
 )
 from ampkit.server.services import admin
 
-_INTEGER = re.compile(r"-?[0-9]{1,19}")
 MAX_PAGE = 100_000
 INT64_MAX = 2**63 - 1
-
-
-def _between(low: int, high: int) -> BeforeValidator:
-    def check(raw: Any, field: str) -> int:
-        if not (isinstance(raw, str) and _INTEGER.fullmatch(raw) and low <= int(raw) <= high):
-            raise BadInput(field, f"{field}: must be an integer from {low} to {high}")
-        return int(raw)
-
-    return BeforeValidator(rule(check))
-
-
-_EPOCH_MS = re.compile(r"[0-9]{1,16}")
-LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, 999000)
 CURSOR = "Ampkit-Cursor"
 """The header of ``/_ampkit/events`` answers: the page's cursor (see ``after_seq``)."""
 MAX_BUCKETS = 10_000
 DEFAULT_BUCKETS = 60
-
-
-def _to_utc(raw: str) -> dt.datetime:
-    if _EPOCH_MS.fullmatch(raw):
-        return EPOCH + dt.timedelta(milliseconds=int(raw))
-    at = dt.datetime.fromisoformat(raw)
-    return at if at.tzinfo is None else at.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _instant() -> BeforeValidator:
-    """A time as ISO-8601 (no zone: UTC) or as milliseconds since the epoch → naive UTC."""
-    def check(raw: Any, field: str) -> dt.datetime:
-        wrong = BadInput(field, f"{field}: must be an ISO-8601 time (2024-03-01T12:00:00Z; "
-                                "without a zone, UTC) or milliseconds since 1970-01-01, "
-                                "from 1970 to 9999")
-        try:
-            at = _to_utc(raw) if isinstance(raw, str) else None
-        except (ValueError, OverflowError):
-            at = None
-        if at is None or not EPOCH <= at <= LATEST:
-            raise wrong
-        return at
-
-    return BeforeValidator(rule(check))
 
 
 class EventFilters(Query):
@@ -82,8 +46,8 @@ class EventFilters(Query):
     user_id: str | None = None
     device_id: str | None = None
     insert_id: str | None = None
-    since: Annotated[dt.datetime | None, _instant()] = None
-    until: Annotated[dt.datetime | None, _instant()] = None
+    since: Annotated[dt.datetime | None, instant()] = None
+    until: Annotated[dt.datetime | None, instant()] = None
     time_field: TimeField = "server_received_time"
 
     @model_validator(mode="after")
@@ -100,10 +64,10 @@ class EventFilters(Query):
 class EventsPage(EventFilters):
     """``GET /_ampkit/events``."""
 
-    limit: Annotated[int, _between(0, MAX_PAGE)] = 1000
-    offset: Annotated[int, _between(0, INT64_MAX)] = 0
+    limit: Annotated[int, integer_between(0, MAX_PAGE)] = 1000
+    offset: Annotated[int, integer_between(0, INT64_MAX)] = 0
     order: Literal["asc", "desc"] = "asc"
-    after_seq: Annotated[int, _between(0, INT64_MAX)] = 0
+    after_seq: Annotated[int, integer_between(0, INT64_MAX)] = 0
 
 
 class EventCounts(EventFilters):
@@ -130,11 +94,6 @@ class EventCounts(EventFilters):
         return self
 
 
-def _details(err: ErrorDetails) -> str:
-    where = ".".join(str(p) for p in err["loc"]) or "body"
-    return f"{where}: {err['msg']}"
-
-
 def _bad_input() -> AbstractContextManager[None]:
     return bad_input("Invalid request", parameter=False)
 
@@ -144,7 +103,7 @@ async def events(request: Request, project: ProjectConfig) -> Response:
     """The stored events that match the filters, a page of them; the ``Ampkit-Cursor``
     header is the arrival number of the newest one (``after_seq`` for the next poll)."""
     with bad_input("Invalid request"):
-        page = parse_query(EventsPage, request.query_params, _details)
+        page = parse_query(EventsPage, request.query_params, dotted)
     found = await backend(request).call(admin.find_events, project.project_id,
                                         page.match(page.after_seq), page.limit, page.offset,
                                         page.order == "desc")
@@ -156,18 +115,16 @@ async def events(request: Request, project: ProjectConfig) -> Response:
 @authed
 async def event(request: Request, project: ProjectConfig) -> Response:
     """The last event to arrive with the ``insert_id`` of the path."""
-    found = await backend(request).call(admin.event_by_insert_id, project.project_id,
-                                        request.path_params["insert_id"])
-    if found is None:
-        return JSONResponse({"error": "unknown insert_id"}, status_code=404)
-    return json_response(found)
+    return found_or_404(await backend(request).call(
+        admin.event_by_insert_id, project.project_id, request.path_params["insert_id"]),
+        "insert_id")
 
 
 @authed
 async def counts(request: Request, project: ProjectConfig) -> Response:
     """Events per minute, hour or day over a window, each bucket listed."""
     with bad_input("Invalid request"):
-        query = parse_query(EventCounts, request.query_params, _details)
+        query = parse_query(EventCounts, request.query_params, dotted)
     body = await backend(request).call(admin.counts, project.project_id, query.match(),
                                        query.interval, query.by == "event_type")
     return json_response(body)
@@ -181,28 +138,22 @@ async def stats(request: Request, project: ProjectConfig) -> Response:
 
 @authed
 async def user(request: Request, project: ProjectConfig) -> Response:
-    snap = await backend(request).call(admin.user, project.project_id,
-                                       request.path_params["user_id"])
-    if snap is None:
-        return JSONResponse({"error": "unknown user_id"}, status_code=404)
-    return json_response(snap)
+    return found_or_404(await backend(request).call(
+        admin.user, project.project_id, request.path_params["user_id"]), "user_id")
 
 
 @authed
 async def group(request: Request, project: ProjectConfig) -> Response:
-    snap = await backend(request).call(admin.group, project.project_id,
-                                       request.path_params["group_type"],
-                                       request.path_params["group_value"])
-    if snap is None:
-        return JSONResponse({"error": "unknown group"}, status_code=404)
-    return JSONResponse(snap)
+    return found_or_404(await backend(request).call(
+        admin.group, project.project_id, request.path_params["group_type"],
+        request.path_params["group_value"]), "group", JSONResponse)
 
 
 def _fault_config(raw: bytes) -> FaultConfig:
     try:
         return FaultConfig.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        raise BadInput("body", _details(exc.errors()[0])) from None
+        raise BadInput("body", dotted(exc.errors()[0])) from None
 
 
 @authed

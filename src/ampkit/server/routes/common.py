@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec, TypeVar, get_origin
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -128,6 +137,14 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status, media_type="application/json")
 
 
+def found_or_404(value: Any, what: str,
+                 render: Callable[[Any], Response] = json_response) -> Response:
+    """``render(value)``, or a 404 ``{"error": "unknown <what>"}`` when it is ``None``."""
+    if value is None:
+        return JSONResponse({"error": f"unknown {what}"}, status_code=404)
+    return render(value)
+
+
 # --- parsing -------------------------------------------------------------------------------
 class BadInput(ValueError):
     """A field that breaks a rule: answered 400 naming ``field``."""
@@ -148,6 +165,51 @@ def rule(check: Callable[[Any, str], T]) -> Callable[[Any, ValidationInfo], T]:
 
 Describe = Callable[[ErrorDetails], str]
 """How a route family words a pydantic error in its answer's details."""
+
+
+def dotted(err: ErrorDetails) -> str:
+    """A pydantic error as ``where: what`` (``body`` when it has no place)."""
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    return f"{where}: {err['msg']}"
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_EPOCH_MS = re.compile(r"[0-9]{1,16}")
+EPOCH = dt.datetime(1970, 1, 1)
+LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, 999000)
+
+
+def integer_between(low: int, high: int) -> BeforeValidator:
+    """A query parameter that must be an integer from ``low`` to ``high``."""
+    def check(raw: Any, field: str) -> int:
+        if not (isinstance(raw, str) and _INTEGER.fullmatch(raw) and low <= int(raw) <= high):
+            raise BadInput(field, f"{field}: must be an integer from {low} to {high}")
+        return int(raw)
+
+    return BeforeValidator(rule(check))
+
+
+def _to_utc(raw: str) -> dt.datetime:
+    if _EPOCH_MS.fullmatch(raw):
+        return EPOCH + dt.timedelta(milliseconds=int(raw))
+    at = dt.datetime.fromisoformat(raw)
+    return at if at.tzinfo is None else at.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def instant() -> BeforeValidator:
+    """A time as ISO-8601 (no zone: UTC) or as milliseconds since the epoch → naive UTC."""
+    def check(raw: Any, field: str) -> dt.datetime:
+        try:
+            at = _to_utc(raw) if isinstance(raw, str) else None
+        except (ValueError, OverflowError):
+            at = None
+        if at is None or not EPOCH <= at <= LATEST:
+            raise BadInput(field, f"{field}: must be an ISO-8601 time (2024-03-01T12:00:00Z; "
+                                  "without a zone, UTC) or milliseconds since 1970-01-01, "
+                                  "from 1970 to 9999")
+        return at
+
+    return BeforeValidator(rule(check))
 
 
 def field_of(err: ErrorDetails) -> str:

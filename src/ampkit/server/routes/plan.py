@@ -9,16 +9,15 @@ envelope whose ``metadata.parameter`` names it and ``metadata.details`` says the
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator
 from pydantic_core import ErrorDetails
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ampkit.models.plan import BAD_EVENT_KINDS, BadEventKind
-from ampkit.models.rules import MAX_STRING_LENGTH, MAX_TIME_MS
+from ampkit.models.rules import MAX_STRING_LENGTH
 from ampkit.server.config import ProjectConfig
 from ampkit.server.routes.common import (
     BadInput,
@@ -27,6 +26,9 @@ from ampkit.server.routes.common import (
     backend,
     bad_input,
     field_of,
+    found_or_404,
+    instant,
+    integer_between,
     parse_query,
     rule,
 )
@@ -34,17 +36,6 @@ from ampkit.server.services import plan as service
 
 MAX_LIMIT = 10_000
 """As many as the bucket keeps of a project."""
-_DIGITS = re.compile(r"[0-9]{1,19}")
-
-
-def _count(low: int, high: int) -> BeforeValidator:
-    """An integer parameter from ``low`` to ``high``."""
-    def parse(raw: Any, field: str) -> int:
-        if isinstance(raw, str) and _DIGITS.fullmatch(raw) and low <= int(raw) <= high:
-            return int(raw)
-        raise BadInput(field, f"{field}: must be a whole number from {low} to {high}")
-
-    return BeforeValidator(rule(parse))
 
 
 def _kind(raw: Any, field: str) -> BadEventKind:
@@ -60,33 +51,22 @@ def _event_type(raw: Any, field: str) -> str:
     raise BadInput(field, f"{field}: must be at most {MAX_STRING_LENGTH} characters")
 
 
-def _since(raw: Any, field: str) -> dt.datetime:
-    """ISO 8601 (no zone: UTC) or epoch milliseconds, as a naive UTC datetime."""
-    text = raw if isinstance(raw, str) else ""
-    try:
-        if _DIGITS.fullmatch(text) and int(text) <= MAX_TIME_MS:
-            return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=int(text))
-        when = dt.datetime.fromisoformat(text)
-    except (ValueError, OverflowError):
-        pass
-    else:
-        return when if when.tzinfo is None else when.astimezone(dt.UTC).replace(tzinfo=None)
-    raise BadInput(field, f"{field}: must be an ISO 8601 time (2024-03-01T12:00:00Z) or "
-                          "epoch milliseconds")
-
-
 class BadEventsQuery(Query):
     """``GET /_ampkit/bad-events``."""
 
-    limit: Annotated[int, _count(0, MAX_LIMIT)] = 100
-    offset: Annotated[int, _count(0, 2**63 - 1)] = 0
+    limit: Annotated[int, integer_between(0, MAX_LIMIT)] = 100
+    offset: Annotated[int, integer_between(0, 2**63 - 1)] = 0
     kind: Annotated[BadEventKind | None, BeforeValidator(rule(_kind))] = None
     event_type: Annotated[str | None, BeforeValidator(rule(_event_type))] = None
-    since: Annotated[dt.datetime | None, BeforeValidator(rule(_since))] = None
+    since: Annotated[dt.datetime | None, instant()] = None
 
 
 def _describe(err: ErrorDetails) -> str:
     return f"{field_of(err)}: {err['msg']}"
+
+
+def _model_json(model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 @authed
@@ -96,16 +76,14 @@ async def bad_events(request: Request, project: ProjectConfig) -> Response:
     page = await backend(request).call(
         service.bad_events, project.project_id, limit=query.limit, offset=query.offset,
         kind=query.kind, event_type=query.event_type, since=query.since)
-    return Response(page.model_dump_json(), media_type="application/json")
+    return _model_json(page)
 
 
 @authed
 async def bad_request(request: Request, project: ProjectConfig) -> Response:
-    found = await backend(request).call(service.bad_request, project.project_id,
-                                        request.path_params["request_id"])
-    if found is None:
-        return JSONResponse({"error": "unknown request_id"}, status_code=404)
-    return Response(found.model_dump_json(), media_type="application/json")
+    return found_or_404(await backend(request).call(
+        service.bad_request, project.project_id, request.path_params["request_id"]),
+        "request_id", _model_json)
 
 
 @authed
