@@ -6,6 +6,14 @@ from pathlib import Path
 
 import pytest
 
+import ampkit
+
+# Every module the public API names is imported before any test runs. pytester's in-process
+# runs forget the modules first imported during a test, while `ampkit` keeps the classes its
+# lazy attributes handed out: a later test would then meet two `Identify` classes.
+for _name in ampkit.__all__:
+    getattr(ampkit, _name)
+
 TESTS = Path(__file__).resolve().parent
 
 pytest_plugins = ("pytester",)  # tests/testing/ runs the pytest plugin as its users do
