@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ampkit.server.config import ProjectConfig
+from ampkit.server.filters import EPOCH
 from ampkit.server.services.backend import Backend
 
 M = TypeVar("M", bound=BaseModel)
@@ -175,7 +176,6 @@ def dotted(err: ErrorDetails) -> str:
 
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 _EPOCH_MS = re.compile(r"[0-9]{1,16}")
-EPOCH = dt.datetime(1970, 1, 1)
 LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, 999000)
 
 
