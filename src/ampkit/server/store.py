@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +82,15 @@ def _from_arrow(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql:
         con.unregister(name)
 
 
+def _joined(batches: list[EventBatch]) -> EventBatch:
+    """One project's batches of a group as one (they share the group's time)."""
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    return EventBatch({name: [v for b in batches for v in b.columns[name]]
+                       for name in first.columns}, first.now_ms)
+
+
 def _owner_only(path: Path) -> None:
     """Event data stays readable by its owner only (a shared machine, reference: issue 13)."""
     with contextlib.suppress(FileNotFoundError):
@@ -104,6 +114,9 @@ class Store:
         if config.db is not None:
             _owner_only(config.db)
         self.lock = threading.RLock()
+        self.ingest_waiting: deque[Any] = deque()
+        """Ingestion requests checked and waiting for :attr:`lock`: whoever takes it next
+        stores every one waiting, in one transaction (``services.ingestion``)."""
         for ddl in (*DDL, *MIGRATIONS):
             self.con.execute(ddl)
         self._insert = insert_sql("_ampkit_batch")
@@ -263,14 +276,33 @@ class Store:
 
     def write(self, project_id: int, batch: EventBatch | None) -> None:
         """Insert a request's event rows and write through the users, identities and groups
-        it changed, in one transaction.
+        it changed, in one transaction (:meth:`write_many` of one part)."""
+        self.write_many([(project_id, batch)])
+
+    def write_many(self, parts: Sequence[tuple[int, EventBatch | None]]) -> None:
+        """Insert the event rows of several requests taken together (each part a project and
+        the rows built for it, in arrival order) and write through the users, identities and
+        groups they changed — all in one transaction, so a group of requests is stored whole
+        or not at all, and pays for one statement per table and one commit.
 
         The caller holds :attr:`lock` (state was changed under it); if this raises, nothing was
-        written and the caller must :meth:`recover` the project's state."""
-        state = self.states[project_id]
-        users, groups, ids = state.take_touched()
-        with self.transaction() as con:
+        written and the caller must :meth:`recover` each part's project."""
+        by_project: dict[int, list[EventBatch]] = {}
+        for project_id, batch in parts:
+            rows = by_project.setdefault(project_id, [])
             if batch is not None and len(batch):
+                rows.append(batch)
+        users: list[UserState] = []
+        groups: list[GroupState] = []
+        ids: list[tuple[int, tuple[str, str], int]] = []
+        for project_id in by_project:
+            touched_users, touched_groups, touched_ids = self.states[project_id].take_touched()
+            users += touched_users
+            groups += touched_groups
+            ids += [(project_id, key, amp) for key, amp in touched_ids.items()]
+        batches = [(pid, _joined(rows)) for pid, rows in by_project.items() if rows]
+        with self.transaction() as con:
+            for project_id, batch in batches:
                 table = pa.table([self._column(values, kind) for values, kind in (
                     (batch.columns[name], kind) for name, kind in BATCH_COLUMNS)],
                     names=[name for name, _ in BATCH_COLUMNS])
@@ -279,12 +311,11 @@ class Store:
             if users:
                 self._write_users(con, users)
             if ids:
-                keys = list(ids)
                 _from_arrow(con, "_ampkit_ids", pa.table({
-                    "project_id": pa.array([project_id] * len(keys), pa.int32()),
-                    "kind": pa.array([k[0] for k in keys], pa.string()),
-                    "key": pa.array([k[1] for k in keys], pa.string()),
-                    "amplitude_id": pa.array([ids[k] for k in keys], pa.int64())}),
+                    "project_id": pa.array([i[0] for i in ids], pa.int32()),
+                    "kind": pa.array([i[1][0] for i in ids], pa.string()),
+                    "key": pa.array([i[1][1] for i in ids], pa.string()),
+                    "amplitude_id": pa.array([i[2] for i in ids], pa.int64())}),
                     "INSERT OR REPLACE INTO identities SELECT * FROM _ampkit_ids")
             if groups:
                 con.execute(
@@ -294,12 +325,12 @@ class Store:
                      [g.group_value for g in groups],
                      [orjson.dumps(g.group_properties).decode() for g in groups]],
                 )
-        if batch is not None and len(batch):
+        for _, batch in batches:
             self._seq = max(self._seq, batch.columns["seq"][-1])
             self.seen.add(np.array([h for h in batch.columns["dedup_hash"] if h is not None],
                                    dtype=np.uint64))
-            if self.seen.count > self._seen_limit:
-                self.rebuild_seen()
+        if self.seen.count > self._seen_limit:
+            self.rebuild_seen()
 
     def _column(self, values: list[Any], kind: str) -> pa.Array:
         """One column of a batch as Arrow.  A text column may hold other JSON values where

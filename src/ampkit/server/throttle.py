@@ -107,6 +107,29 @@ class Throttle:
                 counter.window_total += 1
                 counter.hours[hour] = counter.hours.get(hour, 0) + 1
 
+    def forget(self, ids: list[tuple[str | None, str | None]], now_ms: int) -> None:
+        """Take back what :meth:`record` counted for the same events at the same time (a
+        group of requests that the store then failed to keep)."""
+        if not self.config.enabled:
+            return
+        now_s, hour = now_ms // 1000, now_ms // HOUR_MS
+        for user_id, device_id in ids:
+            for key in (("u", user_id), ("d", device_id)):
+                counter = None if key[1] is None else self._counters.get((key[0], key[1]))
+                if counter is None or not counter.seconds or counter.seconds[-1][0] != now_s:
+                    continue
+                second, n = counter.seconds[-1]
+                if n > 1:
+                    counter.seconds[-1] = (second, n - 1)
+                else:
+                    counter.seconds.pop()
+                counter.window_total -= 1
+                left = counter.hours.get(hour, 0) - 1
+                if left > 0:
+                    counter.hours[hour] = left
+                else:
+                    counter.hours.pop(hour, None)
+
     def busiest(self, now_ms: int, top: int) -> list[dict[str, Any]]:
         """The users and devices that sent in the last 24 h, busiest first (at most ``top``):
         their EPS over the window, their events in 24 h, and whether their next event would be

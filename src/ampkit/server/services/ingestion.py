@@ -22,6 +22,7 @@ from ampkit.server.ingest import (
     EventBuilder,
     Outcome,
     ParsedRequest,
+    Prepared,
     apply_group_identification,
     apply_identification,
     check_events,
@@ -40,6 +41,7 @@ from ampkit.server.services.plan import (
     plan_of,
 )
 from ampkit.server.store import Store, now_ms
+from ampkit.server.throttle import Throttle
 
 log = logging.getLogger("ampkit.server")
 ERR_STORE_FAILED = ("Internal Server Error: the event store failed and nothing of this request "
@@ -92,6 +94,10 @@ def accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size:
     What depends on the request alone (validation, the state-free columns of its rows) is
     worked out before the store's lock is taken, so other requests' writes go on meanwhile;
     the throttles, the project's state and the write happen under it, in arrival order.
+    Requests that arrive while another holds the lock wait in :attr:`Store.ingest_waiting`
+    and are stored together by the next holder, in one transaction (group commit: one
+    statement per table and one commit for all of them, see :func:`_store_group`); each is
+    answered only once that transaction has committed.
 
     With a tracking plan, the events are judged against it before the lock too (see
     :mod:`ampkit.server.planning`); what it flags or rejects, and a request refused by
@@ -105,27 +111,122 @@ def accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size:
     if invalid is not None:
         note_refused(store, project_id, PATHS[api], parsed, invalid, judged)
     prepared = prepare(parsed, api, size) if invalid is None else None
+    ticket = _Ticket(project_id, throttle, prepared, invalid)
+    waiting = store.ingest_waiting
+    waiting.append(ticket)
     with store.lock:
-        at = now_ms()
-        refused = invalid if prepared is None else check_limits(prepared.ids, throttle, at)
-        if refused is not None:
-            store.count("rejected", 1, project_id)
-            return refused
-        assert prepared is not None
-        builder = EventBuilder(store.states[project_id], store.next_amplitude_id)
-        try:
-            outcome = builder.build(
-                prepared, at, store.next_seq(),
-                lambda keys, hashes: store.recent_insert_ids(project_id, keys, hashes, at))
-            store.write(project_id, outcome.batch)
-        except Exception:
-            return _store_failed(store, project_id)
-        store.next_amplitude_id = builder.next_amplitude_id
-        throttle.record(outcome.accepted_ids, at)
-        store.count("duplicates", outcome.duplicates, project_id)
-    if judged is not None:
+        if ticket.outcome is None:  # not stored by the request that held the lock before
+            group: list[_Ticket] = []
+            while waiting:
+                group.append(waiting.popleft())
+            _store_group(store, group)
+    outcome = ticket.outcome
+    assert outcome is not None
+    if judged is not None and outcome.status == 200:
         note_flagged(store, project_id, PATHS[api], parsed, judged)
     return outcome
+
+
+@dataclass
+class _Ticket:
+    """One request waiting for the store's lock, and, once stored, its answer."""
+
+    project_id: int
+    throttle: Throttle
+    prepared: Prepared | None
+    refused: Outcome | None
+    outcome: Outcome | None = None
+
+
+def _store_group(store: Store, group: list[_Ticket]) -> None:
+    """Store the requests that were waiting for the lock (the caller holds it), in arrival
+    order, in one transaction: each is checked against the throttles and built onto its
+    project's state as if alone — a key stored by an earlier request of the group is a
+    duplicate for a later one — and answered once the transaction has committed.
+
+    If the group's transaction fails, nothing of it was kept: the projects' state is taken
+    again from the tables, the throttles forget what they counted, and each request is stored
+    on its own, so one request the store cannot take fails alone."""
+    at = now_ms()
+    if len(group) == 1:
+        _store_one(store, group[0], at)
+        return
+    built: list[tuple[_Ticket, Outcome]] = []
+    answers: list[tuple[_Ticket, Outcome]] = []
+    keys: dict[int, set[tuple[str, str]]] = {}
+    seq = store.next_seq()
+    try:
+        for ticket in group:
+            pid = ticket.project_id
+            refused = (ticket.refused if ticket.prepared is None
+                       else check_limits(ticket.prepared.ids, ticket.throttle, at))
+            if refused is not None:
+                answers.append((ticket, refused))
+                continue
+            assert ticket.prepared is not None
+            earlier = keys.setdefault(pid, set())
+            builder = EventBuilder(store.states[pid], store.next_amplitude_id)
+            outcome = builder.build(ticket.prepared, at, seq,
+                                    _recent(store, pid, at, earlier))
+            store.next_amplitude_id = builder.next_amplitude_id
+            ticket.throttle.record(outcome.accepted_ids, at)
+            built.append((ticket, outcome))
+            assert outcome.batch is not None
+            if len(outcome.batch):
+                seq = outcome.batch.columns["seq"][-1] + 1
+            earlier.update(k for k in ticket.prepared.keys if k is not None)
+        store.write_many([(t.project_id, o.batch) for t, o in built])
+    except Exception:
+        log.exception("the store failed to keep a group of %d requests; storing each alone",
+                      len(group))
+        for ticket, outcome in built:
+            ticket.throttle.forget(outcome.accepted_ids, at)
+        for pid in {t.project_id for t in group}:
+            store.recover(pid)
+        for ticket in group:
+            _store_one(store, ticket, at)
+        return
+    for ticket, outcome in built:
+        ticket.outcome = outcome
+        store.count("duplicates", outcome.duplicates, ticket.project_id)
+    for ticket, refused in answers:
+        ticket.outcome = refused
+        store.count("rejected", 1, ticket.project_id)
+
+
+def _recent(store: Store, project_id: int, at: int, earlier: set[tuple[str, str]]
+            ) -> Callable[[list[tuple[str, str]], list[int]], set[tuple[str, str]]]:
+    """The deduplication look-up of a request in a group: the keys stored before, and the
+    keys of the group's earlier requests (not written yet)."""
+    def recent(keys: list[tuple[str, str]], hashes: list[int]) -> set[tuple[str, str]]:
+        return store.recent_insert_ids(project_id, keys, hashes, at) | earlier.intersection(keys)
+    return recent
+
+
+def _store_one(store: Store, ticket: _Ticket, at: int) -> None:
+    """One request stored alone (the caller holds the lock): all of it, or, when the store
+    fails, none of it (answered 500, the project's state taken again from the tables)."""
+    pid, prepared = ticket.project_id, ticket.prepared
+    refused = ticket.refused if prepared is None else check_limits(prepared.ids,
+                                                                   ticket.throttle, at)
+    if refused is not None:
+        store.count("rejected", 1, pid)
+        ticket.outcome = refused
+        return
+    assert prepared is not None
+    builder = EventBuilder(store.states[pid], store.next_amplitude_id)
+    try:
+        outcome = builder.build(
+            prepared, at, store.next_seq(),
+            lambda keys, hashes: store.recent_insert_ids(pid, keys, hashes, at))
+        store.write(pid, outcome.batch)
+    except Exception:
+        ticket.outcome = _store_failed(store, pid)
+        return
+    store.next_amplitude_id = builder.next_amplitude_id
+    ticket.throttle.record(outcome.accepted_ids, at)
+    store.count("duplicates", outcome.duplicates, pid)
+    ticket.outcome = outcome
 
 
 def _store_failed(store: Store, project_id: int) -> Outcome:
