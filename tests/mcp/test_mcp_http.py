@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from ampkit.actions import REGISTRY
-from mcp import Client
 
 pytestmark = pytest.mark.anyio
 
@@ -52,6 +51,8 @@ def mcp_url(amp_env: dict[str, str]) -> Iterator[str]:
 
 
 async def test_streamable_http(mcp_url: str) -> None:
+    from mcp import Client  # here, not at collection: tests/lazy.py
+
     async with Client(mcp_url) as client:
         tools = (await client.list_tools()).tools
         assert [t.name for t in tools] == REGISTRY.names()

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.lazy import Lazy
 
 from ampkit.actions import REGISTRY, ActionRunner
 from ampkit.config import Settings
 from ampkit.core.policy import RetryPolicy
-from ampkit.mcp import build_server
-from mcp import Client
 
 pytestmark = pytest.mark.anyio
+mcp_sdk = Lazy("mcp")  # imported by the first test that runs, not at collection
+ampkit_mcp = Lazy("ampkit.mcp")
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def runner(amp_env: dict[str, str]) -> Any:
 
 
 async def test_tools_mirror_the_registry(runner: ActionRunner) -> None:
-    async with Client(build_server(runner)) as client:
+    async with mcp_sdk.Client(ampkit_mcp.build_server(runner)) as client:
         tools = (await client.list_tools()).tools
     assert [t.name for t in tools] == REGISTRY.names()
     for tool in tools:
@@ -46,7 +47,7 @@ async def test_tools_mirror_the_registry(runner: ActionRunner) -> None:
 
 
 async def test_bad_input_is_an_ordinary_result_naming_the_field(runner: ActionRunner) -> None:
-    async with Client(build_server(runner)) as client:
+    async with mcp_sdk.Client(ampkit_mcp.build_server(runner)) as client:
         result = await client.call_tool("user_activity", {"amplitude_id": -1, "limt": 5})
     assert not result.is_error
     out = result.structured_content
@@ -56,7 +57,7 @@ async def test_bad_input_is_an_ordinary_result_naming_the_field(runner: ActionRu
 
 
 async def test_json_text_arguments_are_decoded(runner: ActionRunner) -> None:
-    async with Client(build_server(runner)) as client:
+    async with mcp_sdk.Client(ampkit_mcp.build_server(runner)) as client:
         result = await client.call_tool("send_events", {
             "events": '[{"event_type": "Opened", "user_id": "user-0001"}]'})
         named = await client.call_tool("user_search", {"user": "[1]"})
@@ -68,6 +69,6 @@ async def test_json_text_arguments_are_decoded(runner: ActionRunner) -> None:
 
 
 async def test_unknown_tool_is_a_protocol_level_error(runner: ActionRunner) -> None:
-    async with Client(build_server(runner)) as client:
+    async with mcp_sdk.Client(ampkit_mcp.build_server(runner)) as client:
         result = await client.call_tool("no_such_tool", {})
     assert result.is_error

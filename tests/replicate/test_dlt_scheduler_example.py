@@ -23,13 +23,13 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-
-pytest.importorskip("dlt")
-
+from tests.lazy import Lazy, lazy_or_skip
 from tests.replicate.conftest import tls
 
-from ampkit.replicate import dlt_source
 from ampkit.server import ProjectConfig, RunningServer, ServerConfig, serve_in_thread
+
+lazy_or_skip("dlt")
+dlt_source = Lazy("ampkit.replicate.dlt_source")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dagster_amplitude.py"
 PROJECTS = {"web": (31, "web-key-0000001", "web-secret-0000001"),

@@ -12,8 +12,9 @@ from typing import Any
 
 import duckdb
 import pytest
+from tests.lazy import Lazy, lazy_or_skip
 
-dlt = pytest.importorskip("dlt")
+dlt = lazy_or_skip("dlt")
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -31,9 +32,10 @@ from tests.replicate.conftest import (  # noqa: E402
 
 from ampkit.core.policy import RetryPolicy  # noqa: E402
 from ampkit.errors import ConfigError  # noqa: E402
-from ampkit.replicate.dlt_source import STATE_KEY, amplitude_source  # noqa: E402
 from ampkit.replicate.report import StreamResult  # noqa: E402
 from ampkit.server import RunningServer  # noqa: E402
+
+dlt_source = Lazy("ampkit.replicate.dlt_source")
 
 
 def pipeline(tmp_path: Path, destination: Any, name: str | None = None) -> Any:
@@ -45,7 +47,8 @@ def pipeline(tmp_path: Path, destination: Any, name: str | None = None) -> Any:
 def source(srv: RunningServer, streams: list[str], **kw: Any) -> Any:
     kw.setdefault("now", NOW)
     kw.setdefault("anchor_date", ANCHOR)
-    return amplitude_source(streams, settings=settings(srv), retry=RetryPolicy.no_wait(), **kw)
+    return dlt_source.amplitude_source(streams, settings=settings(srv),
+                                       retry=RetryPolicy.no_wait(), **kw)
 
 
 def ddb_rows(db: Path, table: str) -> list[dict[str, Any]]:
@@ -59,7 +62,8 @@ def ddb_rows(db: Path, table: str) -> list[dict[str, Any]]:
 
 
 def resource_state(pipe: Any, table: str) -> dict[str, Any]:
-    state: dict[str, Any] = pipe.state["sources"]["ampkit"]["resources"][table][STATE_KEY]
+    resources = pipe.state["sources"]["ampkit"]["resources"]
+    state: dict[str, Any] = resources[table][dlt_source.STATE_KEY]
     return state
 
 
@@ -161,7 +165,7 @@ def test_a_failing_stream_fails_the_load_and_keeps_the_state(
 ) -> None:
     db = tmp_path / "fail.duckdb"
     pipe = pipeline(tmp_path, dlt.destinations.duckdb(str(db)))
-    wrong = amplitude_source(["events"], anchor_date=ANCHOR, now=NOW,
+    wrong = dlt_source.amplitude_source(["events"], anchor_date=ANCHOR, now=NOW,
                              api_key="wrong-key-0001", secret_key="wrong-secret-0001",
                              base_url=fresh.url, retry=RetryPolicy.no_wait())
     with pytest.raises(Exception, match="Invalid API key") as caught:
@@ -173,9 +177,9 @@ def test_a_failing_stream_fails_the_load_and_keeps_the_state(
 
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(ConfigError, match="table_format"):
-        amplitude_source(["events"], table_format="csv", api_key="k", secret_key="s")
+        dlt_source.amplitude_source(["events"], table_format="csv", api_key="k", secret_key="s")
     with pytest.raises(ConfigError, match="unknown stream 'nope'"):
-        amplitude_source(["nope"], api_key="k", secret_key="s")
+        dlt_source.amplitude_source(["nope"], api_key="k", secret_key="s")
 
 
 def test_one_source_object_runs_again_and_reads_on(fresh: RunningServer, tmp_path: Path) -> None:

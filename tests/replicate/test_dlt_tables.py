@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.lazy import lazy_or_skip
 
-dlt = pytest.importorskip("dlt")
-deltalake = pytest.importorskip("deltalake")
+dlt = lazy_or_skip("dlt")
+deltalake = lazy_or_skip("deltalake")
 
 import duckdb  # noqa: E402
 import httpx  # noqa: E402

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from tests.lazy import lazy_or_skip
 
-dlt = pytest.importorskip("dlt")
-pytest.importorskip("pyiceberg")
-
-from pyiceberg.catalog import Catalog, load_catalog  # noqa: E402
-from pyiceberg.transforms import IdentityTransform  # noqa: E402
+dlt = lazy_or_skip("dlt")
+lazy_or_skip("pyiceberg")
 from tests.replicate.conftest import (  # noqa: E402
     EXPORT_END,
     expected,
@@ -28,6 +27,9 @@ from tests.replicate.test_dlt_tables import check  # noqa: E402
 
 from ampkit.server import RunningServer  # noqa: E402
 
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
 
 @pytest.fixture
 def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
@@ -39,6 +41,8 @@ def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
               "warehouse": (tmp_path / "warehouse").as_uri()}
     monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_NAME", "lake")
     monkeypatch.setenv("ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG", json.dumps(config))
+    from pyiceberg.catalog import load_catalog
+
     return load_catalog("lake", **config)
 
 
@@ -55,6 +59,8 @@ def test_iceberg_table_read_by_pyiceberg_and_rerun_without_duplicates(
 
     table = catalog.load_table("amplitude.events")
     (field,) = table.spec().fields
+    from pyiceberg.transforms import IdentityTransform
+
     assert isinstance(field.transform, IdentityTransform)
     assert table.schema().find_column_name(field.source_id) == "event_date"
     assert table.location().startswith((lake / "amplitude" / "events").as_uri())

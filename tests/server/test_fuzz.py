@@ -225,8 +225,23 @@ def restore(case: Case, admin: httpx.Client) -> None:
 
 # loaded from the document the server serves (test_openapi checks the served one is this one);
 # the lazy ``schemathesis.pytest.from_fixture`` breaks on pytest 9 (it sets ``node._nodeid``)
-fuzz = _schema(EXAMPLES, deterministic=True)
-OPERATIONS = {op.label: op for op in (result.ok() for result in fuzz.get_all_operations())}
+# the labels, for parametrize, straight from the document (collecting pays for no schemathesis
+# schema: every xdist worker collects this module); the schema is loaded by the first test
+DOCUMENT = document()
+LABELS = [f"{method.upper()} {path}" for path, item in DOCUMENT["paths"].items()
+          for method in item if method in ("get", "put", "post", "delete", "patch")]
+
+
+@functools.cache
+def _fuzz() -> Any:
+    return _schema(EXAMPLES, deterministic=True)
+
+
+@functools.cache
+def _operations() -> dict[str, Any]:
+    operations = {op.label: op for op in (r.ok() for r in _fuzz().get_all_operations())}
+    assert list(operations) == LABELS  # the same operations, in the same order
+    return operations
 
 
 # what the schemathesis plugin reports after running an operation's test (an error, or for an
@@ -238,7 +253,7 @@ SCHEMA_PROBLEMS = (UnsatisfiableExampleMark, NonSerializableMark, InvalidRegexMa
 @functools.cache
 def _feedback() -> FeedbackSources:
     load_all_checks()
-    return FeedbackSources(constants_value_source=make_constants_value_source(fuzz))
+    return FeedbackSources(constants_value_source=make_constants_value_source(_fuzz()))
 
 
 def operation_test(label: str, fuzzed: Fuzzed) -> Callable[[], None]:
@@ -252,14 +267,14 @@ def operation_test(label: str, fuzzed: Fuzzed) -> Callable[[], None]:
         run(case, fuzzed)
 
     built: Callable[[], None] = build_operation_test(
-        config=fuzz.config, operation=OPERATIONS[label], test_func=one, given_kwargs={},
+        config=_fuzz().config, operation=_operations()[label], test_func=one, given_kwargs={},
         feedback=_feedback())
     for mark in SCHEMA_PROBLEMS:
         assert mark.get(built) is None, f"{label}: {mark.attr_name} {mark.get(built)}"
     return built
 
 
-@pytest.mark.parametrize("label", list(OPERATIONS))
+@pytest.mark.parametrize("label", LABELS)
 def test_fuzz(label: str, fuzz_server: Fuzzed) -> None:
     try:
         operation_test(label, fuzz_server)()

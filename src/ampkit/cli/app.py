@@ -10,6 +10,7 @@ installed says which one in one line.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from importlib import import_module
@@ -96,6 +97,34 @@ COMMANDS: dict[str, LazyCommand] = {
 """Every command, in the order ``ampkit --help`` lists them."""
 
 
+_BUILT: dict[str, click.Command] = {}
+"""The commands built so far, kept for the process: typer builds a new root group on every run
+(``app()`` called again, typer's ``CliRunner``), and building a command reads its function's
+signature and type hints — once per command is enough."""
+_BUILT_FROM: set[int] = set()
+"""The registrations (``id`` of typer's command and group infos) already in :data:`_BUILT`."""
+_BUILD_LOCK = threading.Lock()
+
+
+def _build_registered() -> None:
+    """Build the commands registered on :data:`app` since the last call."""
+    for info in app.registered_commands:
+        if id(info) not in _BUILT_FROM:
+            _BUILT_FROM.add(id(info))
+            command = typer.main.get_command_from_info(
+                info, pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode)
+            if command.name is not None:
+                _BUILT.setdefault(command.name, command)
+    for group in app.registered_groups:  # a command with subcommands (query)
+        if (id(group) not in _BUILT_FROM and group.name is not None
+                and group.typer_instance is not None):
+            _BUILT_FROM.add(id(group))
+            built = typer.main.get_command(group.typer_instance)
+            built.name = group.name
+            _BUILT.setdefault(group.name, built)
+
+
 class _Commands(MutableMapping[str, "click.Command"]):
     """A group's commands: every name of :data:`COMMANDS`, its module imported on first look-up.
 
@@ -108,18 +137,12 @@ class _Commands(MutableMapping[str, "click.Command"]):
 
     def __getitem__(self, name: str) -> click.Command:
         if name not in self._built and name in COMMANDS:
-            import_module(COMMANDS[name].module)
-            for info in app.registered_commands:
-                command = typer.main.get_command_from_info(
-                    info, pretty_exceptions_short=app.pretty_exceptions_short,
-                    rich_markup_mode=app.rich_markup_mode)
-                if command.name is not None:
-                    self._built.setdefault(command.name, command)
-            for group in app.registered_groups:  # a command with subcommands (query)
-                if group.name is not None and group.typer_instance is not None:
-                    built = typer.main.get_command(group.typer_instance)
-                    built.name = group.name
-                    self._built.setdefault(group.name, built)
+            with _BUILD_LOCK:
+                if name not in _BUILT:
+                    import_module(COMMANDS[name].module)
+                    _build_registered()
+            if name in _BUILT:
+                self._built[name] = _BUILT[name]
         return self._built[name]
 
     def __setitem__(self, name: str, command: click.Command) -> None:

@@ -135,7 +135,7 @@ def _lambda(param: str, body: str) -> str:
 
 
 @functools.cache
-def export_line_sql() -> str:
+def export_line_sql(extra: bool = True) -> str:
     """A stored event as its exported line, JSON text, in DuckDB SQL over the ``events`` row:
     what ``orjson.dumps(export_dict(row))`` writes (:func:`ampkit.server.schema.export_dict`,
     the definition), keys sorted as Amplitude writes them.
@@ -145,7 +145,11 @@ def export_line_sql() -> str:
     magnitude ≥ 1e16 (DuckDB writes ``10000000000000000.0`` where orjson writes ``1e+16``), and
     such a float among the values of keys without a column (``extra``), which DuckDB parses to
     merge them in among the others — a slower path (list functions per row) that only events
-    carrying such keys take."""
+    carrying such keys take.
+
+    ``extra=False``: the expression for rows none of which has such keys (DuckDB binds it in
+    half the time of the whole one: 7 ms against 15 for a window of 20 events, which is most
+    of what a small export costs)."""
     values = {_RENAMED.get(name, name): _value(name, kind, how)
               for name, kind, how in EVENT_COLUMNS if name not in _NOT_EXPORTED}
     values.update({key: _text(json) for key, json in _CONSTANT_KEYS.items()})
@@ -154,12 +158,14 @@ def export_line_sql() -> str:
     for i, (key, sql) in enumerate(ordered):
         parts += [_text(("{" if i == 0 else ",") + orjson.dumps(key).decode() + ":"), sql]
     plain = f"concat({', '.join(parts)}, '}}')"  # one concat: a chain of || copies quadratically
+    if not extra:
+        return plain
     # keys sent without a column of their own (``extra``) go in among the others; one of the
     # same name replaces it (as export_dict's update does)
     base = "[" + ", ".join(f"{{'k': {_text(key)}, 'v': {sql}}}" for key, sql in ordered) + "]"
-    extra = "CAST(extra::JSON AS MAP(VARCHAR, JSON))"
-    kept = f"list_filter({base}, {_lambda('e', f'NOT list_contains(map_keys({extra}), e.k)')})"
-    added = f"list_transform(map_entries({extra}), " + _lambda(
+    as_map = "CAST(extra::JSON AS MAP(VARCHAR, JSON))"
+    kept = f"list_filter({base}, {_lambda('e', f'NOT list_contains(map_keys({as_map}), e.k)')})"
+    added = f"list_transform(map_entries({as_map}), " + _lambda(
         "e", "{'k': e.key, 'v': coalesce(e.value::VARCHAR, 'null')}") + ")"
     pairs = _lambda("e", "to_json(e.k)::VARCHAR || ':' || e.v")
     merged = (f"'{{' || array_to_string(list_transform(list_sort(list_concat({kept}, {added})), "
@@ -189,24 +195,28 @@ def build_archive(cur: duckdb.DuckDBPyConnection, config: ExportConfig, project_
     params = [project_id, window.start, end]
     cur.execute("BEGIN TRANSACTION")  # one snapshot: the hours counted are the lines written
     try:
-        hours = cur.execute(
-            "SELECT date_trunc('hour', server_upload_time) AS hour, count(*) FROM events "  # noqa: S608
+        counted = cur.execute(
+            "SELECT date_trunc('hour', server_upload_time) AS hour, count(*), "  # noqa: S608
+            "bool_or(extra IS NOT NULL AND extra NOT IN ('', '{}')) FROM events "
             f"WHERE {_WINDOW} GROUP BY hour ORDER BY hour", params).fetchall()
-        if not hours:
+        if not counted:
             return None
+        hours = [(hour, n) for hour, n, _ in counted]
+        extra = any(has_extra for _, _, has_extra in counted)
         # batch bounds: the (server_upload_time, seq) of every BATCH_EVENTS-th event
         bounds = cur.execute(
             "SELECT server_upload_time, seq FROM (SELECT server_upload_time, seq, row_number() "  # noqa: S608
             f"OVER (ORDER BY server_upload_time, seq) AS n FROM events WHERE {_WINDOW}) "
             f"WHERE n % {BATCH_EVENTS} = 0 ORDER BY n", params).fetchall()
-        return _write(cur, config, project_id, params, hours, bounds, entry_max_bytes)
+        return _write(cur, config, project_id, params, hours, bounds, entry_max_bytes, extra)
     finally:
         cur.execute("ROLLBACK")  # it only read
 
 
 def _write(cur: duckdb.DuckDBPyConnection, config: ExportConfig, project_id: int,
            window: list[object], hours: list[tuple[dt.datetime, int]],
-           bounds: list[tuple[dt.datetime, int]], entry_max_bytes: int) -> IO[bytes]:
+           bounds: list[tuple[dt.datetime, int]], entry_max_bytes: int, extra: bool,
+           ) -> IO[bytes]:
     """DuckDB writes the lines, a batch at a time; a thread gzips them into the archive while
     DuckDB writes the next ones (zlib lets go of the GIL)."""
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
@@ -217,7 +227,7 @@ def _write(cur: duckdb.DuckDBPyConnection, config: ExportConfig, project_id: int
             queued: deque[Future[None]] = deque()
             written = 0
             try:
-                for sql, params in _batches(window, bounds):
+                for sql, params in _batches(window, bounds, extra):
                     cur.execute(sql, params)
                     while rows := cur.fetchmany(_FETCH):
                         data = b"".join([row[0] for row in rows])
@@ -240,11 +250,11 @@ def _write(cur: duckdb.DuckDBPyConnection, config: ExportConfig, project_id: int
     return out
 
 
-def _batches(window: list[object], bounds: list[tuple[dt.datetime, int]],
+def _batches(window: list[object], bounds: list[tuple[dt.datetime, int]], extra: bool,
              ) -> Iterator[tuple[str, list[object]]]:
     """The query of each batch's lines (UTF-8, each ending with a newline), in order: DuckDB sorts a
     batch of rows at a time, not the whole window's."""
-    line = export_line_sql()
+    line = export_line_sql(extra)
     for i in range(len(bounds) + 1):
         where, params = _WINDOW, list(window)
         if i > 0:  # after the previous batch's last event
