@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import socket
 import threading
@@ -32,14 +34,38 @@ class _Server(uvicorn.Server):
     """SIGINT/SIGTERM mean a graceful shutdown and exit status 0 (uvicorn would re-raise the
     signal after shutting down, so the process would look killed)."""
 
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         else:
             self.should_exit = True
 
+    async def main_loop(self) -> None:
+        """uvicorn's loop of ticks (every 0.1 s: the Date header, the exit flag), woken at once
+        by :meth:`stop_soon` — so stopping a server in a thread takes no tick's wait."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
 
-def _uvicorn(app: ServerApp, config: ServerConfig) -> uvicorn.Server:
+    def stop_soon(self) -> None:
+        """Ask for a graceful shutdown from another thread."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed already
+                loop.call_soon_threadsafe(wake.set)
+
+
+def _uvicorn(app: ServerApp, config: ServerConfig) -> _Server:
     return _Server(uvicorn.Config(
         app.asgi, log_level=config.log_level, access_log=False, lifespan="on",
         timeout_keep_alive=30,
@@ -54,7 +80,7 @@ class RunningServer:
     url: str
     port: int
     app: ServerApp
-    _server: uvicorn.Server
+    _server: _Server
     _thread: threading.Thread
 
     @property
@@ -77,7 +103,7 @@ class RunningServer:
 
     def stop(self, timeout: float = 30) -> None:
         """Finish requests in flight, then close the store (nothing acknowledged is lost)."""
-        self._server.should_exit = True
+        self._server.stop_soon()
         self._thread.join(timeout)
         self.app.store.close()
 
