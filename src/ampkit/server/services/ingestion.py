@@ -119,9 +119,15 @@ def accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size:
             group: list[_Ticket] = []
             while waiting:
                 group.append(waiting.popleft())
-            _store_group(store, group)
+            try:
+                _store_group(store, group)
+            finally:  # an unexpected error: every request of the group is answered
+                for other in group:
+                    if other.outcome is None:
+                        other.outcome = error(500, ERR_STORE_FAILED)
     outcome = ticket.outcome
-    assert outcome is not None
+    if outcome is None:  # cannot happen: whoever took the ticket answered it
+        outcome = error(500, ERR_STORE_FAILED)
     if judged is not None and outcome.status == 200:
         note_flagged(store, project_id, PATHS[api], parsed, judged)
     return outcome
