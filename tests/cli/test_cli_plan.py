@@ -91,6 +91,13 @@ def test_usage_mistakes_exit_2(plan_file: Path, tmp_path: Path) -> None:
     assert odd.returncode == 2 and "must be .zip, .gz, .jsonl, .json" in odd.stderr
     missing = run("plan", "check", str(plan_file), "--export", str(tmp_path / "e.jsonl"))
     assert missing.returncode == 2 and "No such file" in missing.stderr
+    # a server that cannot be read is no finding (1 is for problems found): 2, naming it
+    keyless = invoke("plan", "check", str(plan_file), "--server", "http://127.0.0.1:9",
+                     clear_amplitude_env=True)
+    assert keyless.returncode == 2 and "--server http://127.0.0.1:9" in keyless.stderr
+    down = run("plan", "check", str(plan_file), "--server", "http://127.0.0.1:9")
+    assert down.returncode == 2 and "--server http://127.0.0.1:9" in down.stderr
+    assert "Traceback" not in keyless.stderr + down.stderr
 
 
 def test_check_against_a_running_server(server: RunningServer, plan_file: Path) -> None:

@@ -21,7 +21,7 @@ import typer
 from pydantic import BaseModel
 from rich.markup import escape
 
-from ampkit.cli.app import app, console, fail
+from ampkit.cli.app import app, console, fail, show_wait
 from ampkit.cli.common import ApiKeyOpt, BaseUrlOpt, RegionOpt, SecretOpt, make_client, print_json
 from ampkit.client import Amplitude
 from ampkit.errors import AmplitudeError, APIStatusError, ExportDecodeError
@@ -264,12 +264,16 @@ def check(
     seen: Seen | None = None
     if export is not None:
         seen = _from_export(plan, export)
-    elif server is not None:
-        with make_client(api_key, secret_key, server, None) as amp:
+    elif server is not None:  # a server that cannot be read is no finding: exit 2, not 1
+        try:
+            amp = Amplitude(api_key, secret_key, base_url=server, on_wait=show_wait)
+        except AmplitudeError as exc:
+            fail(f"--server {server}: {exc}", USAGE)
+        with amp:
             try:
                 seen = _from_server(plan, amp, server)
             except AmplitudeError as exc:
-                fail(f"--server {server}: {exc}")
+                fail(f"--server {server}: {exc}", USAGE)
     report = compare(plan, str(file), seen)
     if as_json:
         print_json(report.model_dump(mode="json"))
