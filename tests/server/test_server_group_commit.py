@@ -175,6 +175,7 @@ def test_a_group_the_store_fails_to_keep_is_stored_request_by_request(
     ingest_events(store, "batch", _body([{"event_type": "first", "user_id": "user-0001",
                                           "user_properties": {"$set": {"plan": "free"}}}]))
     poisoned = _Poisoned(store, monkeypatch)
+    first_id = store.next_amplitude_id
     bodies = [
         _body([{"event_type": "a", "user_id": "user-0001", "insert_id": "ok-0001",
                 "user_properties": {"$set": {"plan": "pro"}}}]),
@@ -194,6 +195,8 @@ def test_a_group_the_store_fails_to_keep_is_stored_request_by_request(
     props = _rows(store, "SELECT user_properties FROM users WHERE user_id = 'user-0001'")
     assert orjson.loads(props[0][0]) == {"plan": "pro"}
     assert store.counters["store_failures"] == 1
+    # the failed builds' Amplitude IDs are handed out again: only user-0002 is new and kept
+    assert store.next_amplitude_id == first_id + 1
     # ... so, once the store works again, the same request is stored whole
     monkeypatch.undo()
     again = ingest_events(store, "batch", bodies[1])

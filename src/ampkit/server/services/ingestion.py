@@ -150,13 +150,12 @@ def _store_group(store: Store, group: list[_Ticket]) -> None:
     project's state as if alone — a key stored by an earlier request of the group is a
     duplicate for a later one — and answered once the transaction has committed.
 
-    If the group's transaction fails, nothing of it was kept: the projects' state is taken
-    again from the tables, the throttles forget what they counted, and each request is stored
-    on its own, so one request the store cannot take fails alone."""
+    If the transaction fails, nothing of it was kept: the throttles forget what they counted
+    and the projects' state is taken again from the tables.  A request alone is then answered
+    500; a group's requests are each stored again on their own, so one request the store
+    cannot take fails alone."""
     at = now_ms()
-    if len(group) == 1:
-        _store_one(store, group[0], at)
-        return
+    first_amplitude_id = store.next_amplitude_id
     built: list[tuple[_Ticket, Outcome]] = []
     answers: list[tuple[_Ticket, Outcome]] = []
     keys: dict[int, set[tuple[str, str]]] = {}
@@ -178,19 +177,23 @@ def _store_group(store: Store, group: list[_Ticket]) -> None:
             ticket.throttle.record(outcome.accepted_ids, at)
             built.append((ticket, outcome))
             assert outcome.batch is not None
-            if len(outcome.batch):
-                seq = outcome.batch.columns["seq"][-1] + 1
+            seq += len(outcome.batch)
             earlier.update(k for k in ticket.prepared.keys if k is not None)
-        store.write_many([(t.project_id, o.batch) for t, o in built])
+        if built:
+            store.write_many([(t.project_id, o.batch) for t, o in built])
     except Exception:
-        log.exception("the store failed to keep a group of %d requests; storing each alone",
-                      len(group))
         for ticket, outcome in built:
             ticket.throttle.forget(outcome.accepted_ids, at)
+        store.next_amplitude_id = first_amplitude_id  # the IDs the failed builds handed out
+        if len(group) == 1:
+            group[0].outcome = _store_failed(store, group[0].project_id)
+            return
+        log.exception("the store failed to keep a group of %d requests; storing each alone",
+                      len(group))
         for pid in {t.project_id for t in group}:
             store.recover(pid)
         for ticket in group:
-            _store_one(store, ticket, at)
+            _store_group(store, [ticket])
         return
     for ticket, outcome in built:
         ticket.outcome = outcome
@@ -207,32 +210,6 @@ def _recent(store: Store, project_id: int, at: int, earlier: set[tuple[str, str]
     def recent(keys: list[tuple[str, str]], hashes: list[int]) -> set[tuple[str, str]]:
         return store.recent_insert_ids(project_id, keys, hashes, at) | earlier.intersection(keys)
     return recent
-
-
-def _store_one(store: Store, ticket: _Ticket, at: int) -> None:
-    """One request stored alone (the caller holds the lock): all of it, or, when the store
-    fails, none of it (answered 500, the project's state taken again from the tables)."""
-    pid, prepared = ticket.project_id, ticket.prepared
-    refused = ticket.refused if prepared is None else check_limits(prepared.ids,
-                                                                   ticket.throttle, at)
-    if refused is not None:
-        store.count("rejected", 1, pid)
-        ticket.outcome = refused
-        return
-    assert prepared is not None
-    builder = EventBuilder(store.states[pid], store.next_amplitude_id)
-    try:
-        outcome = builder.build(
-            prepared, at, store.next_seq(),
-            lambda keys, hashes: store.recent_insert_ids(pid, keys, hashes, at))
-        store.write(pid, outcome.batch)
-    except Exception:
-        ticket.outcome = _store_failed(store, pid)
-        return
-    store.next_amplitude_id = builder.next_amplitude_id
-    ticket.throttle.record(outcome.accepted_ids, at)
-    store.count("duplicates", outcome.duplicates, pid)
-    ticket.outcome = outcome
 
 
 def _store_failed(store: Store, project_id: int) -> Outcome:
