@@ -134,6 +134,10 @@ def _lambda(param: str, body: str) -> str:
     return f"lambda {param}: {body}" if (major, minor) >= (1, 3) else f"{param} -> {body}"
 
 
+_HAS_EXTRA = "extra IS NOT NULL AND extra NOT IN ('', '{}')"
+"""SQL: the row carries keys without a column of their own."""
+
+
 @functools.cache
 def export_line_sql(extra: bool = True) -> str:
     """A stored event as its exported line, JSON text, in DuckDB SQL over the ``events`` row:
@@ -170,7 +174,7 @@ def export_line_sql(extra: bool = True) -> str:
     pairs = _lambda("e", "to_json(e.k)::VARCHAR || ':' || e.v")
     merged = (f"'{{' || array_to_string(list_transform(list_sort(list_concat({kept}, {added})), "
               f"{pairs}), ',') || '}}'")
-    return f"CASE WHEN extra IS NULL OR extra IN ('', '{{}}') THEN {plain} ELSE {merged} END"
+    return f"CASE WHEN {_HAS_EXTRA} THEN {merged} ELSE {plain} END"
 
 
 # --- the archive --------------------------------------------------------------------------------
@@ -197,7 +201,7 @@ def build_archive(cur: duckdb.DuckDBPyConnection, config: ExportConfig, project_
     try:
         counted = cur.execute(
             "SELECT date_trunc('hour', server_upload_time) AS hour, count(*), "  # noqa: S608
-            "bool_or(extra IS NOT NULL AND extra NOT IN ('', '{}')) FROM events "
+            f"bool_or({_HAS_EXTRA}) FROM events "
             f"WHERE {_WINDOW} GROUP BY hour ORDER BY hour", params).fetchall()
         if not counted:
             return None
