@@ -11,11 +11,9 @@ from pathlib import Path
 # loaded here, httpx's httpcore stays one class set across the in-process runs (see
 # test_plugin_pytester.py)
 import httpcore  # noqa: F401
-import httpx
 import pytest
 from tests.invoke import invoke
-
-from ampkit.server import ProjectConfig, ServerConfig, serve_in_thread
+from tests.testing.shared import shared_run
 
 README = Path(__file__).parent.parent.parent / "README.md"
 
@@ -147,20 +145,12 @@ def test_bad_events_of_this_test_only(amplitude_server):
 
 def test_a_shared_server_checks_its_own_plan(pytester: pytest.Pytester,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    key, secret = "plan-shared-key-01", "plan-shared-secret-01"
-    config = ServerConfig(port=0, throttle_enabled=False, plan={"events": {"Opened": None}},
-                          projects=[ProjectConfig(project_id=4, api_key=key, secret_key=secret)])
-    with serve_in_thread(config) as srv:
-        httpx.post(f"{srv.url}/2/httpapi", json={"api_key": key, "events": [
-            {"event_type": "Clicked", "user_id": "someone-else"}]}).raise_for_status()
-        monkeypatch.setenv("AMPLITUDE_API_KEY", key)
-        monkeypatch.setenv("AMPLITUDE_SECRET_KEY", secret)
-        pytester.makepyfile(test_shared=SHARED)
-        result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-rs",
-                                    "--amplitude-url", srv.url)
-    result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED * a tracking plan per test needs a project of the "
-                                 "test's own*"])
+    with shared_run(pytester, monkeypatch, SHARED, project_id=4, key="plan-shared-key-01",
+                    secret="plan-shared-secret-01", plan={"events": {"Opened": None}},
+                    other={"event_type": "Clicked", "user_id": "someone-else"}) as (_, result):
+        result.assert_outcomes(passed=1, skipped=1)
+        result.stdout.fnmatch_lines(["SKIPPED * a tracking plan per test needs a project of "
+                                     "the test's own*"])
 
 
 def test_the_readme_tracking_plan_example_runs(pytester: pytest.Pytester,

@@ -9,8 +9,7 @@ from __future__ import annotations
 import httpcore  # noqa: F401
 import httpx
 import pytest
-
-from ampkit.server import ProjectConfig, ServerConfig, serve_in_thread
+from tests.testing.shared import shared_run
 
 # A pytest run in a fresh interpreter imports every installed plugin: hypothesis's and
 # schemathesis's cost some 2 s of CPU each time (their packages assertion-rewritten, compiled anew
@@ -239,16 +238,8 @@ def test_faults_are_skipped(amplitude_project):
 def test_a_server_already_running_is_shared_and_tests_keep_apart_by_prefix(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     key, secret = "shared-key-0001", "shared-secret-0001"
-    config = ServerConfig(port=0, throttle_enabled=False,
-                          projects=[ProjectConfig(project_id=3, api_key=key, secret_key=secret)])
-    with serve_in_thread(config) as srv:
-        httpx.post(f"{srv.url}/2/httpapi", json={"api_key": key, "events": [
-            {"event_type": "Shared", "user_id": "alice"}]}).raise_for_status()  # someone else's
-        monkeypatch.setenv("AMPLITUDE_API_KEY", key)
-        monkeypatch.setenv("AMPLITUDE_SECRET_KEY", secret)
-        pytester.makepyfile(test_shared=SHARED)
-        result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-rs",
-                                    "--amplitude-url", srv.url)
+    with shared_run(pytester, monkeypatch, SHARED, project_id=3, key=key, secret=secret,
+                    other={"event_type": "Shared", "user_id": "alice"}) as (srv, result):
         result.assert_outcomes(passed=2, skipped=1)
         result.stdout.fnmatch_lines(["ampkit: tests share the project of the server at *",
                                      "SKIPPED * faults need a project of the test's own*"])
