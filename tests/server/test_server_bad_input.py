@@ -91,6 +91,15 @@ def test_dates_outside_the_sane_range(http: httpx.Client, path: str, extra: dict
                                              "i": "30", **extra})
 
 
+@pytest.mark.parametrize(("path", "extra"), DASHBOARD, ids=[p for p, _ in DASHBOARD])
+def test_a_range_past_a_year_names_the_interval_it_was_checked_for(
+    http: httpx.Client, path: str, extra: dict[str, Any],
+) -> None:
+    details = refused(http, "GET", path, "end",
+                      params={"start": "20230101", "end": "20240301", **extra})
+    assert "at most 365 days for interval 1" in details  # daily when none is given
+
+
 def test_the_range_ends_themselves_are_accepted(http: httpx.Client) -> None:
     for start, end in (("19700101", "19700101"), ("29991231", "29991231")):
         r = http.get("/api/2/events/segmentation",
@@ -187,7 +196,8 @@ def test_v2_annotation_id_beyond_bigint(empty_http: httpx.Client) -> None:
     ({"label": "x", "start": "2024-03-01T00:00:00Z", "chart_id": {"a": 1}}, "chart_id"),
     ({"label": ["x"], "start": "2024-03-01T00:00:00Z"}, "label"),
     ({"label": "x", "start": "9999-12-31T23:59:59-05:00"}, "start"),
-    ({"label": "x", "start": "0001-01-01T00:00:00+01:00"}, "start")])
+    ({"label": "x", "start": "0001-01-01T00:00:00+01:00"}, "start"),
+    ({"label": "x", "start": "2024-03-02T00:00:00Z", "end": "2024-03-02T01:00:00+02:00"}, "end")])
 def test_v3_annotation_bodies(empty_http: httpx.Client, body: dict[str, Any], param: str) -> None:
     refused(empty_http, "POST", "/api/3/annotations", param, json=body)
     created = empty_http.post("/api/3/annotations", json={"label": "ok",
@@ -225,3 +235,22 @@ def test_cohort_membership_field_types(http: httpx.Client, change: dict[str, Any
         "published": True}).json()["cohortId"]
     body = {"cohort_id": cid, "memberships": [], **change}
     refused(http, "POST", "/api/3/cohorts/membership", param, json=body)
+
+
+@pytest.mark.parametrize(("path", "error"), [
+    ("/identify", "error"), ("/groupidentify", "error"), ("/api/2/taxonomy/category", "errors")])
+def test_a_multipart_body_that_does_not_parse_is_a_400_in_the_routes_format(
+    empty_http: httpx.Client, path: str, error: str,
+) -> None:
+    r = empty_http.post(path, content=b"{}",
+                        headers={"content-type": "multipart/form-data; boundary=zz"})
+    assert r.status_code == 400 and r.headers["content-type"] == "application/json", r.text
+    assert "Invalid request body" in str(r.json()[error])
+
+
+def test_a_taxonomy_category_holding_a_slash_is_found_by_name(empty_http: httpx.Client) -> None:
+    made = empty_http.post("/api/2/taxonomy/category", data={"category_name": "web/ios"})
+    assert made.status_code == 200, made.text
+    for path in ("/api/2/taxonomy/category/web%2Fios", "/api/2/taxonomy/category/web/ios"):
+        got = empty_http.get(path)
+        assert got.status_code == 200 and got.json()["data"]["name"] == "web/ios", got.text

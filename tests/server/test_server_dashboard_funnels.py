@@ -24,6 +24,8 @@ from tests.server.test_server_dashboard_common import (
     in_range,
 )
 
+from ampkit.server.query import retention
+
 __all__ = ["dash"]
 
 FUN = "/api/2/funnels"
@@ -378,6 +380,22 @@ def test_retention_weekly_group_by_and_errors(dash: Dash) -> None:
         ({"se": {"event_type": "open"}, "re": {"event_type": "open"}, "i": "-3600000"}, "i"),
     ]:
         assert dash.error(RET, **params, **RANGE)["metadata"]["parameter"] == param
+
+
+def test_an_answer_past_the_cell_cap_is_refused_before_it_is_built(dash: Dash) -> None:
+    """A year of daily cohorts grouped by user (16 here): 16 × 365 × 366 cells, 90 MB — refused
+    with a 400 naming ``g`` and the count; without the group-by the year is answered."""
+    year = {"start": "20230315", "end": "20240313"}
+    opens = {"se": {"event_type": "open"}, "re": {"event_type": "open"}}
+    users = len({e["user_id"] for e in EVENTS if e["event_type"] == "open"})
+    assert users * 365 * 366 > retention.MAX_CELLS >= 365 * 366
+    error = dash.error(RET, **opens, g="user_id", **year)
+    assert error["metadata"]["parameter"] == "g"
+    assert f"{users} groups × 365 cohorts × 366 columns" in error["metadata"]["details"]
+    (series,) = dash.data(RET, **opens, **year)["series"]
+    assert len(series["values"]) == 365
+    weekly = dash.data(RET, **opens, g="user_id", i="7", **year)  # 53 weeks fit
+    assert len(weekly["series"]) == users
 
 
 def test_retention_cells_of_intervals_not_over_are_incomplete(api: Api) -> None:

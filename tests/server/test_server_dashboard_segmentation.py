@@ -21,11 +21,13 @@ from tests.server.test_server_dashboard_common import (
     days,
     in_range,
     local,
+    start_dash,
 )
 
 __all__ = ["dash"]
 
 SEG = "/api/2/events/segmentation"
+T0 = 1_709_294_400_000  # 2024-03-01 12:00 UTC: that day in any project time zone
 Pred = Callable[[dict[str, Any]], bool]
 
 
@@ -293,3 +295,21 @@ def test_segmentation_errors(dash: Dash, params: dict[str, Any], param: str,
     err = dash.error(SEG, **RANGE, **params)
     assert err["metadata"]["parameter"] == param, err
     assert needle in err["metadata"]["details"], err
+
+
+def test_a_histogram_of_values_spanning_a_doubles_range_has_ten_finite_bins() -> None:
+    """-1e308 … 1e308: the span overflows a double, the bins do not (before: width infinity,
+    labels 'nan-inf', and a 309-digit integer label)."""
+    values = [-1e308, -5e307, 0.0, 5e307, 1e308]
+    d = start_dash([{"event_type": "hist", "user_id": f"user-h{i:04d}", "time": T0 + i,
+                     "event_properties": {"v": v}} for i, v in enumerate(values)])
+    try:
+        got = d.data(SEG, e={"event_type": "hist", "group_by": [{"type": "event", "value": "v"}]},
+                     m="histogram", start="20240301", end="20240301")
+    finally:
+        d.http.close()
+        d.running.stop()
+    edges = [x.split("-") for x in got["xValues"]]
+    assert len(edges) == 10 and got["xValues"][0] == "-1e+308--8e+307"
+    assert all(math.isfinite(float(e)) and len(e) < 12 for pair in edges for e in pair if e)
+    assert got["series"] == [[1, 0, 1, 0, 0, 1, 0, 1, 0, 1]]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import orjson
 import pytest
 from tests.server.conftest import KEY, SECRET, Api, config
@@ -69,3 +72,57 @@ def test_identify_text_errors_when_configured() -> None:
         r = api.http.post("/identify", data={"api_key": KEY})
         assert r.status_code == 400 and r.text == "missing_event"
         assert api.http.get("/_ampkit/stats", auth=(KEY, SECRET)).json()["users"] == 0
+
+
+def test_an_add_past_a_doubles_range_leaves_the_value_the_same_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """1e308 added twice would be infinity, which JSON cannot write: the property keeps 1e308
+    (read back as a number, not a 500 or a null), on users and groups, before and after the
+    ``--db`` server restarts; a later ``$add`` goes on from it."""
+    db = tmp_path / "add.duckdb"
+    big = {"$add": {"score": 1e308}}
+    user = orjson.dumps({"user_id": "user-big01", "user_properties": big}).decode()
+    group = orjson.dumps({"group_type": "org", "group_value": "acme",
+                          "group_properties": big}).decode()
+    srv = serve_in_thread(config(db=db))
+    try:
+        with httpx.Client(base_url=srv.url, auth=(KEY, SECRET)) as http:
+            for _ in range(2):
+                assert http.post("/identify", data={"api_key": KEY,
+                                                    "identification": user}).status_code == 200
+                assert http.post("/groupidentify", data={
+                    "api_key": KEY, "identification": group}).status_code == 200
+            before = (http.get("/_ampkit/users/user-big01"), http.get("/_ampkit/groups/org/acme"))
+    finally:
+        srv.stop()
+    assert [r.status_code for r in before] == [200, 200]
+    assert before[0].json()["user_properties"] == {"score": 1e308}
+    assert before[1].json()["group_properties"] == {"score": 1e308}
+    srv = serve_in_thread(config(db=db))
+    try:
+        with httpx.Client(base_url=srv.url, auth=(KEY, SECRET)) as http:
+            assert http.get("/_ampkit/users/user-big01").json()["user_properties"] == {
+                "score": 1e308}
+            assert http.get("/_ampkit/groups/org/acme").json()["group_properties"] == {
+                "score": 1e308}
+            less = orjson.dumps({"user_id": "user-big01",
+                                 "user_properties": {"$add": {"score": -1e308}}}).decode()
+            assert http.post("/identify", data={"api_key": KEY,
+                                                "identification": less}).status_code == 200
+            assert http.get("/_ampkit/users/user-big01").json()["user_properties"] == {
+                "score": 0}
+    finally:
+        srv.stop()
+
+
+def test_a_group_type_holding_a_slash_is_read_back_percent_encoded(api: Api) -> None:
+    ident = {"group_type": "te/am", "group_value": "v/9 é", "group_properties": {"k": 1}}
+    r = api.http.post("/groupidentify", data={"api_key": KEY,
+                                              "identification": orjson.dumps(ident).decode()})
+    assert r.status_code == 200
+    for path in ("/_ampkit/groups/te%2Fam/v%2F9%20%C3%A9", "/_ampkit/groups/te%2Fam/v/9%20%C3%A9"):
+        got = api.admin("GET", path)
+        assert got.status_code == 200, (path, got.text)
+        assert got.json()["group_properties"] == {"k": 1}
+    assert api.admin("GET", "/_ampkit/groups/te/am/v/9").status_code == 404  # type "te"

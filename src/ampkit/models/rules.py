@@ -534,6 +534,8 @@ def apply_operations(current: dict[str, Any], ops: Mapping[str, Any]) -> dict[st
                 total = base + value if is_number(value) else base
                 if is_int(total) and not INT64_MIN <= total <= JSON_UINT_MAX:
                     total = float(total)  # past what JSON numbers hold as integers
+                if isinstance(total, float) and not math.isfinite(total):
+                    total = base  # past ±1.8e308: JSON has no infinity, the value stays
                 props[key] = total
             elif op == "$unset":
                 props.pop(key, None)

@@ -7,6 +7,7 @@ the answer; the services run in worker threads, never on the event loop."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,10 @@ from ampkit.server.routes.common import Endpoint
 from ampkit.server.routes.taxonomy import BASE as TAXONOMY
 from ampkit.server.services.backend import Backend
 from ampkit.server.store import Store
+
+# A multipart body that does not parse is the client's: answered 400 naming the body, not
+# logged as the parser's warning on every bad request (a client could fill the log with them).
+logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
 
 
 def route(path: str, **handlers: Endpoint) -> Route:
@@ -107,7 +112,7 @@ ROUTES: list[BaseRoute] = [
     route(f"{TAXONOMY}/user-property", get=taxonomy.user_properties),
     route(f"{TAXONOMY}/user-property/{{user_property:path}}", get=taxonomy.user_properties),
     route(f"{TAXONOMY}/category", get=taxonomy.categories, post=taxonomy.create_category),
-    route(f"{TAXONOMY}/category/{{category_name}}", get=taxonomy.categories,
+    route(f"{TAXONOMY}/category/{{category_name:path}}", get=taxonomy.categories,
           put=taxonomy.rename_category, delete=taxonomy.delete_category),
     # Dashboard REST (§10): one handler, bound to each computed path; saved charts
     *(route(path, get=partial(dashboard.query, path=path)) for path in ENDPOINTS),

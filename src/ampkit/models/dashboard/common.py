@@ -477,7 +477,8 @@ class DateRangeQuery(DashboardQuery):
     def check_range(self, interval: int | None = None) -> None:
         if self.end < self.start:
             raise rule_error("end", "must not be before start")
-        cap = MAX_DAYS.get(interval if interval is not None else DAILY)
+        interval = interval if interval is not None else DAILY
+        cap = MAX_DAYS.get(interval)
         if cap is not None and self.days > cap:
             raise rule_error("end", f"at most {cap} days for interval {interval}")
 

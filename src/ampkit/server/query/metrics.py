@@ -10,6 +10,7 @@ users stay exact.  Histograms bin the measured property into equal-width bins.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -203,7 +204,14 @@ class Histogram:
 
 
 def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.6g}"
+    return str(int(x)) if float(x).is_integer() and abs(x) < 2**53 else f"{x:.6g}"
+
+
+def _edge(lo: float, hi: float, width: float, k: int, count: int) -> float:
+    """The ``k``-th bin's lower edge, ``lo + width * k`` — weighed from both ends where that
+    overflows (values spanning ±1e308)."""
+    edge = lo + width * k
+    return edge if math.isfinite(edge) else lo * (1 - k / count) + hi * (k / count)
 
 
 def histogram(ctx: Ctx, q: EventQuery, scope: Scope, bins: int = 10) -> Histogram:
@@ -217,7 +225,9 @@ def histogram(ctx: Ctx, q: EventQuery, scope: Scope, bins: int = 10) -> Histogra
     lo, hi = float(bounds[0]), float(bounds[1])
     count = bins if hi > lo else 1
     width = (hi - lo) / count if hi > lo else 1.0
-    edges = [lo + width * k for k in range(count)] + [hi if hi > lo else lo]
+    if math.isinf(width):  # values spanning ±1e308: each end divided first
+        width = hi / count - lo / count
+    edges = [_edge(lo, hi, width, k, count) for k in range(count)] + [hi if hi > lo else lo]
     labels = [f"{_fmt(edges[k])}-{_fmt(edges[k + 1])}" for k in range(count)]
     grid = Grid(count)
     binned = template("least(greatest(floor(({v} - {lo}) / {w}), 0), {top})::INTEGER",

@@ -40,6 +40,7 @@ from ampkit.server.query.clock import MONTHLY, WEEKLY, Buckets
 from ampkit.server.query.common import (
     NONE_LABEL,
     Ctx,
+    QueryError,
     Sql,
     month_day,
     sql,
@@ -49,6 +50,10 @@ from ampkit.server.query.props import ACTIVE, Scope, event_sql, segment_sql, use
 from ampkit.server.query.users import is_first_event
 
 MAX_GROUPS = 100
+MAX_CELLS = 1_000_000
+"""Cells in one answer at most (groups × cohorts × (brackets + 1), over every segment): about
+40 MB of JSON.  Past it the query is refused, naming the parameters that shrink it — a year of
+daily cohorts by 100 groups would be 13 million cells, half a gigabyte (4 GB while built)."""
 MASK_BITS = 128
 """Offsets per user kept as bits of one UHUGEINT when the query spans fewer intervals."""
 
@@ -156,6 +161,7 @@ def retention(ctx: Ctx, q: RetentionQuery) -> dict[str, Any]:
     ret_hi = max(ctx.clock.to_utc(buckets.step(starts[-1], horizon)), scope.hi)
     series: list[dict[str, Any]] = []
     meta: list[dict[str, Any]] = []
+    cells = 0
     for seg_index, segment in enumerate(q.segments):
         base = _query(ctx, q, scope, segment_sql(segment, scope), buckets, ret_hi,
                       count + horizon + 1)
@@ -166,6 +172,9 @@ def retention(ctx: Ctx, q: RetentionQuery) -> dict[str, Any]:
         if not groups:
             groups[NONE_LABEL if q.group_by else None] = 0
         order = sorted(groups, key=lambda g: (-groups[g], str(g)))[:MAX_GROUPS]
+        cells += len(order) * count * (len(brackets) + 1)
+        if cells > MAX_CELLS:
+            raise _too_large(q, len(q.segments), len(order), count, len(brackets) + 1)
         for group in order:
             series.append(_series(buckets, starts, brackets, now_local, group, sizes,
                                   retained))
@@ -174,6 +183,20 @@ def retention(ctx: Ctx, q: RetentionQuery) -> dict[str, Any]:
                 item["groupValue"] = group
             meta.append(item)
     return {"data": {"series": series, "seriesMeta": meta}}
+
+
+def _too_large(q: RetentionQuery, segments: int, groups: int, cohorts: int,
+               columns: int) -> QueryError:
+    """The refusal of an answer past :data:`MAX_CELLS`, naming what shrinks it."""
+    what = f"{cohorts} cohorts × {columns} columns"
+    if groups > 1:
+        what = f"{groups} groups × {what}"
+    if segments > 1:
+        what = f"up to {segments} segments × {what}"
+    return QueryError("g" if q.group_by else "end", (
+        f"the answer would exceed {MAX_CELLS:,} cells ({what}): shorten start–end, use a "
+        "coarser interval (i=7 or 30)" + (", or group by a property with fewer values"
+                                           if q.group_by else "")))
 
 
 def _series(buckets: Buckets, starts: list[dt.datetime], brackets: list[tuple[int, int]],

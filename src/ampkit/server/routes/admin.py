@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import AbstractContextManager
 from typing import Annotated, Literal, Self
+from urllib.parse import unquote_to_bytes
 
 from pydantic import ValidationError, model_validator
 from starlette.requests import Request
@@ -142,11 +143,26 @@ async def user(request: Request, project: ProjectConfig) -> Response:
         admin.user, project.project_id, request.path_params["user_id"]), "user_id")
 
 
+GROUPS_PREFIX = b"/_ampkit/groups/"
+
+
+def _group_path(request: Request) -> tuple[str, str]:
+    """The group type and value of ``/_ampkit/groups/{type}/{value}``, split at the first ``/``
+    of the path as sent: a type holding ``/`` comes percent-encoded (``te%2Fam``), which the
+    decoded path could not tell from the separator."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and GROUPS_PREFIX in raw:
+        rest = raw.split(GROUPS_PREFIX, 1)[1].split(b"?", 1)[0]
+        kind, _, value = rest.partition(b"/")
+        return (unquote_to_bytes(kind).decode("utf-8", "replace"),
+                unquote_to_bytes(value).decode("utf-8", "replace"))
+    return request.path_params["group_type"], request.path_params["group_value"]
+
+
 @authed
 async def group(request: Request, project: ProjectConfig) -> Response:
     return found_or_404(await backend(request).call(
-        admin.group, project.project_id, request.path_params["group_type"],
-        request.path_params["group_value"]), "group", JSONResponse)
+        admin.group, project.project_id, *_group_path(request)), "group", JSONResponse)
 
 
 def _fault_config(raw: bytes) -> FaultConfig:

@@ -130,6 +130,13 @@ class V3List(Query):
     end: IsoTime | None = None
 
 
+def _ordered(start: str | None, end: str | None) -> None:
+    """An end given with its start may not come before it."""
+    if start is not None and end is not None and (
+            dt.datetime.fromisoformat(end) < dt.datetime.fromisoformat(start)):
+        raise BadInput("end", f"end={end!r} is before start={start!r}")
+
+
 class AnnotationBody(BaseModel):
     """A v3 create (``label`` and ``start`` required) or update (every field optional) body."""
 
@@ -148,6 +155,7 @@ class AnnotationBody(BaseModel):
             raise BadInput("label", "label is required")
         start = iso_time(self.start, "start")
         end = iso_time(self.end, "end") if self.end is not None else None
+        _ordered(start, end)
         return service.New(self.label, start, end, self.details, self.category,
                            self._chart_id())
 
@@ -158,6 +166,7 @@ class AnnotationBody(BaseModel):
             raise BadInput("label", "label must be a non-empty string")
         start = iso_time(self.start, "start") if "start" in given else None
         end = iso_time(self.end, "end") if "end" in given and self.end is not None else None
+        _ordered(start, end)
         return service.Update(given, self.label, start, end, self.details, self.category,
                               self._chart_id())
 

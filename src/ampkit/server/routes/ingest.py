@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -13,7 +14,13 @@ from ampkit.models.ingest import ERR_INVALID_FIELDS, ERR_INVALID_JSON, IngestErr
 from ampkit.server.faults import BEFORE, Faults, FaultyResponse, refusal
 from ampkit.server.ingest import PATHS, Api, Outcome, error
 from ampkit.server.routes.common import backend
-from ampkit.server.services.ingestion import accept, identify, ingest_events
+from ampkit.server.services.ingestion import (
+    TextAnswer,
+    accept,
+    identify,
+    identify_unreadable,
+    ingest_events,
+)
 
 _ALWAYS = {"code", "error"}
 _KEEP_EMPTY = {
@@ -73,22 +80,28 @@ async def batch(request: Request) -> Response:
     return await _events(request, "batch")
 
 
+def _text_answer(done: TextAnswer) -> Response:
+    if done.json is not None:
+        return JSONResponse(done.json, status_code=done.status)
+    return PlainTextResponse(done.text or "", status_code=done.status)
+
+
 async def _identify(request: Request, group: bool) -> Response:
     params: dict[str, str] = dict(request.query_params)
+    server = backend(request)
     if request.method == "POST":
-        form = await request.form()
+        try:
+            form = await request.form()
+        except HTTPException as exc:  # a multipart body that does not parse
+            return _text_answer(await server.call(identify_unreadable, str(exc.detail)))
         for key, value in form.multi_items():
             if isinstance(value, str):
                 params[key] = value
             else:  # a file part of a multipart body
                 params[key] = (await value.read()).decode("utf-8", "replace")
-    server = backend(request)
 
     async def answer() -> Response:
-        done = await server.call(identify, params, group)
-        if done.json is not None:
-            return JSONResponse(done.json, status_code=done.status)
-        return PlainTextResponse(done.text or "", status_code=done.status)
+        return _text_answer(await server.call(identify, params, group))
 
     project = server.project_for_key(params.get("api_key") or "")
     if project is None or not server.faults.project_active(project.project_id):

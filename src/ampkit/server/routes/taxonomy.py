@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -52,7 +53,10 @@ async def _params(request: Request) -> TaxonomyParams:
     if request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except HTTPException as exc:  # a multipart body that does not parse
+            raise Refusal(_fail(400, f"Invalid request body: {exc.detail}")) from None
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
     return TaxonomyParams.model_validate(params)  # every value is text: it cannot fail
 

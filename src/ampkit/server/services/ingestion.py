@@ -225,6 +225,13 @@ def _identify_error(store: Store, message: str, **extra: Any) -> TextAnswer:
     return TextAnswer(400, json={"code": 400, "error": message, **extra})
 
 
+def identify_unreadable(store: Store, detail: str) -> TextAnswer:
+    """``/identify`` or ``/groupidentify`` whose form body does not parse (a broken multipart
+    body): a 400 in the identify format, naming the body."""
+    store.counters["requests"] += 1
+    return _identify_error(store, f"Invalid request body: {detail}")
+
+
 def identify(store: Store, params: Mapping[str, str], group: bool) -> TextAnswer:
     """``/identify`` or ``/groupidentify``: ``api_key`` and a JSON-string ``identification``
     from a form body or the query string."""
