@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ampkit.errors import ConfigError
+from ampkit.errors import ConfigError, redact_urls
 from ampkit.models.hosts import REGION_HOSTS
 from ampkit.models.hosts import Family as Family  # re-exported: where callers import them
 from ampkit.models.hosts import Region as Region
@@ -37,6 +37,11 @@ class Settings(BaseModel):
     analytics_url: str | None = None
     profile_url: str | None = None
     timeout: float = Field(default=30.0, gt=0)
+
+    def __repr_args__(self) -> Any:
+        """The URLs without their passwords (the keys are ``SecretStr`` already)."""
+        for name, value in super().__repr_args__():
+            yield name, redact_urls(value) if isinstance(value, str) and name else value
 
     @model_validator(mode="before")
     @classmethod

@@ -16,14 +16,22 @@ import orjson
 # scrubbed, never the words of other messages ("Invalid API key or secret key").
 _API_KEY_ECHO = re.compile(r"(Invalid API key:\s*)([^\s\"']+)", re.IGNORECASE)
 REDACTED = "***"
+# a password in a URL (``http://user:pass@host``, as a proxy or base URL may carry one)
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(@)")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the password of every URL in it masked (``user:***@host``)."""
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove every secret (and Amplitude's echo of the API key) from ``text``."""
+    """Remove every secret (and Amplitude's echo of the API key, and URL passwords) from
+    ``text``."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
-    return _API_KEY_ECHO.sub(lambda m: m.group(1) + REDACTED, text)
+    return redact_urls(_API_KEY_ECHO.sub(lambda m: m.group(1) + REDACTED, text))
 
 
 class AmplitudeError(Exception):
@@ -32,9 +40,10 @@ class AmplitudeError(Exception):
     retryable: bool = False
 
     def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        message = redact_urls(message)  # a URL's password is never part of an error
         super().__init__(message)
         self.message = message
-        self.endpoint = endpoint
+        self.endpoint = endpoint if endpoint is None else redact_urls(endpoint)
 
     def __str__(self) -> str:
         return f"{self.message} [{self.endpoint}]" if self.endpoint else self.message

@@ -9,6 +9,7 @@ installed says which one in one line.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -21,9 +22,11 @@ import typer.core
 import typer.main
 from rich.console import Console
 from rich.markup import escape
+from typer.exceptions import TyperException
 
 from ampkit import _extras
 from ampkit.core.files import set_private_umask
+from ampkit.errors import AmplitudeError, redact_urls
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -196,6 +199,24 @@ class LazyGroup(typer.core.TyperGroup):
             if not any(module in _extras.EXTRAS[e] for e in extras):
                 extras = (_extras.extra_for(module),)
             fail(_extras.message(f"ampkit {name}", module, extras))
+        except (typer.Exit, typer.Abort, TyperException):  # typer's own: usage, exit codes
+            raise
+        except OSError as exc:  # a file or folder given that cannot be read or written
+            fail(_os_message(exc))
+        except AmplitudeError as exc:  # a typed error a command did not word itself
+            fail(str(exc))
+        except Exception as exc:
+            if os.environ.get("AMPKIT_DEBUG"):
+                raise
+            fail(f"unexpected {type(exc).__name__}: {redact_urls(str(exc))} "
+                 "(AMPKIT_DEBUG=1 shows where)", 70)
+
+
+def _os_message(exc: OSError) -> str:
+    """``path: reason`` of a failed file operation, in one line."""
+    reason = exc.strerror or str(exc)
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{' → '.join(names)}: {reason}" if names else reason
 
 
 app = typer.Typer(
@@ -233,7 +254,7 @@ def validation_message(exc: ValidationError) -> str:
     """``field: rule`` of a pydantic error, for a one-line CLI message."""
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "input"
-    return f"{where}: {first['msg']}"
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def show_wait(reason: str, seconds: float) -> None:

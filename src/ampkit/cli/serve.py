@@ -13,6 +13,7 @@ from ampkit.server import (
     DEMO_API_KEY,
     DEMO_SECRET_KEY,
     ServerConfig,
+    StoreOpenError,
     load_server_config,
     parse_fault_spec,
     run_server,
@@ -140,5 +141,7 @@ def serve(
 
     try:
         run_server(cfg, announce)
+    except StoreOpenError as exc:
+        fail(str(exc), 2)
     except OSError as exc:
         fail(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}")

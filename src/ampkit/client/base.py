@@ -22,7 +22,7 @@ from ampkit.core.flow import AsyncDriver, Driver, Effect, Flow, single
 from ampkit.core.limits import Limits, QueryBudgets
 from ampkit.core.policy import RetryPolicy
 from ampkit.core.transport import AsyncTransport, SyncTransport, WaitCallback
-from ampkit.errors import InvalidEventError
+from ampkit.errors import InvalidEventError, redact_urls
 from ampkit.ingest.batching import DeliveryReport, QueuedEvent, delivery_flow
 from ampkit.ingest.endpoints import check_identify, identify_spec
 from ampkit.ingest.identify import Identify
@@ -152,7 +152,7 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(region={self.settings.region!r}, "
-            f"ingest={self.settings.base_for('ingest')!r})"
+            f"ingest={redact_urls(self.settings.base_for('ingest'))!r})"
         )
 
     def _core(self) -> SenderCore:

@@ -18,7 +18,7 @@ from ampkit.server.config import (
     load_server_config,
     parse_fault_spec,
 )
-from ampkit.server.runner import RunningServer, run_server, serve_in_thread
+from ampkit.server.runner import RunningServer, StoreOpenError, run_server, serve_in_thread
 from ampkit.server.store import Store
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "ServerApp",
     "ServerConfig",
     "Store",
+    "StoreOpenError",
     "ThrottleConfig",
     "create_app",
     "load_server_config",

@@ -6,6 +6,7 @@ Everything here is plain pydantic so it can come from CLI flags, a YAML/JSON fil
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -201,6 +202,10 @@ class ExportConfig(_Strict):
     """Time zone of the ``start``/``end`` hours (UTC assumed; reference §9.1)."""
 
 
+_SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
+"""A DuckDB memory size: a number and a unit (``512MB``, ``2GiB``)."""
+
+
 class ServerConfig(_Strict):
     """A whole local server."""
 
@@ -222,7 +227,15 @@ class ServerConfig(_Strict):
     """The tracking plan of every project without its own (``ampkit serve --plan FILE``)."""
     identify_error_format: Literal["json", "text"] = "json"
     """Body of Identify/Group Identify 400s (undocumented by Amplitude)."""
-    log_level: str = "warning"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "warning"
+    """uvicorn's log level."""
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is not None and not _SIZE.fullmatch(value.strip()):
+            raise ValueError(f"must be a size such as 512MB or 2GB, not {value!r}")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -256,7 +269,12 @@ class ServerConfig(_Strict):
 def load_server_config(path: Path, **overrides: Any) -> ServerConfig:
     """Read a YAML or JSON config file (``projects:`` list, ``throttle:``, ``limits:``…)."""
     text = path.read_bytes()
-    data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        where = " ".join(str(exc).split())
+        raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                         f"{where}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+import duckdb
 import uvicorn
 
 from ampkit.server.app import ServerApp, create_app
@@ -136,12 +137,24 @@ def serve_in_thread(config: ServerConfig, startup_timeout: float = 30,
     return RunningServer(_url(config.host, port), port, app, server, thread)
 
 
+class StoreOpenError(ValueError):
+    """The ``--db`` file cannot be opened (a folder that cannot be made, a file that is not a
+    DuckDB database, one another process holds)."""
+
+
 def run_server(config: ServerConfig, announce: Callable[[str], None] | None = None) -> None:
     """Serve in the foreground until SIGINT/SIGTERM, then shut down cleanly.
 
     ``announce`` receives the URL once the port is bound (useful with port 0)."""
     sock = _listen(config.host, config.port)
-    app = create_app(Store(config))
+    try:
+        store = Store(config)
+    except (OSError, duckdb.Error) as exc:
+        sock.close()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StoreOpenError(f"--db {config.db}: cannot open it as the store: "
+                             f"{' '.join(reason.split())}") from None
+    app = create_app(store)
     if announce is not None:
         announce(_url(config.host, sock.getsockname()[1]))
     try:
