@@ -154,3 +154,22 @@ def test_rate_limited_error_names_the_limit_of_the_dashboard_envelope() -> None:
     err = error_for(429, body, endpoint="/api/2/users", headers={"Retry-After": "287"})
     assert isinstance(err, RateLimited)
     assert (err.limit, err.retry_after) == ("query cost per 5 minutes", 287.0)
+
+
+def test_a_url_password_is_masked_in_errors_settings_and_clients() -> None:
+    from ampkit import Amplitude, Settings
+    from ampkit.errors import AmplitudeError, redact_urls
+
+    url = "https://svc:s3cr3t-pw@proxy.example:8443/amp"
+    assert redact_urls(f"could not reach {url}/2/httpapi") == (
+        "could not reach https://svc:***@proxy.example:8443/amp/2/httpapi")
+    assert redact_urls("user@example.com and http://host/x") == "user@example.com and http://host/x"
+    error = AmplitudeError(f"failed at {url}", endpoint=f"{url}/2/httpapi")
+    settings = Settings(api_key="key-0123456789", base_url=url)
+    amp = Amplitude(settings=settings)
+    try:
+        for text in (str(error), repr(error), repr(settings), str(settings), repr(amp)):
+            assert "s3cr3t-pw" not in text and "svc:***@proxy.example" in text, text
+    finally:
+        amp.close()
+    assert settings.base_url == url  # only what is shown is masked
