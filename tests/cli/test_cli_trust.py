@@ -93,3 +93,41 @@ def test_a_rate_limit_is_waited_out_and_shown(server: RunningServer, args: list[
     assert f"waiting 0 s: {LIMIT} (HTTP 429 at {path})" in r.stderr
     assert [s.path.split("?")[0] for s in amplitude.seen] == [path, path]
     assert orjson.loads(r.stdout)  # the answer came through
+
+
+def throttled(seconds: int) -> Reply:
+    """Ingestion's 429: every user of the request throttled, try again in ``seconds``."""
+    body = {"code": 429, "error": "Too many requests for some devices and users",
+            "eps_threshold": 1, "throttled_users": {"user-00001": 2},
+            "throttled_events": [0]}
+    return Reply(429, orjson.dumps(body), {"Retry-After": str(seconds),
+                                           "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("args", [
+    ["track", "-e", "Clicked", "--user-id", "user-00001", "--json"],
+    ["identify", "--user-id", "user-00001", "--set", "plan=pro", "--json"],
+])
+def test_events_a_429_held_back_are_sent_again_not_reported_delivered(
+    server: RunningServer, args: list[str],
+) -> None:
+    with stub(scripted(throttled(0), then=forward(server.url))) as amplitude:
+        r = run_here(amplitude.url, *args)
+    assert r.returncode == 0, r.stderr
+    assert "a rate limit (HTTP 429) held 1 events back" in r.stderr
+    assert orjson.loads(r.stdout)["delivered"] == 1
+    bodies = [orjson.loads(s.body) for s in amplitude.seen]
+    assert len(bodies) == 2  # the same event (same insert_id) sent again once
+    assert bodies[0]["events"][0]["insert_id"] == bodies[1]["events"][0]["insert_id"]
+
+
+def test_events_a_429_keeps_holding_back_fail_the_command(server: RunningServer) -> None:
+    with stub(scripted(then=throttled(0))) as amplitude:  # a 429 every time
+        r = run_here(amplitude.url, "track", "-e", "Clicked", "--user-id", "user-00001",
+                     "--json")
+    assert r.returncode == 1
+    assert len(amplitude.seen) == 1 + RetryPolicy().max_attempts
+    out = orjson.loads(r.stdout)
+    assert out["delivered"] == 0 and out["failed"] == 1
+    assert out["reasons"] == ["held back by a rate limit (HTTP 429) past the wait budget; "
+                              "not delivered"]

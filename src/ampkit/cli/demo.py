@@ -62,9 +62,9 @@ def demo(
         os.environ.pop("AMPLITUDE_REGION", None)
         spec = SeedSpec(users=users, days=days)
         _step(f"2. seed: {users} users over {days} days")
-        delivered, failures = send_seed(spec, DEMO_API_KEY, server.url, use_batch=True)
-        if failures:
-            fail(f"seeding failed: {failures[0]}")
+        delivered, queued, failures = send_seed(spec, DEMO_API_KEY, server.url, use_batch=True)
+        if failures or delivered < queued:
+            fail(f"seeding failed: {failures[0] if failures else 'events held back'}")
         _step("3. live events from the client")
         try:
             with Amplitude() as amp:

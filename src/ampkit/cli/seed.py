@@ -47,16 +47,20 @@ def seed(
     if not api_key:
         fail("no API key: pass --api-key or set AMPLITUDE_API_KEY (the local server's demo "
              "key is ampkit-demo-api-key)")
-    delivered, failures = send_seed(spec, api_key, base_url, use_batch)
+    delivered, queued, failures = send_seed(spec, api_key, base_url, use_batch)
     if failures:
         fail(f"{len(failures)} batches failed; first: {failures[0]}")
+    if delivered < queued:
+        fail(f"{queued - delivered} of {queued} events not delivered: still held back (a rate "
+             "limit) when the client closed; seeding again sends each event once")
     console.print(f"seeded {spec.users} users over {spec.days} days "
                   f"({spec.first_day()} → {spec.last_day()}): {delivered} events delivered")
 
 
 def send_seed(spec: SeedSpec, api_key: str, base_url: str | None,
-              use_batch: bool) -> tuple[int, list[str]]:
-    """Generate and send ``spec``'s events with progress bars; (delivered, failure reasons)."""
+              use_batch: bool) -> tuple[int, int, list[str]]:
+    """Generate and send ``spec``'s events with progress bars; (delivered, queued, failure
+    reasons)."""
     delivered = 0
     failures: list[str] = []
     lock = threading.Lock()
@@ -89,4 +93,4 @@ def send_seed(spec: SeedSpec, api_key: str, base_url: str | None,
                 progress.update(sent, total=queued)
         except AmplitudeError as exc:
             fail(str(exc))
-    return delivered, failures
+    return delivered, queued, failures

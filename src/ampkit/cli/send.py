@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from ampkit.cli.app import app, console, fail
+from ampkit.cli.app import app, console, fail, show_wait
 from ampkit.cli.common import (
     ApiKeyOpt,
     BaseUrlOpt,
@@ -20,11 +21,39 @@ from ampkit.cli.common import (
     print_json,
     read_json_source,
 )
+from ampkit.client import Amplitude
 from ampkit.errors import AmplitudeError
-from ampkit.ingest.batching import DeliveryReport
+from ampkit.ingest.batching import DeliveryReport, Failure
 from ampkit.ingest.identify import Identify
 
 _CHUNK = 1000
+
+
+HELD_BACK = "held back by a rate limit (HTTP 429) past the wait budget; not delivered"
+
+
+def _deliver(amp: Amplitude, events: Any) -> list[DeliveryReport]:
+    """``amp.send(events)``, then the events a 429 held back sent again once their wait is
+    over (each wait shown), within the retry policy's ``max_rate_limit_wait`` and
+    ``max_attempts``: a one-shot
+    command cannot leave them queued for later, as a long-lived client would."""
+    reports = [amp.send(events)]
+    waited = 0.0
+    for _ in range(amp.retry.max_attempts):
+        held = reports[-1].deferred
+        if not held:
+            break
+        delay = max(0.0, max(wait for _, wait in held))
+        if waited + delay > amp.retry.max_rate_limit_wait:
+            break
+        show_wait(f"a rate limit (HTTP 429) held {len(held)} events back", delay)
+        time.sleep(delay)
+        waited += delay
+        reports.append(amp.send([queued.event() for queued, _ in held]))
+    left = reports[-1].deferred
+    if left:  # reported as failed: the command ends, nothing will send them
+        reports.append(DeliveryReport(failed=[Failure([q for q, _ in left], HELD_BACK, 429)]))
+    return reports
 
 
 def _report(reports: list[DeliveryReport], as_json: bool) -> None:
@@ -85,16 +114,16 @@ def track(
                                      "event_properties": parse_pairs(prop, "--prop") or None}
             if user_prop:
                 event["user_properties"] = {"$set": parse_pairs(user_prop, "--user-prop")}
-            reports.append(amp.send({k: v for k, v in event.items() if v is not None}))
+            reports += _deliver(amp, {k: v for k, v in event.items() if v is not None})
         else:
             chunk: list[dict[str, Any]] = []
             for item in read_json_source(file) if listed is None else listed:
                 chunk.append(item)
                 if len(chunk) >= _CHUNK:
-                    reports.append(amp.send(chunk))
+                    reports += _deliver(amp, chunk)
                     chunk = []
             if chunk:
-                reports.append(amp.send(chunk))
+                reports += _deliver(amp, chunk)
     except AmplitudeError as exc:
         fail(str(exc))
     finally:
@@ -161,12 +190,12 @@ def identify(
             else:
                 console.print("identified (Identify API)")
             return
-        report = amp.send(amp._identify_event(ops, user_id, device_id, {}))
+        reports = _deliver(amp, amp._identify_event(ops, user_id, device_id, {}))
     except AmplitudeError as exc:
         fail(str(exc))
     finally:
         amp.close()
-    _report([report], as_json)
+    _report(reports, as_json)
 
 
 @app.command("group-identify")

@@ -18,7 +18,8 @@ later, up to ``max_delivery_rounds``, and reports it failed after that).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -81,6 +82,19 @@ def take_batch(
     return min(len(ready), max_count)
 
 
+MIN_HOLD = 0.1
+"""Seconds a throttled event waits at the least."""
+
+
+def _retry_after(headers: Mapping[str, str], default: float) -> float:
+    """A ``Retry-After`` in seconds (``default`` when absent, not a number or not finite)."""
+    try:
+        seconds = float(headers.get("retry-after", default))
+    except ValueError:
+        return default
+    return max(0.0, seconds) if math.isfinite(seconds) else default
+
+
 def _ids_of(event: dict[str, object]) -> tuple[str | None, str | None]:
     user = event.get("user_id")
     device = event.get("device_id")
@@ -139,7 +153,10 @@ def delivery_flow(
             if rest:
                 stack.append(rest)
             continue
-        # 429: per user/device throttling or daily quota
+        # 429: per user/device throttling or daily quota; a Retry-After shorter than the
+        # throttle delay is the server's own word on when to come back (0.1 s at the least:
+        # a server that says 0 on every answer is not sent a request in a tight loop)
+        hold = min(throttle_delay, max(MIN_HOLD, _retry_after(raw.headers, throttle_delay)))
         throttled_idx = {i for i in body.throttled_events if 0 <= i < len(part)}
         if not throttled_idx:
             throttled_idx = set(range(len(part)))
@@ -156,7 +173,7 @@ def delivery_flow(
                     Failure([item], "exceeded daily quota (500,000 events per 24 h)", 429)
                 )
             else:
-                report.deferred.append((item, throttle_delay))
+                report.deferred.append((item, hold))
         if resend:
             stack.append(resend)
     return report
