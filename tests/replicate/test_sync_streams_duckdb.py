@@ -21,6 +21,7 @@ from tests.replicate.conftest import (
     source_events,
     sync,
 )
+from tests.stub_http import Reply, scripted, stub
 
 from ampkit.replicate.readers import series
 from ampkit.server import RunningServer
@@ -183,3 +184,22 @@ def test_amplitude_error_details_reach_the_result(
     assert by["active_users"].status == "ok" and by["new_users"].status == "failed"
     assert "Invalid parameter m" in (by["new_users"].error or "")
     assert "Input should be 'active' or 'new'" in (by["new_users"].error or "")
+
+
+@pytest.mark.parametrize("garbage", [b"[1, 2, 3]", b'{"data": [1, 2]}', b'{"data": [{"value": '
+                                     b'"x"}, "oops"]}'])
+def test_an_answer_of_unknown_shape_fails_the_stream_and_keeps_the_table(
+    catalogued: RunningServer, tmp_path: Path, garbage: bytes,
+) -> None:
+    """A 200 whose list holds something else than objects is an error, not an empty list: a
+    full refresh must never empty the table because the server answered oddly."""
+    db = tmp_path / "kept.duckdb"
+    ok(sync(catalogued, str(db), streams=["events_list", "annotations"]))
+    before = {t: duckdb_rows(db, t) for t in ("events_list", "annotations")}
+    assert all(before.values())
+    odd = Reply(200, garbage, {"Content-Type": "application/json"})
+    with stub(scripted(then=odd)) as server:
+        result = sync(server, str(db), streams=["events_list", "annotations"])  # type: ignore[arg-type]
+    assert not result.ok
+    assert all("expected" in str(s.error) for s in result.failures())
+    assert {t: duckdb_rows(db, t) for t in before} == before

@@ -34,7 +34,11 @@ def _list(body: Any, key: str, endpoint: str) -> Records:
         items = [items]
     if not isinstance(items, list):
         raise APIStatusError(f"expected a list under {key!r}", status=200, endpoint=endpoint)
-    return [item for item in items if isinstance(item, dict)]
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):  # a shape we do not know: never a table emptied by it
+            raise APIStatusError(f"expected objects in the list under {key!r}; item {index} "
+                                 f"is {type(item).__name__}", status=200, endpoint=endpoint)
+    return items
 
 
 def _listed(request: Callable[[], RequestSpec], key: str) -> Callable[[Source], Records]:
