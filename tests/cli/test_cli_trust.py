@@ -131,3 +131,20 @@ def test_events_a_429_keeps_holding_back_fail_the_command(server: RunningServer)
     assert out["delivered"] == 0 and out["failed"] == 1
     assert out["reasons"] == ["held back by a rate limit (HTTP 429) past the wait budget; "
                               "not delivered"]
+
+
+@pytest.mark.parametrize(("last", "words"), [
+    ("{oops", "stdin line 1501: not JSON"),
+    ('{"event_type": "E", "user_id": "user-bad01", "time": 1700000000}', "event[1500].time"),
+])
+def test_bad_input_past_the_first_thousand_events_sends_none(
+    server: RunningServer, last: str, words: str,
+) -> None:
+    lines = [orjson.dumps({"event_type": "E", "user_id": f"user-{i:05d}"}).decode()
+             for i in range(1500)]
+    before = server.store.counters["requests"]
+    r = invoke("track", "--file", "-", stdin="\n".join([*lines, last]) + "\n",
+               env={"AMPLITUDE_API_KEY": KEY, "AMPLITUDE_BASE_URL": server.url},
+               clear_amplitude_env=True)
+    assert r.returncode == 1 and words in r.stderr, r.stderr
+    assert server.store.counters["requests"] == before  # nothing was sent
