@@ -7,6 +7,8 @@ from tiny real HTTP servers (``tests/stub_http.py``).
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from typing import Any
 
 import orjson
@@ -17,7 +19,12 @@ from tests.stub_http import SUCCESS, Reply, dead_port, scripted, stub
 from ampkit import Amplitude, RetryPolicy, SenderOptions
 from ampkit.config import load_settings
 from ampkit.core.transport import SyncTransport
-from ampkit.errors import RedirectRefused, UnexpectedResponse, UnreachableError
+from ampkit.errors import (
+    APITimeoutError,
+    RedirectRefused,
+    UnexpectedResponse,
+    UnreachableError,
+)
 from ampkit.ingest.sender import BackgroundSender, SenderCore
 from ampkit.server import RunningServer, serve_in_thread
 
@@ -219,3 +226,58 @@ def test_the_sender_keeps_events_while_nothing_listens_and_delivers_them_later()
         holder.close()
         for srv in running:
             srv.stop()
+
+
+class Drip:
+    """A server that answers every request's headers at once, then its body one byte every
+    ``pause`` seconds (a slow-drip answer: each read gets a byte, so no read ever times out)."""
+
+    def __init__(self, pause: float) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.pause = pause
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            body = b'{"code": 200}' + b" " * 200
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body))
+            for byte in body:
+                if self.stopped.wait(self.pause):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def test_a_body_that_drips_in_fails_as_a_timeout_not_a_hang() -> None:
+    drip = Drip(pause=0.05)  # 200 bytes over 10 s; every read is quick
+    amp = Amplitude(settings=load_settings(api_key=API_KEY, base_url=drip.url, timeout=0.5),
+                    retry=RetryPolicy.no_wait(max_attempts=2))
+    started = time.monotonic()
+    try:
+        with pytest.raises(APITimeoutError):
+            amp.send({"event_type": "E", "user_id": "user-drip1"})
+    finally:
+        amp.close()
+        drip.close()
+    assert time.monotonic() - started < 5  # two attempts of about half a second each

@@ -209,6 +209,14 @@ class _Base:
             timeout=spec.timeout or self.settings.timeout,
         )
 
+    def _body_deadline(self, spec: RequestSpec) -> float | None:
+        """When the body of an answer (its headers in) must be whole: within the request's
+        timeout — except a download (``stream``), which may rightly take longer and is bounded
+        by the timeout per read alone."""
+        if spec.stream:
+            return None
+        return time.monotonic() + (spec.timeout or self.settings.timeout)
+
     def _judge(self, tries: _Tries, got: _Got) -> RawResponse | float | None:
         """What an attempt's answer (or transport error) means: the answer to return, the
         seconds to wait before the next attempt, or ``None`` to make it at once (a redirect
@@ -390,10 +398,12 @@ class SyncTransport(_Base):
                 request = self._request(client, tries)
                 body = receiver()
                 r = client.send(request, stream=True, follow_redirects=not tries.spec.key_in_body)
+                deadline = self._body_deadline(tries.spec)
                 try:
                     for chunk in r.iter_bytes():
                         if not body.take(r.status_code, chunk):
                             break
+                        _check_deadline(deadline, request)
                 finally:
                     r.close()
         except httpx.HTTPError as exc:
@@ -404,6 +414,14 @@ class SyncTransport(_Base):
         if self._client is not None and self._pid == os.getpid():
             self._client.close()
         self._client = None
+
+
+def _check_deadline(deadline: float | None, request: httpx.Request) -> None:
+    """A body still arriving past its deadline is a timeout (then retried like one): the
+    per-read timeout alone never fires on a server that sends a byte every second."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise httpx.ReadTimeout("the answer's body did not arrive within the timeout",
+                                request=request)
 
 
 def _retire(client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop | None) -> None:
@@ -465,10 +483,12 @@ class AsyncTransport(_Base):
                 body = receiver()
                 r = await client.send(request, stream=True,
                                       follow_redirects=not tries.spec.key_in_body)
+                deadline = self._body_deadline(tries.spec)
                 try:
                     async for chunk in r.aiter_bytes():
                         if not body.take(r.status_code, chunk):
                             break
+                        _check_deadline(deadline, request)
                 finally:
                     await r.aclose()
         except httpx.HTTPError as exc:
