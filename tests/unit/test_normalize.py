@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ampkit import EventDefaults, InvalidEventError, NormalizeOptions
+from ampkit import Amplitude, EventDefaults, InvalidEventError, NormalizeOptions
 from ampkit.ingest.normalize import _fast_event, normalize_event, normalize_identification
 
 
@@ -203,3 +203,31 @@ def test_fast_path_takes_a_plain_valid_event_and_refuses_nothing_the_full_path_t
         with pytest.raises(InvalidEventError, match=rule) as caught:
             normalize_event(bad)
         assert caught.value.field == field
+
+
+@pytest.mark.parametrize(("value", "where", "rule"), [
+    (Decimal("1e999"), "event[0].event_properties.x", "must be a finite number"),
+    (2**70, "event[0].event_properties.x", "integer past 64 bits"),
+    ([1, {"a": -(2**64)}], "event[0].event_properties.x[1].a", "integer past 64 bits"),
+])
+def test_numbers_json_cannot_carry_are_refused_naming_the_path(value: Any, where: str,
+                                                                rule: str) -> None:
+    """Decimal('1e999') became null and 2**70 a raw TypeError; both are typed now, and the
+    edges of what JSON carries still pass."""
+    amp = Amplitude("key-0123456789", base_url="http://127.0.0.1:9")
+    try:
+        with pytest.raises(InvalidEventError) as caught:
+            amp._encode({"event_type": "E", "user_id": "user-0001",
+                         "event_properties": {"x": value}})
+        assert str(caught.value).startswith(where) and rule in str(caught.value)
+        with pytest.raises(InvalidEventError, match=r"event\[1\]\.user_properties\.\$set\.n"):
+            amp._encode([{"event_type": "E", "user_id": "user-0001"},
+                         {"event_type": "E", "user_id": "user-0002",
+                          "user_properties": {"$set": {"n": 2**64}}}])
+        edges = {"lo": -(2**63), "hi": 2**64 - 1, "d": Decimal("1.5e308")}
+        (payload,) = amp._encode({"event_type": "E", "user_id": "user-0001",
+                                  "event_properties": edges})
+        assert orjson.loads(payload)["event_properties"] == {"lo": -(2**63), "hi": 2**64 - 1,
+                                                             "d": 1.5e308}
+    finally:
+        amp.close()

@@ -29,6 +29,7 @@ from ampkit.ingest.identify import Identify
 from ampkit.ingest.normalize import (
     EventDefaults,
     NormalizeOptions,
+    encode_event,
     normalize_event,
     normalize_identification,
 )
@@ -181,13 +182,17 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
         if events.__class__ is dict or isinstance(events, Mapping | Event):
             one = normalize_event(events, defaults, validation,
                                   index=0, now_ms=now)
-            return [bytes(memoryview(dumps(one)))]
+            return [encode_event(one, 0)]
         items = list(events)
-        return [
-            bytes(memoryview(dumps(normalize_event(e, defaults, validation, index=i,
-                                                   now_ms=now))))
-            for i, e in enumerate(items)
-        ]
+        try:
+            return [
+                bytes(memoryview(dumps(normalize_event(e, defaults, validation, index=i,
+                                                       now_ms=now))))
+                for i, e in enumerate(items)
+            ]
+        except TypeError:  # an integer past 64 bits: found and named, event by event
+            return [encode_event(normalize_event(e, defaults, validation, index=i, now_ms=now),
+                                 i) for i, e in enumerate(items)]
 
     def _encode_planned(self, events: TrackedEvent | Iterable[TrackedEvent],
                         now: int) -> list[bytes]:
@@ -199,7 +204,7 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
                 for i, e in enumerate(items)]
         assert self.plan is not None
         enforce(self.plan, wire)
-        return [bytes(memoryview(orjson.dumps(w))) for w in wire]
+        return [encode_event(w, i) for i, w in enumerate(wire)]
 
     def _identify_event(
         self,

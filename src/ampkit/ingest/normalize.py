@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any, Literal
 
+import orjson
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -187,9 +188,10 @@ def json_safe(value: Any, path: str, options: NormalizeOptions, depth: int = 0) 
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise InvalidEventError(path, f"must be a finite number, got {value}")
-        return float(value)
+        # Decimal('1e999') is finite, its float is not (and sNaN cannot be converted at all)
+        if not value.is_finite() or not math.isfinite(number := float(value)):
+            raise InvalidEventError(path, f"must be a finite number (a double), got {value}")
+        return number
     if isinstance(value, uuid.UUID | PurePath):
         return str(value)
     if isinstance(value, enum.Enum):
@@ -437,3 +439,34 @@ def normalize_identification(
     if violations:
         raise InvalidEventError(violations[0].field, violations[0].rule)
     return data
+
+
+def too_big_integer(value: Any, path: str) -> str | None:
+    """The path of the first integer in ``value`` that JSON cannot carry (past 64 bits: what
+    orjson refuses), or ``None``."""
+    if value.__class__ is int:
+        return None if -(2**63) <= value < 2**64 else path
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = too_big_integer(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = too_big_integer(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def encode_event(event: dict[str, Any], index: int | None = None) -> bytes:
+    """``event`` (normalized) as JSON bytes; an integer past 64 bits, which only the encoder
+    finds, is an :class:`InvalidEventError` naming its path."""
+    try:
+        return bytes(memoryview(orjson.dumps(event)))
+    except TypeError:
+        where = too_big_integer(event, "")
+        if where is None:
+            raise
+        raise InvalidEventError(where, "is an integer past 64 bits; send it as a string or a "
+                                "float", index=index) from None
