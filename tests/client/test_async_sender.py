@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,34 @@ def test_a_client_used_from_many_event_loops_does_not_leak_connections(server: S
     for _ in range(15):
         assert asyncio.run(ping()) == 200
     assert _client_sockets(port) <= before + 1  # not one more connection per loop
+
+
+def test_an_async_client_dropped_with_events_unsent_says_so(caplog: pytest.LogCaptureFixture
+                                                           ) -> None:
+    """No thread flushes an async client at exit (its loop is gone): dropping one that still
+    holds events warns, naming how many; a closed one does not."""
+    import gc
+
+    async def dropped() -> None:
+        amp = AsyncAmplitude(API_KEY, base_url="http://127.0.0.1:9")  # nothing listens there
+        await amp.track({"event_type": "E", "user_id": "user-0001"})
+
+    async def closed() -> None:
+        async with AsyncAmplitude(API_KEY, base_url="http://127.0.0.1:9",
+                                  retry=RetryPolicy.no_wait(max_attempts=1),
+                                  sender=SenderOptions(close_timeout=0)) as amp:
+            await amp.track({"event_type": "E", "user_id": "user-0001"})
+
+    def run_and_collect(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        asyncio.run(main())
+        gc.collect()
+
+    with pytest.warns(RuntimeWarning, match="dropped without close\\(\\): 1 events were not"):
+        run_and_collect(dropped)
+    assert "1 events not sent" in caplog.text
+    caplog.clear()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        run_and_collect(closed)
+    assert "dropped without close" not in caplog.text

@@ -6,9 +6,11 @@ import datetime as dt
 import inspect
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from tests.client.conftest import API_KEY, Server
 
 from ampkit import (
@@ -226,3 +228,22 @@ def test_async_client(server: Server) -> None:
     counts = Counter(e["event_type"] for e in server.events())
     assert counts == {"a": 25, "$identify": 1, "revenue_amount": 1, "now": 1}
     assert server.user("user-0001")["user_properties"] == {"x": 1, "y": 2}
+
+
+def test_careless_arguments_are_typed_errors_naming_them(tmp_path: Path) -> None:
+    amp = Amplitude("key-0123456789", base_url="http://127.0.0.1:9")
+    try:
+        for wrong in (None, 5, "Clicked", b"x"):
+            with pytest.raises(InvalidEventError, match="events must be an event"):
+                amp.track(wrong)  # type: ignore[arg-type]
+        for timeout in ("x", -1, float("nan"), True):
+            with pytest.raises(ValueError, match="timeout: seconds"):
+                amp.flush(timeout=timeout)  # type: ignore[arg-type]
+        assert amp.queued == 0
+    finally:
+        amp.close()
+    a_file = tmp_path / "queue"
+    a_file.write_text("not a folder")
+    for where, rule in (("", "must name a folder"), (str(a_file), "is not a folder")):
+        with pytest.raises(ValidationError, match=rule):
+            SenderOptions(durable_dir=where)

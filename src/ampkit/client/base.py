@@ -183,6 +183,9 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
             one = normalize_event(events, defaults, validation,
                                   index=0, now_ms=now)
             return [encode_event(one, 0)]
+        if isinstance(events, str | bytes) or not isinstance(events, Iterable):
+            raise InvalidEventError("events", "must be an event (a dict or an Event) or a list "
+                                    f"of them, got {type(events).__name__}")
         items = list(events)
         try:
             return [
@@ -358,6 +361,9 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
 
     def _flush_flow(self, timeout: float | None = None) -> Flow[bool]:
         """Send everything queued; ``True`` once all of it is settled."""
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, int | float) or not 0 <= timeout < float("inf")):
+            raise ValueError(f"timeout: seconds (a number ≥ 0) or None, got {timeout!r}")
         settled: bool = yield Effect("flush", (timeout,))
         return settled
 

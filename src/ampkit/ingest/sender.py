@@ -29,13 +29,14 @@ import logging
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ampkit.core.flow import arun_flow, run_flow
 from ampkit.core.transport import AsyncTransport, SyncTransport
@@ -88,6 +89,18 @@ class SenderOptions(BaseModel):
     """How many times a batch may exhaust the retry policy before its events are failed."""
     close_timeout: float = Field(default=30.0, ge=0)
     """The most ``close()`` (and interpreter exit) waits for the queue to drain."""
+
+    @field_validator("durable_dir", mode="before")
+    @classmethod
+    def _folder(cls, value: object) -> object:
+        """A folder, or one that can be made: not ``""`` (the current one, by accident), not an
+        existing file (found only at the first ``track``, as a ``FileExistsError``)."""
+        if isinstance(value, str | os.PathLike) and not os.fspath(value):
+            raise ValueError("must name a folder, not ''")
+        if isinstance(value, str | os.PathLike) and Path(value).exists() and not Path(
+                value).is_dir():
+            raise ValueError(f"{os.fspath(value)} exists and is not a folder")
+        return value
 
     def batch_bytes(self) -> int:
         limit = BATCH_MAX_BYTES if self.use_batch else HTTPAPI_MAX_BYTES
@@ -447,6 +460,23 @@ class AsyncBackgroundSender:
 
     def __repr__(self) -> str:
         return f"AsyncBackgroundSender(queued={len(self.core.queue)})"
+
+    def __del__(self) -> None:
+        """Dropped while it still holds events, never closed: no thread flushes an async
+        client at exit (its loop is gone), so say what was not sent rather than lose it
+        silently."""
+        if self._closed or self._pid != os.getpid():
+            return
+        with contextlib.suppress(Exception):  # a half-built sender, an interpreter going down
+            left = len(self.core.queue)
+            if left:
+                where = (" (kept on disk in durable_dir: the next client there sends them)"
+                         if self.core.options.durable_dir else "")
+                warnings.warn(
+                    f"AsyncAmplitude dropped without close(): {left} events were not sent"
+                    f"{where}; use `async with AsyncAmplitude(...)` or `await amp.close()`",
+                    RuntimeWarning, stacklevel=2)
+                log.warning("AsyncAmplitude dropped without close(): %d events not sent", left)
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's tasks, events and queue file are not ours (the
