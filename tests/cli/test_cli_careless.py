@@ -4,10 +4,14 @@ traceback, and never a secret (found by a hostile review of the CLI)."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.invoke import Ran, invoke
+from tests.server.conftest import KEY, SECRET, config
+
+from ampkit.server import RunningServer, serve_in_thread
 
 KEYS = {"AMPLITUDE_API_KEY": "careless-api-key", "AMPLITUDE_SECRET_KEY": "careless-secret"}
 
@@ -70,3 +74,39 @@ def test_a_password_in_the_base_url_is_never_printed(command: list[str]) -> None
     ran = invoke(*command, env={**KEYS, "AMPLITUDE_BASE_URL": url})
     line = one_error_line(ran, 1, "proxyuser:***@127.0.0.1")
     assert "pass-W0rd-9" not in ran.stdout + ran.stderr + line
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    srv = serve_in_thread(config())
+    yield srv
+    srv.stop()
+
+
+def test_an_export_hour_the_server_refuses_is_its_rule_not_the_size_cap(
+    server: RunningServer, tmp_path: Path,
+) -> None:
+    ran = invoke("export", "--start", "1969-12-31", "--end", "1970-01-01", "--out",
+                 str(tmp_path / "x.jsonl"), env={"AMPLITUDE_API_KEY": KEY,
+                                                 "AMPLITUDE_SECRET_KEY": SECRET,
+                                                 "AMPLITUDE_BASE_URL": server.url},
+                 clear_amplitude_env=True)
+    line = one_error_line(ran, 1, "start='19691231T00' must be between")
+    assert "4 GB" not in line
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("500=1.5", ["fault spec rates", "between 0 and 1"]),
+    ("seed=inf", ["seed=inf", "finite"]),
+])
+def test_a_bad_fault_spec_is_one_line(spec: str, words: list[str]) -> None:
+    one_error_line(invoke("serve", "--port", "0", "--faults", spec), 2, *words)
+
+
+def test_a_date_that_does_not_exist_in_a_replication_file(tmp_path: Path) -> None:
+    replication = tmp_path / "rep.yaml"
+    replication.write_text(f"target: {tmp_path / 'x.duckdb'}\nstreams: [events]\n"
+                           "anchor_date: 2024-02-30\n")
+    one_error_line(invoke("sync", "--config", str(replication), "--dry-run", env=KEYS), 1,
+                   "not valid YAML", "day is out of range")

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import orjson
+
 from ampkit.core.spec import RawResponse, RequestSpec
-from ampkit.errors import AmplitudeError, APIStatusError
+from ampkit.errors import AmplitudeError, APIStatusError, error_for
 
 EXPORT_PATH = "/api/2/export"
 HOUR_FORMAT = "%Y%m%dT%H"
@@ -39,8 +41,12 @@ class ExportWindowTooLarge(APIStatusError):
     """Amplitude refused a window as too large (400: over 4 GB) or too slow (504), and it can't
     be split further (a single hour, or ``split=False``)."""
 
-    def __init__(self, window: ExportWindow, status: int, *, split: bool = True) -> None:
+    def __init__(self, window: ExportWindow, status: int, *, split: bool = True,
+                 said: bytes = b"") -> None:
         what = "over Amplitude's 4 GB export cap" if status == 400 else "timed out (HTTP 504)"
+        text = " ".join(said[:300].decode("utf-8", "replace").split())
+        if text:  # a 400 may name another rule (a bad hour): the server's own words
+            what += f" (HTTP {status}: {text})"
         if window.hours == 1:
             label = f"hour {format_hour(window.start)}"
             hint = "use Amplitude's S3 / data-warehouse export for that hour, or retry later"
@@ -155,6 +161,19 @@ ONE_HOUR_504_ATTEMPTS = 3
 passing timeout; a 400 at one hour cannot get better)."""
 
 
+def _names_a_parameter(body: bytes) -> bool:
+    """Whether a 400's body is the Dashboard error envelope naming a parameter
+    (``{"error": {"metadata": {"parameter": …}}}``) rather than the size refusal, whose body
+    Amplitude does not document."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    error = data.get("error") if isinstance(data, dict) else None
+    meta = error.get("metadata") if isinstance(error, dict) else None
+    return isinstance(meta, dict) and isinstance(meta.get("parameter"), str)
+
+
 def window_outcome(
     window: ExportWindow, raw: RawResponse, *, split: bool = True, attempt: int = 1
 ) -> Outcome:
@@ -164,12 +183,15 @@ def window_outcome(
         return "archive"
     if raw.status == 404:
         return "empty"
+    if raw.status == 400 and _names_a_parameter(raw.content):
+        # a refused parameter (an hour out of range), not a size: halving cannot help
+        raise error_for(400, raw.content, endpoint=EXPORT_PATH)
     if raw.status in SPLIT_STATUSES:
         if split and window.hours > 1:
             return "split"
         if raw.status == 504 and attempt < ONE_HOUR_504_ATTEMPTS:
             return "retry"
-        raise ExportWindowTooLarge(window, raw.status, split=split)
+        raise ExportWindowTooLarge(window, raw.status, split=split, said=raw.content)
     raise APIStatusError(  # the transport raises every other status before a flow sees it
         f"unexpected HTTP {raw.status} for export window {window}",
         status=raw.status,

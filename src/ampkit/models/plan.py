@@ -490,7 +490,7 @@ def read_plan_text(text: bytes | str, name: str) -> Any:
 
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-02-30
         raise PlanError([f"not YAML: {' '.join(str(exc).split())}"], name) from None
 
 

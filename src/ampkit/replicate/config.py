@@ -253,7 +253,7 @@ def load_config(path: Path) -> ReplicationConfig:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"replication file not found: {path}") from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-02-30
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if data is None:
         data = {}

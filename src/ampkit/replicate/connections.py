@@ -194,7 +194,7 @@ def _from_env(name: str, env: Mapping[str, str]) -> tuple[dict[str, Any], str] |
         return {"url": text}, where
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):
         raise ConfigError(f"{where}: not a connection (neither YAML/JSON nor a URL)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: not a connection (neither YAML/JSON with a type nor a URL)")
@@ -211,7 +211,7 @@ def _from_file(name: str, env: Mapping[str, str]) -> tuple[dict[str, Any], str] 
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-02-30
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     conns = data.get("connections") if isinstance(data, dict) else None
     if not isinstance(conns, dict):

@@ -5,6 +5,7 @@ Everything here is plain pydantic so it can come from CLI flags, a YAML/JSON fil
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     StrictInt,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -175,6 +177,8 @@ def parse_fault_spec(spec: str) -> FaultConfig:
             number = float(value)
         except ValueError:
             raise ValueError(f"fault spec item {part!r}: value must be a number") from None
+        if not math.isfinite(number):
+            raise ValueError(f"fault spec item {part!r}: value must be a finite number")
         if key in FAULT_KINDS:
             rates[key] = number
         elif key == "delay_seconds":
@@ -185,7 +189,13 @@ def parse_fault_spec(spec: str) -> FaultConfig:
             raise ValueError(
                 f"unknown fault {key!r}; known: {', '.join(FAULT_KINDS)}, delay_seconds, seed"
             )
-    return FaultConfig.model_validate({"rates": rates, **extra})
+    try:
+        return FaultConfig.model_validate({"rates": rates, **extra})
+    except ValidationError as exc:  # one line: the item and the rule
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"fault spec {where}: "
+                         f"{first['msg'].removeprefix('Value error, ')}") from None
 
 
 class ExportConfig(_Strict):
@@ -271,7 +281,7 @@ def load_server_config(path: Path, **overrides: Any) -> ServerConfig:
     text = path.read_bytes()
     try:
         data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+    except (orjson.JSONDecodeError, yaml.YAMLError, ValueError) as exc:
         where = " ".join(str(exc).split())
         raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
                          f"{where}") from None
