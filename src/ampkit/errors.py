@@ -301,8 +301,9 @@ def error_for(
             limit=limit,
             retry_after=retry_after,
         )
-    if kind >= 500:
-        return ServerError(message, status=status, endpoint=endpoint, body=body)
+    if kind >= 500:  # the status leads: a proxy's HTML page says little on its own
+        said = message if message.startswith(f"HTTP {status}") else f"HTTP {status}: {message}"
+        return ServerError(said, status=status, endpoint=endpoint, body=body)
     fields: dict[str, list[int]] = {}
     for key in ("events_with_invalid_fields", "events_with_missing_fields"):
         value = body.get(key)

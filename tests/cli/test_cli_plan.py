@@ -187,6 +187,13 @@ def test_pull_builds_a_plan_from_the_taxonomy(server: RunningServer, tmp_path: P
     assert (report["never_seen"], report["unplanned_events"],
             report["unplanned_properties"]) == ([], [], {})
     assert run("plan", "pull", "--format", "xml", url=server.url).returncode == 2
+    # a plan already there (written by hand, perhaps) is replaced only with --force
+    out.write_text('{"events": {}}')
+    again = run("plan", "pull", "--out", str(out), url=server.url)
+    assert again.returncode == 2 and "pass --force" in again.stderr
+    assert out.read_text() == '{"events": {}}'
+    assert run("plan", "pull", "--out", str(out), "--force", url=server.url).returncode == 0
+    assert json.loads(out.read_text())["events"].keys() == {"Clicked", "Signed Up"}
 
 
 def test_pull_maps_taxonomy_types_to_json_schema() -> None:

@@ -105,3 +105,15 @@ def test_the_async_client_waits_too() -> None:
     with stub(scripted(limited(287), then=EVENTS)) as amp:
         assert asyncio.run(main(amp.url)) == 200
     assert [r for r, _ in told] == [f"{LIMIT} (HTTP 429 at /api/2/events/list)"]
+
+
+def test_attempts_spent_on_429s_say_so_not_the_wait_bound() -> None:
+    waits: list[float] = []
+    with stub(lambda seen: limited(5)) as amp:
+        t = transport(amp.url, RetryPolicy(jitter=False, max_attempts=3), waits, [])
+        with pytest.raises(RateLimited) as caught:
+            t.send(SPEC)
+        t.close()
+    assert waits == [5.0, 5.0] and len(amp.seen) == 3  # 10 s waited: far from 330 s
+    assert "3 attempts made (RetryPolicy.max_attempts=3)" in str(caught.value)
+    assert "max_rate_limit_wait" not in str(caught.value)

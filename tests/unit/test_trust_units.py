@@ -173,3 +173,12 @@ def test_a_url_password_is_masked_in_errors_settings_and_clients() -> None:
     finally:
         amp.close()
     assert settings.base_url == url  # only what is shown is masked
+
+
+def test_a_5xx_with_an_html_page_leads_with_its_status() -> None:
+    from ampkit.errors import ServerError, error_for
+
+    err = error_for(502, b"<html><h1>Bad Gateway</h1></html>", endpoint="/2/httpapi")
+    assert isinstance(err, ServerError) and str(err).startswith("HTTP 502: ")
+    plain = error_for(503, b"", endpoint="/2/httpapi")
+    assert str(plain).startswith("HTTP 503") and "HTTP 503: HTTP 503" not in str(plain)

@@ -355,6 +355,9 @@ def pull(
     fmt: Annotated[str | None, typer.Option(
         "--format", help="yaml or json (default: the --out suffix, else yaml).",
         show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace --out when it exists (a plan written by hand, perhaps).")
+                     ] = False,
     api_key: str | None = ApiKeyOpt,
     secret_key: str | None = SecretOpt,
     base_url: str | None = BaseUrlOpt,
@@ -365,6 +368,8 @@ def pull(
     chosen = fmt or ("json" if out is not None and out.suffix.lower() == ".json" else "yaml")
     if chosen not in ("yaml", "json"):
         fail(f"--format must be yaml or json, not {chosen!r}", USAGE)
+    if out is not None and out.exists() and not force:
+        fail(f"--out {out} exists: pass --force to replace it", USAGE)
     with make_client(api_key, secret_key, base_url, region) as amp:
         try:
             doc = pulled_plan(amp)

@@ -271,10 +271,13 @@ class _Base:
         policy = self.policy
         delay = policy.rate_limit_delay(tries.attempts, tries.rate_limit_asked, retry_after)
         if delay is None:
+            why = (f"{tries.attempts} attempts made (RetryPolicy.max_attempts="
+                   f"{policy.max_attempts})" if tries.attempts >= policy.max_attempts else
+                   f"Retry-After {retry_after:g} s after {tries.rate_limit_asked:g} s of waiting "
+                   f"is past the bound (RetryPolicy.max_rate_limit_wait="
+                   f"{policy.max_rate_limit_wait:g} s)")
             raise RateLimited(
-                f"{err.message}; Retry-After {retry_after:g} s after {tries.rate_limit_asked:g} s "
-                f"of waiting is past the bound (RetryPolicy.max_rate_limit_wait="
-                f"{policy.max_rate_limit_wait:g} s)",
+                f"{err.message}; {why}",
                 status=err.status, endpoint=err.endpoint, body=err.body, limit=err.limit,
                 retry_after=retry_after,
             )
