@@ -110,3 +110,11 @@ def test_a_date_that_does_not_exist_in_a_replication_file(tmp_path: Path) -> Non
                            "anchor_date: 2024-02-30\n")
     one_error_line(invoke("sync", "--config", str(replication), "--dry-run", env=KEYS), 1,
                    "not valid YAML", "day is out of range")
+
+
+def test_mcp_on_a_port_in_use_says_so_before_announcing_it() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        ran = invoke("mcp", "--http", str(port), env=KEYS)
+    one_error_line(ran, 1, f"cannot listen on 127.0.0.1:{port}")
+    assert "streamable HTTP" not in ran.stderr

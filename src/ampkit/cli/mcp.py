@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
@@ -46,6 +47,11 @@ def mcp_command(
         err_console.print("[yellow]warning:[/] AMPLITUDE_API_KEY is not set: every tool will "
                           "answer success=false until it is")
     if http is not None:
+        try:  # a port in use is said in one line before anything is announced
+            with socket.create_server((host, http)):
+                pass
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{http}: {exc.strerror or exc}")
         err_console.print(f"[bold]ampkit mcp[/] on [cyan]http://{host}:{http}{path}[/] "
                           "(streamable HTTP)")
     from ampkit.mcp import serve  # the MCP SDK is imported only for this command
