@@ -118,3 +118,11 @@ def test_mcp_on_a_port_in_use_says_so_before_announcing_it() -> None:
         ran = invoke("mcp", "--http", str(port), env=KEYS)
     one_error_line(ran, 1, f"cannot listen on 127.0.0.1:{port}")
     assert "streamable HTTP" not in ran.stderr
+
+
+def test_input_without_events_is_an_error_not_zero_delivered(tmp_path: Path) -> None:
+    one_error_line(invoke("track", "--file", "-", stdin="\n\n", env=KEYS), 1,
+                   "nothing to send: stdin held no events")
+    empty = tmp_path / "events.json"
+    empty.write_text("[]")
+    one_error_line(invoke("track", "--file", str(empty), env=KEYS), 1, f"{empty} held no events")

@@ -120,6 +120,10 @@ def track(
             # all of the input read and every event checked (and given its insert_id) before
             # the first is sent: a bad line 1,501 sends nothing, rather than the first 1,000
             items = list(read_json_source(file)) if listed is None else listed
+            if not items:
+                source = ("--events" if listed is not None else
+                          "stdin" if file is None or str(file) == "-" else str(file))
+                fail(f"nothing to send: {source} held no events")
             payloads = amp._encode(items)
             for start in range(0, len(payloads), _CHUNK):
                 reports += _deliver(amp, [orjson.loads(p)
