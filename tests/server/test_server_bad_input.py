@@ -254,3 +254,10 @@ def test_a_taxonomy_category_holding_a_slash_is_found_by_name(empty_http: httpx.
     for path in ("/api/2/taxonomy/category/web%2Fios", "/api/2/taxonomy/category/web/ios"):
         got = empty_http.get(path)
         assert got.status_code == 200 and got.json()["data"]["name"] == "web/ios", got.text
+
+
+def test_json_nested_past_the_decoders_depth_says_so(http: httpx.Client) -> None:
+    deep = "[" * 1100 + "]" * 1100
+    details = refused(http, "GET", "/api/2/events/segmentation", "e",
+                      params={"e": deep, "start": "20240301", "end": "20240302"})
+    assert "at most 1,024 levels deep" in details

@@ -155,8 +155,10 @@ def _decode(raw: str, wire: Wire, where: str = "") -> Any:
         return raw
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise WireError(wire.name, "must be valid JSON", where) from None
+    except orjson.JSONDecodeError as exc:
+        rule = ("must nest at most 1,024 levels deep" if "depth limit" in str(exc)
+                else "must be valid JSON")
+        raise WireError(wire.name, rule, where) from None
 
 
 def from_wire(model: type[M], pairs: Sequence[tuple[str, str]], **fixed: Any) -> M:
