@@ -198,3 +198,37 @@ def test_a_json_pointer_escapes_slashes_and_tildes() -> None:
     (found,) = plan.check({"event_type": "E", "event_properties": {"a/b~c": 1}})
     assert found.path == "/event_properties/a~1b~0c"
     assert found.field == "event_properties.a/b~c"
+
+
+def test_multiple_of_a_decimal_and_an_anchored_pattern_mean_what_json_schema_says() -> None:
+    """multipleOf compares the decimals written (19.99 is a multiple of 0.01; the library's
+    float division refused it), and ``$`` is the end of the text (Python's ``$`` took a
+    trailing newline) — in the quick check and in the full validator alike."""
+    plan = parse_plan({"version": 1, "events": {"Buy": {"properties": {
+        "price": {"type": "number", "multipleOf": 0.01},
+        "code": {"type": "string", "pattern": "^[A-Z]{2}$"},
+        "code2": {"type": "string", "pattern": "^[A-Z]{2}$", "minLength": 2,
+                  "format": "regex"},  # not a quick-check key: the full validator decides
+    }}}})
+
+    def found(**props: Any) -> list[tuple[str, str]]:
+        return kinds(plan.check({"event_type": "Buy", "event_properties": props}))
+
+    assert found(price=19.99, code="FR", code2="DE") == []
+    assert found(price=0.07) == [] and found(price=1e-2) == [] and found(price=5) == []
+    assert found(price=19.995) == [("violation", "/event_properties/price")]
+    assert found(code="FR\n") == [("violation", "/event_properties/code")]
+    assert found(code2="FR\n") == [("violation", "/event_properties/code2")]
+    assert found(code="a$b") == [("violation", "/event_properties/code")]
+
+
+def test_a_format_that_would_not_be_checked_is_refused_when_the_plan_is_read() -> None:
+    with pytest.raises(PlanError, match=r"events\.Visit\.properties\.url\.format: 'uri' is not "
+                                        r"checked here"):
+        parse_plan({"version": 1, "events": {"Visit": {"properties": {
+            "url": {"type": "string", "format": "uri"}}}}})
+    with pytest.raises(PlanError, match="'no-such-format' is not checked"):
+        parse_plan({"version": 1, "events": {"Visit": {"properties": {
+            "x": {"format": "no-such-format"}}}}})
+    parse_plan({"version": 1, "events": {"Visit": {"properties": {
+        "at": {"type": "string", "format": "date-time"}}}}})

@@ -29,7 +29,9 @@ first parsed, and PyYAML when a YAML plan is read: a client without a plan loads
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import difflib
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -222,10 +224,70 @@ def short(text: str, limit: int = MAX_RULE_LENGTH) -> str:
 
 
 # --- the checkers (a plan's compiled validators, built on first use) -----------------------
+def ecma_pattern(pattern: str) -> str:
+    """``pattern`` as Python reads it with JSON Schema's meaning (ECMA-262): ``$`` outside a
+    character class is the end of the text (Python's ``$`` also matches before a final
+    newline, so ``^[A-Z]{2}$`` took ``"FR\\n"``)."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _multiple_of(validator: Any, divisor: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """``multipleOf`` on the decimal values written (19.99 is a multiple of 0.01), where the
+    library divides floats (19.99 / 0.01 = 1998.9999999999998: refused)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError as SchemaError
+
+    if not validator.is_type(instance, "number"):
+        return
+    try:
+        quotient = decimal.Decimal(repr(instance)) / decimal.Decimal(repr(divisor))
+        failed = quotient != quotient.to_integral_value()
+    except (decimal.DecimalException, ValueError):  # past Decimal's range: the library's own
+        yield from Draft202012Validator.VALIDATORS["multipleOf"](
+            validator, divisor, instance, schema)
+        return
+    if failed:
+        yield SchemaError(f"{instance!r} is not a multiple of {divisor!r}")
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError as SchemaError
+
+    if validator.is_type(instance, "string") and not re.search(ecma_pattern(pattern), instance):
+        yield SchemaError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
+def _plan_validator() -> Any:
+    """Draft 2020-12 with ``multipleOf`` and ``pattern`` as JSON Schema means them."""
+    from jsonschema import Draft202012Validator, validators
+
+    extend: Any = validators.extend
+    return extend(Draft202012Validator, {"multipleOf": _multiple_of, "pattern": _pattern})
+
+
 def _validator(schema: PropertySchema) -> Validator:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    checker: Validator = _plan_validator()(schema,
+                                           format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return checker
 
 
 def _errors(validator: Validator, base: str, value: Any) -> Iterator[PlanFinding]:
@@ -283,7 +345,7 @@ def _quick(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
         checks.append(lambda v: (v.__class__ is not int and v.__class__ is not float)
                       or all(ok(v, b) for ok, b in bounds))
     low, high = schema.get("minLength", 0), schema.get("maxLength")
-    pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
+    pattern = re.compile(ecma_pattern(schema["pattern"])) if "pattern" in schema else None
     if low or high is not None or pattern is not None:
         checks.append(lambda v: v.__class__ is not str or (
             low <= len(v) and (high is None or len(v) <= high)
@@ -427,6 +489,13 @@ def _one_schema(meta: Validator, known: frozenset[str], where: str,
     yield from _keywords(known, where, schema)
 
 
+def _checked_formats() -> frozenset[str]:
+    """The ``format`` names jsonschema asserts here (the others it would pass silently)."""
+    from jsonschema import Draft202012Validator
+
+    return frozenset(Draft202012Validator.FORMAT_CHECKER.checkers)
+
+
 def _keywords(known: frozenset[str], where: str, schema: Any) -> Iterator[str]:
     """Keywords JSON Schema does not know (a typo would be ignored: ``typ: string``), and the
     ones a plan does not support (``$ref``: write the schema in place), all the way down."""
@@ -435,6 +504,9 @@ def _keywords(known: frozenset[str], where: str, schema: Any) -> Iterator[str]:
     for key, value in schema.items():
         if key in _UNSUPPORTED:
             yield f"{where}.{key}: references are not supported in a plan; write the schema inline"
+        elif key == "format" and isinstance(value, str) and value not in _checked_formats():
+            yield (f"{where}.format: {value!r} is not checked here (JSON Schema would ignore "
+                   f"it); checked: {', '.join(sorted(_checked_formats()))}")
         elif key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
