@@ -75,3 +75,13 @@ def test_order_is_a_subsequence_of_arrival_order() -> None:
     assert "received, in order: #1 'A', #2 'X', #3 'B', #4 'A'" in failure
     missing = order_failure(events, [("B", {"event_properties": {"n": 2}})])
     assert missing is not None and "was not received at all" in missing
+
+
+def test_a_bool_never_matches_a_number_even_in_a_list() -> None:
+    event = ev("X", event_properties={"flag": 1, "n": True, "tags": [1, True], "ok": True,
+                                      "x": 1.0})
+    assert not matches(event, "X", {"event_properties": {"flag": True}})
+    assert not matches(event, "X", {"event_properties": {"n": 1}})
+    assert not matches(event, "X", {"event_properties": {"tags": [True, True]}})
+    assert matches(event, "X", {"event_properties": {"flag": 1, "n": True, "tags": [1, True],
+                                                     "ok": ANY, "x": 1}})

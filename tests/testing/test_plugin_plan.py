@@ -68,6 +68,12 @@ def test_a_clean_run(amplitude_project):
     post(amplitude_project, {"event_type": "Signed Up", "user_id": "user-0002",
                              "event_properties": {"plan": "free", "seats": 2}})
     amplitude_project.assert_no_bad_events()
+    for helper in (amplitude_project.assert_no_bad_events, amplitude_project.assert_bad_event,
+                   amplitude_project.bad_events):
+        with pytest.raises(ValueError, match="kind: one of violation, unplanned_event, "
+                                             "unplanned_property, rejected_request, not "
+                                             "'violations'"):
+            helper(kind="violations")
 
 
 class TestAnotherPlan:

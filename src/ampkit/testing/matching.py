@@ -34,8 +34,11 @@ def expected_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 def differences(expected: Any, actual: Any, path: str = "") -> list[tuple[str, Any, Any]]:
     """Where ``actual`` does not match ``expected``: ``(path, expected, actual)`` triples.
 
-    A mapping matches partially (every expected key, recursively; more keys are fine); any other
-    value matches by ``expected == actual`` (so ``unittest.mock.ANY`` matches anything)."""
+    A mapping matches partially (every expected key, recursively; more keys are fine); an
+    expected ``None`` matches a null or an absent key (stored events leave nulls out); a bool
+    matches only a bool (``True`` is not ``1``, as JSON and a plan's ``type`` tell them apart);
+    any other value matches by ``expected == actual`` (so ``unittest.mock.ANY`` matches
+    anything)."""
     if isinstance(expected, Mapping):
         if not isinstance(actual, Mapping):
             return [(path or "event", dict(expected), actual)]
@@ -49,9 +52,22 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[tuple[str, A
                 continue
             out.extend(differences(want, got, where))
         return out
-    if expected == actual:  # expected on the left: ANY and custom matchers decide
-        return []
-    return [(path, expected, actual)]
+    return [] if _same(expected, actual) else [(path, expected, actual)]
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    """``expected == actual`` (expected on the left: ANY and custom matchers decide), but a
+    bool is never a number, inside lists too (``True == 1`` in Python, not in JSON)."""
+    numbers = bool | int | float
+    if isinstance(expected, numbers) and isinstance(actual, numbers):
+        return (expected.__class__ is bool) == (actual.__class__ is bool) and expected == actual
+    if isinstance(expected, list | tuple) and isinstance(actual, list | tuple):
+        return len(expected) == len(actual) and all(
+            _same(e, a) for e, a in zip(expected, actual, strict=True))
+    if expected.__class__ is dict and isinstance(actual, Mapping):
+        return expected.keys() == actual.keys() and all(
+            _same(v, actual[k]) for k, v in expected.items())
+    return bool(expected == actual)
 
 
 def matches(event: Event, event_type: str | None, fields: Mapping[str, Any]) -> bool:

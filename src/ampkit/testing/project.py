@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ampkit.models.plan import BadEvent, BadEventsPage, TrackingPlan, as_plan
+from ampkit.models.plan import BAD_EVENT_KINDS, BadEvent, BadEventsPage, TrackingPlan, as_plan
 from ampkit.testing.matching import (
     Event,
     Step,
@@ -226,6 +226,9 @@ class AmplitudeProject:
         ``unplanned_property``) and requests it refused by Amplitude's rules
         (``rejected_request``) — each with its ``rule``, ``path``, ``disposition`` (``stored``
         or ``rejected``), ``event`` and ``request``."""
+        _known_kind(kind)
+        if disposition not in (None, "stored", "rejected"):
+            raise ValueError(f"disposition: 'stored' or 'rejected', not {disposition!r}")
         params = {k: v for k, v in (("kind", kind), ("event_type", event_type),
                                     ("since", since)) if v is not None}
         out: list[BadEvent] = []
@@ -267,6 +270,7 @@ class AmplitudeProject:
         """The server kept a bad event like this (``path``: the JSON pointer of the broken
         field, e.g. ``/event_properties/seats``); returns the newest one."""
         __tracebackhide__ = True
+        _known_kind(kind)
         every = self.bad_events()
         found = [b for b in every if (event_type is None or b.event_type == event_type)
                  and (kind is None or b.kind == kind) and (path is None or b.path == path)
@@ -386,3 +390,9 @@ class AmplitudeServer:
             project_id=project_id, api_key=key, secret_key=secret, name=name[:200],
             plan=None if plan is None else as_plan(plan)))
         return AmplitudeProject(self.url, key, secret, project_id=project_id, isolated=True)
+
+
+def _known_kind(kind: str | None) -> None:
+    """A typo in ``kind`` is an error naming the kinds, not a filter that matches nothing."""
+    if kind is not None and kind not in BAD_EVENT_KINDS:
+        raise ValueError(f"kind: one of {', '.join(BAD_EVENT_KINDS)}, not {kind!r}")
