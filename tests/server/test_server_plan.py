@@ -304,3 +304,18 @@ def test_a_server_wide_plan_applies_to_projects_without_their_own() -> None:
         assert r.json()["events_with_invalid_fields"] == {"event_properties.plan": [0]}
         assert http.get("/_ampkit/plan").json()["events"].keys() == {"Signed Up"}
         assert http.get("/_ampkit/bad-events").json()["total"] == 1
+
+
+def test_the_key_is_masked_however_the_body_spells_it(projects: Projects) -> None:
+    """A byte replace missed a key written with JSON escapes (``\\u0061…``): the kept body
+    showed it, trivially decoded."""
+    p = projects[1]
+    escaped = "".join(f"\\u{ord(c):04x}" for c in p.key)
+    body = ('{"api_key": "' + escaped + '", "events": [{"event_type": "Unplanned", '
+            '"user_id": "user-0001"}]}').encode()
+    r = p.http.post("/2/httpapi", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    (bad,) = p.bad()["bad_events"]
+    kept = p.http.get(f"/_ampkit/bad-requests/{bad['request']['id']}").json()
+    assert orjson.loads(kept["body"])["api_key"] == "***"
+    assert escaped not in kept["body"] and p.key not in kept["body"]

@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
@@ -170,10 +171,28 @@ def request_row(path: str, body: bytes, api_key: str | None) -> BadRequestRow:
     """A request to keep: a new id, the body cut at :data:`REQUEST_BODY_CAP` with the API key
     replaced by ``***``."""
     if api_key and len(api_key) >= 4:
-        body = body.replace(api_key.encode("utf-8", "surrogatepass"), b"***")
+        body = _without_key(body.replace(api_key.encode("utf-8", "surrogatepass"), b"***"),
+                            api_key)
     kept = body[:REQUEST_BODY_CAP]
     return BadRequestRow(secrets.token_hex(8), path, len(body), len(kept) < len(body),
                          kept.decode("utf-8", "replace"))
+
+
+def _without_key(body: bytes, api_key: str) -> bytes:
+    """``body`` with the key gone even where it was spelled otherwise — JSON escapes
+    (``"\\u0061…"``) or percent-encoding (``api_key=%61…``), which a byte replace misses: the
+    body is then written again from what it decodes to, the key as ``***``."""
+    if api_key_of(body) == api_key:
+        data = orjson.loads(body)
+        data["api_key"] = "***"
+        return orjson.dumps(data)
+    try:
+        form = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return body
+    if any(value == api_key for _, value in form):
+        return urlencode([(k, "***" if v == api_key else v) for k, v in form]).encode()
+    return body
 
 
 def api_key_of(body: bytes) -> str | None:
