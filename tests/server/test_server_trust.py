@@ -435,3 +435,20 @@ def test_a_restart_resolves_every_id_as_before(tmp_path: Path) -> None:
         after = {e["event_type"]: e["amplitude_id"] for e in a.stored()}
         a.http.close()
     assert after["d"] == before["c"]
+
+
+@pytest.mark.parametrize(("body", "where", "words"), [
+    ({"rates": {"503": 1}, "paths": []}, "paths", "[] matches no request"),
+    ({"rates": {"503": 1}, "paths": ["2/httpapi"]}, "paths", "must start with '/'"),
+    ({"rates": {"503": 1}, "paths": ["/_ampkit/"]}, "paths", "is never faulted"),
+    ({"rates": {"503": "1"}}, "rates.503", "valid number"),
+])
+def test_faults_that_could_never_fire_are_refused(api: Api, body: dict[str, Any], where: str,
+                                                  words: str) -> None:
+    """A fault that matches nothing would leave a resilience test passing for the wrong
+    reason: it is a 400 naming the field, and the faults in place stay as they were."""
+    r = api.admin("POST", "/_ampkit/faults", json=body)
+    assert r.status_code == 400, r.text
+    details = r.json()["error"]["metadata"]["details"]
+    assert details.startswith(f"{where}: ") and words in details and "Value error" not in details
+    assert api.admin("GET", "/_ampkit/faults").json()["rates"] == {}

@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -119,6 +120,10 @@ class LimitsConfig(_Strict):
     """Rows of the bad-event bucket kept per project (the newest; ``/_ampkit/bad-events``)."""
 
 
+NEVER_FAULTED = ("/_ampkit", "/health", "/openapi.json")
+"""Paths no fault applies to."""
+
+
 class FaultConfig(_Strict):
     """A share of matching requests answered badly, for resilience tests.
 
@@ -128,7 +133,7 @@ class FaultConfig(_Strict):
     ``delay``: stored, then the answer waits ``delay_seconds`` (past a client's timeout).
     """
 
-    rates: dict[FaultKind, float] = Field(default_factory=dict)
+    rates: dict[FaultKind, Annotated[float, Field(strict=True)]] = Field(default_factory=dict)
     delay_seconds: float = Field(default=2.0, ge=0, le=MAX_FAULT_DELAY)
     seed: StrictInt | None = None
     paths: list[str] = Field(default_factory=lambda: ["/2/httpapi", "/batch", "/identify",
@@ -144,6 +149,23 @@ class FaultConfig(_Strict):
                 raise ValueError(f"rate for {kind!r} must be between 0 and 1")
         if sum(value.values()) > 1 + 1e-9:
             raise ValueError("fault rates must add up to at most 1")
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """Prefixes that can match a faultable request (a fault that can never fire would
+        leave a resilience test passing for the wrong reason)."""
+        if not value and any(rate > 0 for rate in (info.data.get("rates") or {}).values()):
+            raise ValueError("[] matches no request; leave it out for the default paths "
+                             "(ingestion, /api/, /v1/)")
+        for path in value:
+            if not path.startswith("/"):
+                raise ValueError(f"{path!r} must start with '/' (a path prefix such as "
+                                 "'/2/httpapi')")
+            if path.startswith(NEVER_FAULTED):
+                raise ValueError(f"{path!r} is never faulted (admin routes, /health and "
+                                 "/openapi.json answer whatever the faults say)")
         return value
 
     @property

@@ -171,7 +171,7 @@ Describe = Callable[[ErrorDetails], str]
 def dotted(err: ErrorDetails) -> str:
     """A pydantic error as ``where: what`` (``body`` when it has no place)."""
     where = ".".join(str(p) for p in err["loc"]) or "body"
-    return f"{where}: {err['msg']}"
+    return f"{where}: {err['msg'].removeprefix('Value error, ')}"
 
 
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
