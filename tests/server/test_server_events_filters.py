@@ -208,6 +208,16 @@ def test_counts_default_to_the_last_60_minutes_of_arrivals(api: Api) -> None:
     assert before <= last <= after
 
 
+@pytest.mark.parametrize(("until", "last"), [
+    ("2024-03-01T00:00:00Z", "2024-02-29T00:00:00Z"),  # on a boundary: the day before it
+    ("2024-03-01T12:30:00Z", "2024-03-01T00:00:00Z"),  # inside a day: that day
+])
+def test_counts_without_since_are_60_buckets_whatever_until_is(api: Api, until: str,
+                                                                last: str) -> None:
+    body = counts(api, interval="day", until=until)
+    assert len(body["buckets"]) == 60 and body["buckets"][-1]["start"] == last
+
+
 @pytest.mark.parametrize(("path", "query", "field"), [
     ("/_ampkit/events", "since=yesterday", "since"),
     ("/_ampkit/events", "until=2024-02-30", "until"),

@@ -159,7 +159,8 @@ def test_requests_refused_by_amplitudes_rules_are_kept_with_the_rule(
     rows = [(b["kind"], b["rule"], b["path"], b["request"]["path"], b["disposition"])
             for b in reversed(p.bad()["bad_events"])]
     assert rows == [
-        ("rejected_request", "user_id is required when device_id is absent (one of the two)",
+        ("rejected_request", "user_id is required when device_id is absent (one of the two) "
+         "— user_id 'abc' counted as absent: shorter than 5 characters (min_id_length)",
          "/user_id", "/2/httpapi", "rejected"),
         ("rejected_request", "Events silenced for device_id: the device_id is silenced",
          "/device_id", "/2/httpapi", "rejected"),

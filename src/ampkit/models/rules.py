@@ -175,6 +175,7 @@ def check_ids(
     that is only too short is ignored, as if absent."""
     out: list[Violation] = []
     present = False
+    stripped: list[str] = []
     for field in ("user_id", "device_id"):
         value = obj.get(field)
         if value is None:
@@ -182,12 +183,16 @@ def check_ids(
         v = check_id(value, field, min_id_length)
         if v is None:
             present = True
-        elif not (strip_short_ids and isinstance(value, str) and len(value) < min_id_length
-                  and value.strip().lower() not in INVALID_ID_VALUES):
+        elif (strip_short_ids and isinstance(value, str) and len(value) < min_id_length
+              and value.strip().lower() not in INVALID_ID_VALUES):
+            stripped.append(f"{field} {value!r}")
+        else:
             out.append(v)
     if not present and not out:
-        out.append(Violation("user_id", "is required when device_id is absent (one of the two)",
-                             "missing"))
+        why = (f" — {' and '.join(stripped)} counted as absent: shorter than {min_id_length} "
+               "characters (min_id_length)" if stripped else "")
+        out.append(Violation("user_id", "is required when device_id is absent (one of the two)"
+                             + why, "missing"))
     return out
 
 

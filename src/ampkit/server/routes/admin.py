@@ -84,8 +84,10 @@ class EventCounts(EventFilters):
         if self.until is None:
             self.until = min(floor(dt.datetime.now(dt.UTC).replace(tzinfo=None),
                                    self.interval) + step, LATEST)
-        if self.since is None:
-            self.since = max(EPOCH, self.until - DEFAULT_BUCKETS * step)
+        if self.since is None:  # the 60 buckets up to the one until falls in
+            top = floor(self.until, self.interval)
+            top = top if top == self.until else top + step
+            self.since = max(EPOCH, top - DEFAULT_BUCKETS * step)
         self.since = floor(self.since, self.interval)
         if self.until <= self.since:
             raise BadInput("since", "since: must be earlier than until (default: now)")
