@@ -20,9 +20,16 @@ REDACTED = "***"
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(@)")
 
 
+# and one given as a query parameter (``postgresql://host/db?password=…``, libpq's spelling)
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd|sslpassword)=)([^&#\s'\"]*)",
+                             re.IGNORECASE)
+
+
 def redact_urls(text: str) -> str:
-    """``text`` with the password of every URL in it masked (``user:***@host``)."""
-    return _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    """``text`` with the password of every URL in it masked (``user:***@host``,
+    ``?password=***``)."""
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    return _QUERY_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -182,3 +182,13 @@ def test_a_5xx_with_an_html_page_leads_with_its_status() -> None:
     assert isinstance(err, ServerError) and str(err).startswith("HTTP 502: ")
     plain = error_for(503, b"", endpoint="/2/httpapi")
     assert str(plain).startswith("HTTP 503") and "HTTP 503: HTTP 503" not in str(plain)
+
+
+def test_a_password_given_as_a_url_parameter_is_masked_too() -> None:
+    from ampkit.errors import redact_urls
+    from ampkit.replicate.destinations import describe_target, redact_url
+
+    url = "postgresql://me@db.example:5432/test?schema=s1&password=T0P-secret&sslmode=require"
+    for shown in (redact_url(url), describe_target(url), redact_urls(f"cannot connect to {url}")):
+        assert "T0P-secret" not in shown and "password=***" in shown and "sslmode=require" in shown
+    assert redact_url("postgres://me:x@[::1") == "postgres://me:***@[::1"  # does not parse
