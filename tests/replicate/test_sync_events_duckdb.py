@@ -25,6 +25,7 @@ from tests.replicate.conftest import (
     upload_at,
     upload_each,
 )
+from tests.stub_http import Reply, scripted, stub
 
 from ampkit.replicate import plan_sync
 from ampkit.replicate.readers.prefetch import GROW_AFTER
@@ -236,3 +237,37 @@ def test_new_columns_are_added_and_none_dropped(seeded: RunningServer, tmp_path:
     con.close()
     assert types["my_note"] == "VARCHAR" and types["event_properties"] == "JSON"
     assert types["server_upload_time"] == "TIMESTAMP WITH TIME ZONE" and len(types) == 58
+
+
+def test_export_lines_without_a_uuid_fail_the_window_and_keep_nothing(tmp_path: Path) -> None:
+    """The events table's key is uuid: a line without one was stored with a NULL key (and a
+    second such line in the window vanished). The window now fails naming it; nothing of it
+    is kept and the cursor stays, so the rerun reads it again."""
+    import gzip
+    import io
+    import zipfile
+
+    lines = [orjson.dumps({"uuid": f"00000000-0000-0000-0000-00000000000{i}",
+                           "event_type": "e", "$insert_id": f"k{i}",
+                           "server_upload_time": "2024-03-09 01:00:00.000000"})
+             for i in range(3)]
+    lines[1] = orjson.dumps({"event_type": "e", "$insert_id": "no-uuid", "uuid": None})
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("1/1_2024-03-09_1#0.json.gz", gzip.compress(b"\n".join(lines)))
+    zipped = Reply(200, archive.getvalue(), {"Content-Type": "application/zip"})
+    db = tmp_path / "nouuid.duckdb"
+    with stub(scripted(then=zipped)) as server:
+        result = sync(server, str(db), streams=["events"],  # type: ignore[arg-type]
+                      anchor_date=dt.date(2024, 3, 9))
+    (stream,) = result.streams
+    assert stream.status == "failed" and "without a uuid" in (stream.error or "")
+    assert stream.cursor is None
+    con = duckdb.connect(str(db))
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                            "WHERE table_name = 'events'").fetchall()}
+        kept = con.execute("SELECT count(*) FROM events").fetchone() if tables else (0,)
+    finally:
+        con.close()
+    assert kept == (0,)

@@ -18,6 +18,7 @@ import datetime as dt
 from contextlib import closing
 from pathlib import Path
 
+from ampkit.errors import ExportDecodeError
 from ampkit.export import ExportWindowTooLarge, iter_arrow_batches
 from ampkit.replicate.config import Limits
 from ampkit.replicate.destinations.base import Transaction
@@ -48,6 +49,12 @@ def load_archive(tx: Transaction, archive: Path, limits: Limits) -> int:
         archive, max_line_bytes=limits.max_line_bytes,
         max_archive_bytes=limits.max_uncompressed_bytes,
     ):
+        missing = batch.column("uuid").null_count
+        if missing:  # the table's key: rows without it would pile up as NULLs, or vanish
+            raise ExportDecodeError(
+                f"{missing} event(s) without a uuid, the events table's primary key (the "
+                f"first after {rows} good rows of this archive); nothing of the window is "
+                "kept")
         rows += tx.write(batch)
     return rows
 
