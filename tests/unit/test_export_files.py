@@ -54,6 +54,25 @@ def test_an_existing_duckdb_file_is_upserted_by_uuid(tmp_path: Path) -> None:
     assert tables == [("events",)]  # no staging table left
 
 
+def test_overlapping_archives_leave_one_row_per_uuid_new_file_or_existing(tmp_path: Path
+                                                                          ) -> None:
+    """Archives that overlap (the same hours twice, windows that share events) keep one row
+    per uuid, the last archive's — into a new file as into an existing one."""
+    out = tmp_path / "e.duckdb"
+
+    def uuids() -> list[str]:
+        con = duckdb.connect(str(out))
+        try:
+            return [r[0] for r in con.execute("SELECT uuid FROM events ORDER BY uuid").fetchall()]
+        finally:
+            con.close()
+
+    assert write_export([archive("a", "b"), archive("b", "c"), archive("a", hour=18)], out) == 5
+    assert uuids() == ["uuid-a", "uuid-b", "uuid-c"]
+    assert write_export([archive("c", "d"), archive("c", "d")], out) == 4
+    assert uuids() == ["uuid-a", "uuid-b", "uuid-c", "uuid-d"]
+
+
 def test_no_events_and_failures_write_nothing(tmp_path: Path) -> None:
     for name in ("e.jsonl", "e.parquet", "e.duckdb"):
         assert write_export([io.BytesIO(b"")], tmp_path / name) == 0

@@ -133,25 +133,34 @@ def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table
     new = not out.exists()
     partial.unlink(missing_ok=True)
     con = duckdb.connect(str(partial if new else out))
-    staging = table if new else f"_ampkit_export_staging_{os.getpid()}"
-    count = 0
+    staging = quote_identifier(f"_ampkit_export_staging_{os.getpid()}")
+    count = staged = 0
     done = False
     try:
         for archive in archives:
-            count += load_duckdb(archive, con, staging, memory_limit=memory_limit).rows
-        if not new:
+            if new and not count:  # a new file's first archive goes straight into its table
+                count += load_duckdb(archive, con, table, memory_limit=memory_limit).rows
+                continue
+            rows = load_duckdb(archive, con, staging.strip('"'),
+                               memory_limit=memory_limit).rows
+            count += rows
+            staged += rows
+        if staged or not new:
+            # one transaction: the table keeps one row per uuid, the last archive's (archives
+            # that overlap, or the same hours exported again into an existing file)
             key = f'"{UPSERT_KEY}"'
             with duckdb_transaction(con):
                 con.execute(duckdb_table_ddl(table))
-                if count:
+                if staged:
                     con.execute(f"DELETE FROM {target} WHERE {key} IN "  # noqa: S608
                                 f"(SELECT {key} FROM {staging})")
-                    con.execute(f"INSERT INTO {target} BY NAME "  # noqa: S608
-                                f"SELECT * FROM {staging}")
+                    con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {staging} "  # noqa: S608
+                                f"QUALIFY {key} IS NULL OR row_number() OVER "
+                                f"(PARTITION BY {key} ORDER BY rowid DESC) = 1")
                 con.execute(f"DROP TABLE IF EXISTS {staging}")
         done = True
     finally:
-        if not new and not done:
+        if not done:
             with suppress(duckdb.Error):
                 con.execute(f"DROP TABLE IF EXISTS {staging}")
         con.close()
