@@ -576,3 +576,12 @@ def test_async_events_closed_early_close_the_decoder_and_the_file(
 
     assert asyncio.run(main()) is not None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_windows_reach_the_calendars_end_and_year_one_keeps_four_digits() -> None:
+    """365-day steps from 9998 passed year 9999 (an OverflowError); year 1 was written '1…'."""
+    windows = plan_windows("99980101T00", "99991231T23")
+    assert [str(w) for w in windows] == ["99980101T00..99981231T23", "99990101T00..99991231T23"]
+    first = ExportWindow.of("00010101T00", "00010101T05")
+    assert first.params() == (("start", "00010101T00"), ("end", "00010101T05"))
+    assert format_hour("00010101T03") == "00010101T03"

@@ -85,7 +85,12 @@ def parse_hour(value: HourLike, *, name: str = "hour") -> datetime:
 
 def format_hour(value: HourLike) -> str:
     """``YYYYMMDDTHH`` (UTC) for a datetime or an already formatted hour."""
-    return parse_hour(value).strftime(HOUR_FORMAT)
+    return _text(parse_hour(value))
+
+
+def _text(hour: datetime) -> str:
+    """``YYYYMMDDTHH``, the year in four digits (``strftime('%Y')`` writes year 1 as ``1``)."""
+    return f"{hour.year:04d}{hour.month:02d}{hour.day:02d}T{hour.hour:02d}"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -98,7 +103,7 @@ class ExportWindow:
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ExportWindowError(
-                f"end {self.end:%Y%m%dT%H} is before start {self.start:%Y%m%dT%H}"
+                f"end {_text(self.end)} is before start {_text(self.start)}"
             )
 
     @classmethod
@@ -112,8 +117,8 @@ class ExportWindow:
 
     def params(self) -> tuple[tuple[str, str], ...]:
         return (
-            ("start", self.start.strftime(HOUR_FORMAT)),
-            ("end", self.end.strftime(HOUR_FORMAT)),
+            ("start", _text(self.start)),
+            ("end", _text(self.end)),
         )
 
     def halves(self) -> tuple[ExportWindow, ExportWindow]:
@@ -124,7 +129,7 @@ class ExportWindow:
         return ExportWindow(self.start, middle), ExportWindow(middle + _HOUR, self.end)
 
     def __str__(self) -> str:
-        return f"{self.start:%Y%m%dT%H}..{self.end:%Y%m%dT%H}"
+        return f"{_text(self.start)}..{_text(self.end)}"
 
 
 def plan_windows(
@@ -136,11 +141,13 @@ def plan_windows(
     whole = ExportWindow.of(start, end)
     windows: list[ExportWindow] = []
     first = whole.start
-    while first <= whole.end:
-        last = min(whole.end, first + _HOUR * (max_hours - 1))
+    while True:  # counted in hours: first + 365 days may pass year 9999
+        left = int((whole.end - first) / _HOUR) + 1
+        last = first + _HOUR * (min(max_hours, left) - 1)
         windows.append(ExportWindow(first, last))
+        if last == whole.end:
+            return windows
         first = last + _HOUR
-    return windows
 
 
 def export_spec(window: ExportWindow) -> RequestSpec:
