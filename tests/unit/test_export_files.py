@@ -115,3 +115,27 @@ def test_memory_limit_is_for_a_duckdb_file_only(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="DuckDB file only"):
         write_export([archive("a")], tmp_path / "e.jsonl", memory_limit="64MB")
     assert write_export([archive("a")], tmp_path / "e.duckdb", memory_limit="64MB") == 1
+
+
+def test_a_table_that_cannot_take_the_export_is_named_before_anything_is_read(
+    tmp_path: Path,
+) -> None:
+    """A missing schema (DuckDB's catalog error), or a table of other columns (an aborted
+    transaction, after the whole download), is a ConfigError naming it, and no archive is
+    read."""
+    read: list[str] = []
+
+    def archives() -> Iterator[io.BytesIO]:
+        read.append("first")
+        yield archive("a")
+
+    out = tmp_path / "e.duckdb"
+    with pytest.raises(ConfigError, match=r"table 'nosch\.t': .*nosch does not exist"):
+        write_export(archives(), out, table="nosch.t")
+    assert read == [] and not list(tmp_path.iterdir())
+    con = duckdb.connect(str(out))
+    con.execute("CREATE TABLE ev2 (uuid INTEGER, event_type INTEGER)")
+    con.close()
+    with pytest.raises(ConfigError, match=r"table 'ev2' lacks the export's column\(s\)"):
+        write_export(archives(), out, table="ev2")
+    assert read == []

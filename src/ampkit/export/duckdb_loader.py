@@ -501,11 +501,39 @@ def load_duckdb(
         reader = "c" if built else "duckdb"
     cursor = con.cursor()  # a connection of its own: no transaction of the caller's in the way
     try:
+        check_table(cursor, table)
         with _memory_limit(cursor, memory_limit):
             return _load(archive, cursor, table, max_line_bytes, max_archive_bytes, temp_dir,
                          reader)
     finally:
         cursor.close()
+
+
+def check_table(cursor: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The table can take the export (made, or already there with the export's columns and
+    types), before anything is read: a missing schema, a missing column or another type is a
+    ConfigError naming it — not DuckDB's catalog error, or an aborted transaction, after the
+    whole download.  Nothing is kept of the check."""
+    wanted = {col: _SQL_TYPES[kind] for col, _, kind in EXPORT_COLUMNS}
+    wanted[EXTRA_COLUMN] = "VARCHAR"
+    cursor.execute("BEGIN TRANSACTION")
+    try:
+        try:
+            cursor.execute(duckdb_table_ddl(table))
+            cursor.execute(f"SELECT * FROM {quote_identifier(table)} LIMIT 0")  # noqa: S608
+        except duckdb.Error as exc:
+            raise ConfigError(f"table {table!r}: {str(exc).splitlines()[0]}") from None
+        have = {str(d[0]): str(d[1]) for d in cursor.description or ()}
+    finally:
+        cursor.execute("ROLLBACK")
+    missing = [col for col in wanted if col not in have]
+    if missing:
+        raise ConfigError(f"table {table!r} lacks the export's column(s) "
+                          f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+    for col, sql_type in wanted.items():
+        if have[col].upper() != sql_type:
+            raise ConfigError(f"table {table!r}: column {col!r} is {have[col]}; the export "
+                              f"writes {sql_type}")
 
 
 def _load(
@@ -645,6 +673,7 @@ __all__ = [
     "MAX_OBJECT_BYTES",
     "DuckDBLoad",
     "Reader",
+    "check_table",
     "duckdb_batches",
     "duckdb_table_ddl",
     "duckdb_transaction",

@@ -121,6 +121,7 @@ def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table
     import duckdb
 
     from ampkit.export.duckdb_loader import (
+        check_table,
         duckdb_table_ddl,
         duckdb_transaction,
         load_duckdb,
@@ -137,6 +138,7 @@ def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table
     count = staged = 0
     done = False
     try:
+        check_table(con.cursor(), table)  # before the first archive is downloaded
         for archive in archives:
             if new and not count:  # a new file's first archive goes straight into its table
                 count += load_duckdb(archive, con, table, memory_limit=memory_limit).rows
