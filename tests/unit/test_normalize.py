@@ -209,6 +209,8 @@ def test_fast_path_takes_a_plain_valid_event_and_refuses_nothing_the_full_path_t
     (Decimal("1e999"), "event[0].event_properties.x", "must be a finite number"),
     (2**70, "event[0].event_properties.x", "integer past 64 bits"),
     ([1, {"a": -(2**64)}], "event[0].event_properties.x[1].a", "integer past 64 bits"),
+    ("a\ud800b", "event[0].event_properties.x", "lone surrogate"),
+    ({"\udfff": 1}, "event[0].event_properties.x.\\udfff", "key holds a lone surrogate"),
 ])
 def test_numbers_json_cannot_carry_are_refused_naming_the_path(value: Any, where: str,
                                                                 rule: str) -> None:

@@ -441,32 +441,50 @@ def normalize_identification(
     return data
 
 
-def too_big_integer(value: Any, path: str) -> str | None:
-    """The path of the first integer in ``value`` that JSON cannot carry (past 64 bits: what
-    orjson refuses), or ``None``."""
+_BIG_INT = "is an integer past 64 bits; send it as a string or a float"
+_SURROGATE = "holds a lone surrogate (such as \\ud800), which is not valid UTF-8"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unencodable(value: Any, path: str) -> tuple[str, str] | None:
+    """The path and rule of the first value in ``value`` that JSON cannot carry — an integer
+    past 64 bits, a string (or key) with a lone surrogate: what orjson refuses — or ``None``."""
     if value.__class__ is int:
-        return None if -(2**63) <= value < 2**64 else path
+        return None if -(2**63) <= value < 2**64 else (path, _BIG_INT)
+    if isinstance(value, str):
+        return None if _utf8(value) else (path, _SURROGATE)
     if isinstance(value, Mapping):
         for key, item in value.items():
-            found = too_big_integer(item, f"{path}.{key}" if path else str(key))
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and not _utf8(key):
+                return where.encode("utf-8", "backslashreplace").decode(), "key " + _SURROGATE
+            found = unencodable(item, where)
             if found is not None:
                 return found
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            found = too_big_integer(item, f"{path}[{i}]")
+            found = unencodable(item, f"{path}[{i}]")
             if found is not None:
                 return found
     return None
 
 
 def encode_event(event: dict[str, Any], index: int | None = None) -> bytes:
-    """``event`` (normalized) as JSON bytes; an integer past 64 bits, which only the encoder
-    finds, is an :class:`InvalidEventError` naming its path."""
+    """``event`` (normalized) as JSON bytes; what only the encoder finds (an integer past 64
+    bits, a lone surrogate) is an :class:`InvalidEventError` naming its path."""
     try:
         return bytes(memoryview(orjson.dumps(event)))
     except TypeError:
-        where = too_big_integer(event, "")
-        if where is None:
+        found = unencodable(event, "")
+        if found is None:
             raise
-        raise InvalidEventError(where, "is an integer past 64 bits; send it as a string or a "
-                                "float", index=index) from None
+        where, rule = found
+        raise InvalidEventError(where.encode("utf-8", "backslashreplace").decode(), rule,
+                                index=index) from None
