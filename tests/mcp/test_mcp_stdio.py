@@ -84,3 +84,44 @@ async def test_stdio_without_secret_key(amp_env: dict[str, str]) -> None:
     assert out["success"] is False and out["code"] is None
     assert "no secret key" in out["error"] and "AMPLITUDE_SECRET_KEY" in out["error"]
     assert sent["success"] is True  # sending needs only the API key
+
+
+def test_a_line_the_sdk_cannot_read_is_answered_not_dropped(amp_env: dict[str, str]) -> None:
+    """Not JSON, not a JSON-RPC message, or a lone surrogate (``\\ud800``): the SDK dropped
+    such a line, and the client waiting for its answer hung. Each gets JSON-RPC's parse error
+    (id null), and the server goes on answering."""
+    import json
+    import selectors
+    import subprocess
+
+    process = subprocess.Popen([sys.executable, "-m", "ampkit", "mcp"], env=amp_env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+    assert process.stdin is not None and process.stdout is not None
+    watch = selectors.DefaultSelector()
+    watch.register(process.stdout, selectors.EVENT_READ)
+
+    def ask(line: str) -> dict[str, Any]:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(line.encode() + b"\n")
+        process.stdin.flush()
+        assert watch.select(timeout=30), f"no answer to {line!r}"
+        answer: dict[str, Any] = json.loads(process.stdout.readline())
+        return answer
+
+    try:
+        hello = ask(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}}))
+        assert hello["id"] == 1 and "result" in hello
+        process.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        for bad in ("{not json", "[]", '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", '
+                    '"params": {"name": "send_event", "arguments": {"event_type": "\\ud800"}}}'):
+            answer = ask(bad)
+            assert answer["id"] is None and answer["error"]["code"] == -32700, answer
+        listed = ask('{"jsonrpc": "2.0", "id": 3, "method": "tools/list"}')
+        assert [t["name"] for t in listed["result"]["tools"]] == REGISTRY.names()
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+        watch.close()

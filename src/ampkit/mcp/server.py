@@ -126,9 +126,39 @@ def serve(
     server = build_server(runner, log_level=log_level)
     try:
         if http_port is None:
-            server.run()
+            anyio.run(_stdio, server)
         else:
             server.run("streamable-http", host=host, port=http_port,
                        streamable_http_path=path)
     finally:
         runner.close()
+
+
+async def _stdio(server: MCPServer) -> None:
+    """``server`` over stdio, as the SDK's ``run()`` serves it, except that a line the SDK
+    cannot read (not JSON, not a JSON-RPC message, a lone surrogate such as ``\\ud800``) is
+    answered with JSON-RPC's parse error (id null) — the SDK drops it, and a client waiting for
+    the answer hangs."""
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+    from mcp.types import ErrorData, JSONRPCError
+
+    lowlevel = server._lowlevel_server
+    async with stdio_server() as (read_stream, write_stream):
+        forward, readable = anyio.create_memory_object_stream[Any](0)
+
+        async def answer_unreadable() -> None:
+            async with forward:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        why = " ".join(str(item).split())[:300]
+                        await write_stream.send(SessionMessage(JSONRPCError(
+                            jsonrpc="2.0", id=None,
+                            error=ErrorData(code=-32700, message=f"Parse error: {why}"))))
+                        continue
+                    await forward.send(item)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(answer_unreadable)
+            await lowlevel.run(readable, write_stream, lowlevel.create_initialization_options())
+            group.cancel_scope.cancel()
