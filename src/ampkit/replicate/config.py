@@ -369,6 +369,12 @@ def resolve(
         for key in keys:
             if stream.column(key) is None:
                 raise ConfigError(f"stream {label!r}: primary key column {key!r} does not exist")
+        lacking = [key for key in stream.primary_key if key not in keys]
+        if lacking:  # a key that does not tell the stream's rows apart merges them silently
+            raise ConfigError(
+                f"stream {label!r}: primary_key {list(keys)} must include the stream's own key "
+                f"{list(stream.primary_key)} (without {', '.join(lacking)}, distinct rows would "
+                "be merged into one)")
         _update_key(stream, label, own.update_key)
         template = own.object or defaults.object
         table_schema, table = (_object(template, label, f"streams.{label}.object" if own.object
