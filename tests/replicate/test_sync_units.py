@@ -220,6 +220,29 @@ def test_targets(tmp_path: Path) -> None:
     assert "hunter2secret" not in shown and "me:***@db.example:5433" in shown
 
 
+def test_targets_read_as_a_shell_reads_them(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``~`` is the home folder (a folder named ``~`` was made here); a query on a file target
+    is refused (it became part of the file's name); an empty ``?schema=`` is refused (it wrote
+    into public)."""
+    from ampkit.replicate.destinations import open_destination
+    from ampkit.replicate.destinations.postgres import split_schema
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    dest = open_destination("~/amp.duckdb")
+    try:
+        dest.close()
+    finally:
+        assert (tmp_path / "amp.duckdb").exists() and not (tmp_path / "~").exists()
+    with pytest.raises(ConfigError, match="takes no query"):
+        open_destination(f"duckdb://{tmp_path}/a b.duckdb?x=1")
+    with pytest.raises(ConfigError, match=r"\?schema= is empty"):
+        split_schema("postgresql://me@localhost/db?schema=")
+    assert split_schema("postgresql://me@localhost/db?schema=raw&sslmode=disable") == (
+        "postgresql://me@localhost/db?sslmode=disable", "raw")
+
+
 def test_replication_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGPASS_FOR_TEST", "s3cret")
     cfg = tmp_path / "replication.yaml"

@@ -37,6 +37,16 @@ def _strip(target: str, scheme: str) -> str:
     return rest
 
 
+def _local_path(path: str, target: str) -> str:
+    """A file or folder target as the shell would read it: ``~`` is the home folder (not a
+    folder named ``~`` made here); a query (``?x=1``) is refused, not written into the file's
+    name."""
+    if "?" in path or "#" in path:
+        raise ConfigError(f"target {target!r}: a file or folder target takes no query "
+                          "(?…) — DuckDB and Parquet targets have no options in the URL")
+    return os.path.expanduser(path)
+
+
 def target_kind(target: str | None) -> str:
     """``duckdb``, ``postgres`` or ``parquet`` for a target string (a :class:`ConfigError` for
     a path that names none of them)."""
@@ -80,7 +90,7 @@ def open_destination(
         from ampkit.replicate.destinations.postgres import PostgresDestination
 
         return PostgresDestination(text, read_only=read_only, schema=schema)
-    path = _strip(text, kind) if "://" in text else text
+    path = _local_path(_strip(text, kind) if "://" in text else text, text)
     if kind == "parquet":
         from ampkit.replicate.destinations.parquet import ParquetDestination
 

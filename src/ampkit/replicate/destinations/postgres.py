@@ -54,7 +54,9 @@ def split_schema(url: str) -> tuple[str, str]:
     """``(libpq URL, schema)``: ``?schema=`` is ours, not libpq's."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    schema = next((v for k, v in query if k == "schema"), "public") or "public"
+    schema = next((v for k, v in query if k == "schema"), "public")
+    if not schema.strip():  # ?schema= given empty: a slip, not a wish for public
+        raise ConfigError("target: ?schema= is empty; name a schema or leave it out (public)")
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
     return urlunsplit(parts._replace(query=rest)), schema
 
