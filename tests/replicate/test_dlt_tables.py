@@ -235,3 +235,29 @@ def test_a_mapping_target_is_only_the_dlt_form(tmp_path: Path) -> None:
     path.write_text("target:\n  duckdb: out.duckdb\n")
     with pytest.raises(ConfigError, match=r"target: a mapping target is \{dlt: "):
         load_config(path)
+
+
+def test_a_second_run_of_the_same_pipeline_is_busy_not_a_double_load(
+    seeded: RunningServer, tmp_path: Path,
+) -> None:
+    """Two syncs of one pipeline at once loaded every event twice into a filesystem lake.
+    The pipeline's working folder is locked for the run: the second is DestinationBusy."""
+    import fcntl
+    import os
+
+    import dlt
+
+    from ampkit.replicate.destinations.base import DestinationBusy
+
+    lake = tmp_path / "busy-lake"
+    target = f"dlt:filesystem?bucket_url={lake.as_uri()}&pipeline=p_busy"
+    working = Path(dlt.pipeline(pipeline_name="p_busy").working_dir)
+    working.mkdir(parents=True, exist_ok=True)
+    fd = os.open(working / ".ampkit-sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another run holds the pipeline
+        with pytest.raises(DestinationBusy, match="dlt pipeline 'p_busy'"):
+            sync(seeded, target, streams=["events_list"])
+    finally:
+        os.close(fd)
+    assert ok(sync(seeded, target, streams=["events_list"])).streams[0].rows > 0

@@ -37,6 +37,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -188,14 +189,31 @@ def run_dlt_sync(
     retry: RetryPolicy | None,
     now: dt.datetime,
 ) -> SyncResult:
-    """Each stream of ``options`` as one dlt load into the target's destination."""
-    from dlt.pipeline.exceptions import PipelineStepFailed
-
-    from ampkit.replicate.dlt_source import amplitude_source
+    """Each stream of ``options`` as one dlt load into the target's destination, one run of
+    a pipeline at a time on this machine (a second is :class:`DestinationBusy`)."""
+    from ampkit.replicate.destinations.base import lock_file
 
     target = str(options.target)
     parsed = parse_target(target)
     pipe = _pipeline(parsed, options.schema_)
+    # one run of a pipeline at a time: its working folder (state, packages) is this machine's,
+    # and two runs at once loaded every event twice into a filesystem destination
+    working = Path(pipe.working_dir)
+    working.mkdir(parents=True, exist_ok=True)
+    held = lock_file(working / ".ampkit-sync.lock", f"dlt pipeline {parsed.pipeline!r}")
+    try:
+        return _run_streams(pipe, parsed, options, settings, reporter, retry, now, target)
+    finally:
+        os.close(held)
+
+
+def _run_streams(pipe: Any, parsed: DltTarget, options: SyncOptions, settings: Settings,
+                 reporter: Reporter, retry: RetryPolicy | None, now: dt.datetime,
+                 target: str) -> SyncResult:
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from ampkit.replicate.dlt_source import amplitude_source
+
     result = SyncResult(target=describe(target, options.schema_))
     secrets = settings.secrets()
     for opts in options.streams:

@@ -8,10 +8,13 @@ A destination keeps one table per stream and the sync state next to it.  A run w
 from __future__ import annotations
 
 import abc
+import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -206,6 +209,37 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+
+def lock_file(path: Path, description: str) -> int:
+    """An open descriptor of ``path`` holding an exclusive lock on it; busy if another holds it.
+
+    The lock belongs to the open file (``flock``; ``msvcrt.locking`` on Windows), so a second
+    opening in this same process is refused too, and the OS drops it when the process dies.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            try:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            except OSError:  # msvcrt fails the same way for any holder
+                raise busy(description, f"it holds {path}") from None
+        else:
+            import fcntl
+
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # EWOULDBLOCK: someone holds it
+                raise busy(description, f"it holds {path}") from None
+            except OSError as exc:  # no flock here (ENOLCK…): not a busy directory
+                raise DestinationError(f"{description}: cannot lock {path}: {exc}") from exc
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 __all__ = [
     "CLAIMS",
     "Destination",
@@ -219,6 +253,7 @@ __all__ = [
     "chunks",
     "dedupe",
     "extra_columns",
+    "lock_file",
     "quote_ident",
     "translated",
 ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,10 +37,9 @@ from pydantic import BaseModel, Field
 from ampkit.core.files import private_dir
 from ampkit.replicate.destinations.base import (
     Destination,
-    DestinationError,
     TableSpec,
     Transaction,
-    busy,
+    lock_file,
 )
 from ampkit.replicate.state import STATE_TABLE, StreamState
 
@@ -138,36 +136,6 @@ class _ParquetTransaction(Transaction):
             _tmp(self.dest.root / rel).unlink(missing_ok=True)
 
 
-def _lock(path: Path, description: str) -> int:
-    """An open descriptor of ``path`` holding an exclusive lock on it; busy if another holds it.
-
-    The lock belongs to the open file (``flock``; ``msvcrt.locking`` on Windows), so a second
-    opening in this same process is refused too, and the OS drops it when the process dies.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if sys.platform == "win32":
-            import msvcrt
-
-            try:
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            except OSError:  # msvcrt fails the same way for any holder
-                raise busy(description, f"it holds {path}") from None
-        else:
-            import fcntl
-
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # EWOULDBLOCK: someone holds it
-                raise busy(description, f"it holds {path}") from None
-            except OSError as exc:  # no flock here (ENOLCK…): not a busy directory
-                raise DestinationError(f"{description}: cannot lock {path}: {exc}") from exc
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
 class ParquetDestination(Destination):
     """``parquet:///dir`` (or a directory path)."""
 
@@ -179,7 +147,7 @@ class ParquetDestination(Destination):
         if not read_only:
             private_dir(self.root)  # events and state inside stay the owner's
             # closing the descriptor releases the lock
-            self._hold(os.close, _lock(self.root / LOCK_FILE, self.description))
+            self._hold(os.close, lock_file(self.root / LOCK_FILE, self.description))
         try:
             self.manifest = self._load()
             if not read_only:
