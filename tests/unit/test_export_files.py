@@ -139,3 +139,16 @@ def test_a_table_that_cannot_take_the_export_is_named_before_anything_is_read(
     with pytest.raises(ConfigError, match=r"table 'ev2' lacks the export's column\(s\)"):
         write_export(archives(), out, table="ev2")
     assert read == []
+
+
+def test_a_memory_limit_duckdb_cannot_read_is_refused_before_any_download(tmp_path: Path
+                                                                          ) -> None:
+    read: list[str] = []
+
+    def archives() -> Iterator[io.BytesIO]:
+        read.append("first")
+        yield archive("a")
+
+    with pytest.raises(ConfigError, match="memory_limit 'lots'"):
+        write_export(archives(), tmp_path / "e.duckdb", memory_limit="lots")
+    assert read == [] and not list(tmp_path.iterdir())

@@ -438,7 +438,7 @@ def _restore_limit(con: duckdb.DuckDBPyConnection, shown: str) -> None:
 
 
 @contextmanager
-def _memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator[None]:
+def memory_limit_set(con: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator[None]:
     """DuckDB's ``memory_limit`` set to ``limit`` for the time of the block, then put back."""
     if limit is None:
         yield
@@ -502,7 +502,7 @@ def load_duckdb(
     cursor = con.cursor()  # a connection of its own: no transaction of the caller's in the way
     try:
         check_table(cursor, table)
-        with _memory_limit(cursor, memory_limit):
+        with memory_limit_set(cursor, memory_limit):
             return _load(archive, cursor, table, max_line_bytes, max_archive_bytes, temp_dir,
                          reader)
     finally:
@@ -680,6 +680,7 @@ __all__ = [
     "export_select",
     "load_duckdb",
     "load_duckdb_file",
+    "memory_limit_set",
     "python_rows",
     "quote_identifier",
 ]

@@ -125,6 +125,7 @@ def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table
         duckdb_table_ddl,
         duckdb_transaction,
         load_duckdb,
+        memory_limit_set,
         quote_identifier,
     )
 
@@ -139,6 +140,8 @@ def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table
     done = False
     try:
         check_table(con.cursor(), table)  # before the first archive is downloaded
+        with memory_limit_set(con.cursor(), memory_limit):
+            pass  # a limit DuckDB cannot read ('lots') is refused now, not after a download
         for archive in archives:
             if new and not count:  # a new file's first archive goes straight into its table
                 count += load_duckdb(archive, con, table, memory_limit=memory_limit).rows
