@@ -16,10 +16,9 @@ import orjson
 # scrubbed, never the words of other messages ("Invalid API key or secret key").
 _API_KEY_ECHO = re.compile(r"(Invalid API key:\s*)([^\s\"']+)", re.IGNORECASE)
 REDACTED = "***"
-# a password in a URL (``http://user:pass@host``, as a proxy or base URL may carry one)
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(@)")
-
-
+# a password in a URL (``http://user:pass@host``, as a proxy or base URL may carry one): up to
+# the authority's last ``@``, as URL parsers read it (``me:p@ss@host``: the password is p@ss)
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)([^\s/?#]+)(@)")
 # and one given as a query parameter (``postgresql://host/db?password=…``, libpq's spelling)
 _QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd|sslpassword)=)([^&#\s'\"]*)",
                              re.IGNORECASE)

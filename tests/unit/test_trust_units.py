@@ -192,3 +192,6 @@ def test_a_password_given_as_a_url_parameter_is_masked_too() -> None:
     for shown in (redact_url(url), describe_target(url), redact_urls(f"cannot connect to {url}")):
         assert "T0P-secret" not in shown and "password=***" in shown and "sslmode=require" in shown
     assert redact_url("postgres://me:x@[::1") == "postgres://me:***@[::1"  # does not parse
+    # a password holding '@' is masked whole, up to the authority's last '@'
+    assert redact_urls("cannot connect to postgresql://me:p@ss@host:5432/db") == (
+        "cannot connect to postgresql://me:***@host:5432/db")

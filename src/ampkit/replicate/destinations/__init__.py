@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from ampkit._extras import message, missing
 from ampkit.errors import ConfigError, redact_urls
@@ -102,17 +101,7 @@ def open_destination(
 
 def redact_url(url: str) -> str:
     """The URL without its password (in its user part or as a ``password=`` parameter)."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:  # not a URL that parses (a bad port, a broken IPv6 host)
-        return redact_urls(url)
-    if password is None:
-        return redact_urls(url)
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return redact_urls(urlunsplit(parts._replace(netloc=netloc)))
+    return redact_urls(url)
 
 
 def describe_target(target: str | None, schema: str | None = None) -> str:
