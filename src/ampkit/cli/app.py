@@ -252,9 +252,9 @@ err_console = Console(stderr=True, highlight=False)
 
 def validation_message(exc: ValidationError) -> str:
     """``field: rule`` of a pydantic error, for a one-line CLI message."""
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "input"
-    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
+    from ampkit.models.base import error_line  # not for `ampkit --help`: only on an error
+
+    return error_line(exc.errors()[0], "input")
 
 
 def show_wait(reason: str, seconds: float) -> None:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+
+def error_line(err: Mapping[str, Any], unplaced: str) -> str:
+    """One pydantic error as ``where: rule`` — its location dotted (``unplaced`` when it has
+    none), pydantic's ``Value error, `` prefix dropped: the line every CLI message, 400 detail
+    and config error gives for a model that refused its input."""
+    where = ".".join(str(p) for p in err.get("loc", ())) or unplaced
+    return f"{where}: {str(err['msg']).removeprefix('Value error, ')}"
 
 
 def _validation_alias(name: str) -> AliasChoices:

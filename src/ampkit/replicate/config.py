@@ -66,6 +66,7 @@ from pydantic import (
 
 from ampkit.errors import ConfigError
 from ampkit.export import DEFAULT_MAX_LINE_BYTES
+from ampkit.models.base import error_line
 from ampkit.replicate.connections import (
     SourceConnection,
     is_connection_name,
@@ -265,10 +266,7 @@ def load_config(path: Path) -> ReplicationConfig:
     try:
         return ReplicationConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "file"
-        rule = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{path}: {loc}: {rule}") from None
+        raise ConfigError(f"{path}: {error_line(exc.errors()[0], 'file')}") from None
 
 
 def _mode(name: str, wanted: Mode | None, strict: bool) -> Mode:

@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ampkit.models.base import error_line
 from ampkit.models.plan import PlanError, TrackingPlan, as_plan
 from ampkit.server.limits import DashboardLimitsConfig, ProfileLimitsConfig
 
@@ -214,10 +215,7 @@ def parse_fault_spec(spec: str) -> FaultConfig:
     try:
         return FaultConfig.model_validate({"rates": rates, **extra})
     except ValidationError as exc:  # one line: the item and the rule
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"fault spec {where}: "
-                         f"{first['msg'].removeprefix('Value error, ')}") from None
+        raise ValueError(f"fault spec {error_line(exc.errors()[0], 'spec')}") from None
 
 
 class ExportConfig(_Strict):

@@ -32,6 +32,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ampkit.models.base import error_line
 from ampkit.server.config import ProjectConfig
 from ampkit.server.filters import EPOCH
 from ampkit.server.services.backend import Backend
@@ -170,8 +171,7 @@ Describe = Callable[[ErrorDetails], str]
 
 def dotted(err: ErrorDetails) -> str:
     """A pydantic error as ``where: what`` (``body`` when it has no place)."""
-    where = ".".join(str(p) for p in err["loc"]) or "body"
-    return f"{where}: {err['msg'].removeprefix('Value error, ')}"
+    return error_line(err, "body")
 
 
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
