@@ -74,6 +74,9 @@ def test_a_clean_run(amplitude_project):
                                              "unplanned_property, rejected_request, not "
                                              "'violations'"):
             helper(kind="violations")
+    for helper in (amplitude_project.assert_bad_event, amplitude_project.bad_events):
+        with pytest.raises(ValueError, match="disposition: 'stored' or 'rejected', not 'stord'"):
+            helper(disposition="stord")
 
 
 class TestAnotherPlan:

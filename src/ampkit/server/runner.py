@@ -152,7 +152,8 @@ def run_server(config: ServerConfig, announce: Callable[[str], None] | None = No
     except (OSError, duckdb.Error) as exc:
         sock.close()
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise StoreOpenError(f"--db {config.db}: cannot open it as the store: "
+        where = f"--db {config.db}" if config.db is not None else "the in-memory store"
+        raise StoreOpenError(f"{where}: cannot open it as the store: "
                              f"{' '.join(reason.split())}") from None
     app = create_app(store)
     if announce is not None:

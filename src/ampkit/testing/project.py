@@ -226,9 +226,7 @@ class AmplitudeProject:
         ``unplanned_property``) and requests it refused by Amplitude's rules
         (``rejected_request``) — each with its ``rule``, ``path``, ``disposition`` (``stored``
         or ``rejected``), ``event`` and ``request``."""
-        _known_kind(kind)
-        if disposition not in (None, "stored", "rejected"):
-            raise ValueError(f"disposition: 'stored' or 'rejected', not {disposition!r}")
+        _known_filters(kind, disposition)
         params = {k: v for k, v in (("kind", kind), ("event_type", event_type),
                                     ("since", since)) if v is not None}
         out: list[BadEvent] = []
@@ -270,7 +268,7 @@ class AmplitudeProject:
         """The server kept a bad event like this (``path``: the JSON pointer of the broken
         field, e.g. ``/event_properties/seats``); returns the newest one."""
         __tracebackhide__ = True
-        _known_kind(kind)
+        _known_filters(kind, disposition)
         every = self.bad_events()
         found = [b for b in every if (event_type is None or b.event_type == event_type)
                  and (kind is None or b.kind == kind) and (path is None or b.path == path)
@@ -392,7 +390,10 @@ class AmplitudeServer:
         return AmplitudeProject(self.url, key, secret, project_id=project_id, isolated=True)
 
 
-def _known_kind(kind: str | None) -> None:
-    """A typo in ``kind`` is an error naming the kinds, not a filter that matches nothing."""
+def _known_filters(kind: str | None, disposition: str | None) -> None:
+    """A typo in ``kind`` or ``disposition`` is an error naming the values, not a filter that
+    matches nothing (the same check for every bad-event helper)."""
     if kind is not None and kind not in BAD_EVENT_KINDS:
         raise ValueError(f"kind: one of {', '.join(BAD_EVENT_KINDS)}, not {kind!r}")
+    if disposition not in (None, "stored", "rejected"):
+        raise ValueError(f"disposition: 'stored' or 'rejected', not {disposition!r}")
