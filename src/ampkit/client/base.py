@@ -193,7 +193,9 @@ class ClientBase(QueryFlows, Generic[TransportT, SenderT, DriverT]):
                                                        now_ms=now))))
                 for i, e in enumerate(items)
             ]
-        except TypeError:  # an integer past 64 bits: found and named, event by event
+        except TypeError:  # what only the encoder refuses (an integer past 64 bits, a lone
+            # surrogate): found and named, event by event — the loop above stays inline, a
+            # call per event costs a tenth of encoding
             return [encode_event(normalize_event(e, defaults, validation, index=i, now_ms=now),
                                  i) for i, e in enumerate(items)]
 

@@ -135,7 +135,8 @@ def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table
     new = not out.exists()
     partial.unlink(missing_ok=True)
     con = duckdb.connect(str(partial if new else out))
-    staging = quote_identifier(f"_ampkit_export_staging_{os.getpid()}")
+    staging_name = f"_ampkit_export_staging_{os.getpid()}"
+    staging = quote_identifier(staging_name)
     count = staged = 0
     done = False
     try:
@@ -146,8 +147,7 @@ def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table
             if new and not count:  # a new file's first archive goes straight into its table
                 count += load_duckdb(archive, con, table, memory_limit=memory_limit).rows
                 continue
-            rows = load_duckdb(archive, con, staging.strip('"'),
-                               memory_limit=memory_limit).rows
+            rows = load_duckdb(archive, con, staging_name, memory_limit=memory_limit).rows
             count += rows
             staged += rows
         if staged or not new:
