@@ -148,3 +148,19 @@ def test_bad_input_past_the_first_thousand_events_sends_none(
                clear_amplitude_env=True)
     assert r.returncode == 1 and words in r.stderr, r.stderr
     assert server.store.counters["requests"] == before  # nothing was sent
+
+
+def test_a_reader_that_has_left_is_not_an_error() -> None:
+    """`ampkit actions --json | head -1`, the reader gone before the schemas are written:
+    the command ends quietly (status 1, as click's own commands do), not with
+    'error: Broken pipe'."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe fails with EPIPE
+    try:
+        done = subprocess.run([sys.executable, "-m", "ampkit", "actions", "--json"],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 1

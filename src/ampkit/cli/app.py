@@ -10,6 +10,7 @@ installed says which one in one line.
 from __future__ import annotations
 
 import os
+import select
 import sys
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -202,6 +203,8 @@ class LazyGroup(typer.core.TyperGroup):
         except (typer.Exit, typer.Abort, TyperException):  # typer's own: usage, exit codes
             raise
         except OSError as exc:  # a file or folder given that cannot be read or written
+            if isinstance(exc, BrokenPipeError) and _stdout_gone():
+                raise  # the reader of our output left (`| head`): click ends quietly, status 1
             fail(_os_message(exc))
         except AmplitudeError as exc:  # a typed error a command did not word itself
             fail(str(exc))
@@ -210,6 +213,21 @@ class LazyGroup(typer.core.TyperGroup):
                 raise
             fail(f"unexpected {type(exc).__name__}: {redact_urls(str(exc))} "
                  "(AMPKIT_DEBUG=1 shows where)", 70)
+
+
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe whose reader has gone away (``| head`` read its
+    lines and left): polling its write end then says POLLERR."""
+    poll = getattr(select, "poll", None)
+    try:
+        fd = sys.stdout.fileno()
+    except (ValueError, OSError):  # closed, or not a real file
+        return True
+    if poll is None:  # pragma: no cover - no poll() on this system
+        return True
+    waiter = poll()
+    waiter.register(fd, select.POLLOUT)
+    return any(event & select.POLLERR for _, event in waiter.poll(0))
 
 
 def _os_message(exc: OSError) -> str:
