@@ -74,8 +74,8 @@ def revenue_server() -> Iterator[RunningServer]:
         sdk.revenue(amplitude.Revenue(price=price, quantity=quantity, revenue=revenue,
                                       product_id="sku-1"), options)
         fields: dict[str, Any] = {"price": price, "quantity": quantity, "productId": "sku-1"}
-        if revenue is not None:
-            fields["revenue"] = revenue
+        if revenue is not None:  # sent with all three, price × quantity would win (§2.2)
+            fields = {"price": price, "revenue": revenue, "productId": "sku-1"}
         raw.append({"event_type": "revenue_amount", "user_id": user, "time": at,
                     "insert_id": f"r-{user}-{d}", **fields})
     sdk.flush()

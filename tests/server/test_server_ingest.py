@@ -128,6 +128,29 @@ def test_revenue_and_user_properties(api: Api) -> None:
     assert third["data"]["user_properties_updated"] is False
 
 
+@pytest.mark.parametrize(("fields", "amount"), [
+    ({"price": 4.99, "quantity": 3, "revenue": -1.99}, 14.97),  # all three: price × quantity
+    ({"price": 4.99, "revenue": -1.99}, -1.99),  # no quantity: revenue
+    ({"price": 4.99, "quantity": 3}, 14.97),
+    ({"price": 4.99}, 4.99),
+    ({"revenue": 7.5, "quantity": 3}, 7.5),
+    # an SDK's Revenue: $quantity (1 by default) comes with every $price; a $revenue set wins
+    ({"event_properties": {"$price": 2.0, "$quantity": 2, "$revenue": 9.0}}, 9.0),
+    ({"event_properties": {"$price": 2.0, "$quantity": 2}}, 4.0),
+])
+def test_revenue_amount_follows_the_http_api_rule(api: Api, fields: dict[str, object],
+                                                  amount: float) -> None:
+    """Reference §2.2: "revenue = price × quantity; when all three are sent, price × quantity
+    wins"."""
+    assert api.post_events([ev(0, user_id="payer-0001", **fields)]).status_code == 200
+    (stored,) = api.stored()
+    activity = api.admin("GET", "/api/2/useractivity",
+                         params={"user": stored["amplitude_id"]}).json()
+    assert activity["userData"]["revenue"] == pytest.approx(amount)
+    if "price" in fields and "quantity" in fields and "revenue" in fields:
+        assert stored["event_properties"]["$revenue"] == pytest.approx(amount)
+
+
 def test_every_sent_field_is_kept(api: Api) -> None:
     event = ev(0, device_id="device-00001", time=1_709_294_400_123, session_id=1_709_294_400_000,
                event_id=7, app_version="1.2.3", platform="iOS", os_name="ios",

@@ -398,24 +398,31 @@ def _revenue(event: Mapping[str, Any], props: dict[str, Any]) -> float | None:
     Revenue comes two ways, counted the same: top-level ``price``/``quantity``/``revenue`` (the
     HTTP API's fields, copied into ``event_properties`` with ``$`` names), or already in
     ``event_properties`` as ``$price``/``$quantity``/``$revenue`` — what the official SDKs'
-    ``Revenue`` objects send (a ``revenue_amount`` event).  Amount = ``revenue`` when present,
-    else ``price × quantity`` (quantity 1 when absent).  A non-numeric or non-finite amount
-    is no revenue."""
+    ``Revenue`` objects send (a ``revenue_amount`` event).  Amount = ``price × quantity`` when
+    all three top-level fields are sent (the HTTP API's rule: "when all three are sent, price
+    × quantity wins"), else ``revenue`` when present, else ``price × quantity`` (quantity 1
+    when absent).  The SDKs send ``$quantity`` (1 by default) with every ``$price``, so their
+    ``$revenue``, set only when the caller sets it, wins.
+    A non-numeric or non-finite amount is no revenue."""
     for key, prop in _REVENUE.items():
         value = event.get(key)
         if value is not None:
             props[prop] = value
-    if event.get("revenue") is not None or event.get("price") is not None:
+    top = event.get("revenue") is not None or event.get("price") is not None
+    if top:
         revenue, price, quantity = event.get("revenue"), event.get("price"), event.get("quantity")
     else:
         revenue, price, quantity = props.get("$revenue"), props.get("$price"), props.get(
             "$quantity")
+    each, count = _number(price), _number(quantity)
     amount = _number(revenue)
+    if top and amount is not None and each is not None and count is not None:
+        amount = each * count
+        if math.isfinite(amount):
+            props["$revenue"] = amount  # the amount the event counts for, as it is shown
     if amount is None:
-        each = _number(price)
         if each is None:
             return None
-        count = _number(quantity)
         amount = each * (1.0 if count is None else count)
     return amount if math.isfinite(amount) else None
 
