@@ -124,7 +124,8 @@ def attempts(evs: list[dict[str, Any]], q: Query, tz: str) -> Iterator[Attempt]:
         if q.mode == "unordered":
             firsts = [t0]
             for k in range(1, len(q.steps)):
-                hits = [e["time"] for e in evs if ok(e, k) and t0 <= e["time"] <= t0 + window]
+                hits = [e["time"] for j, e in enumerate(evs)  # the entry fills step 1 only
+                        if j != i and ok(e, k) and t0 <= e["time"] <= t0 + window]
                 if not hits:
                     break
                 firsts.append(min(hits))
@@ -485,6 +486,21 @@ def test_unordered_enters_only_at_step_one(server: Server) -> None:
     (got,) = server.funnel(q)
     assert got["cumulativeRaw"] == [12, 6]
     same([got], reference(events, q))
+
+
+@pytest.mark.parametrize("steps", [["Purchase", "Purchase"], ["_active", "Purchase"],
+                                   ["_all", "Purchase"]])
+def test_one_event_fills_one_step_in_any_order(server: Server, steps: list[str]) -> None:
+    """Unordered: a lone Purchase enters a funnel whose step 1 it matches, and converts no
+    further — the entry is not also the next step (a second Purchase is)."""
+    events = [ev("one", "Purchase", at(MAR[5], 10)),
+              ev("two", "Purchase", at(MAR[5], 10)), ev("two", "Purchase", at(MAR[5], 11))]
+    server.load(events)
+    for mode in ("unordered", "ordered"):
+        q = Query(steps, MAR[5], MAR[5], mode=mode, cs=86_400)
+        (got,) = server.funnel(q)
+        assert got["cumulativeRaw"] == [2, 1]
+        same([got], reference(events, q))
 
 
 def test_sequential_needs_the_next_active_event(server: Server) -> None:

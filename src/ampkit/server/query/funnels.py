@@ -20,7 +20,8 @@ that gets furthest counts, the earliest among equals):
   event does, whatever its type and whether the segment keeps it).
 - ``unordered``: the window lasts ``cs`` rounded down to whole days (the reference's ``cs``
   note; at least one day is our choice, so a shorter ``cs`` still has a window); step k is
-  reached once steps 1..k have all happened in the window at or after ``t0``, in any order.
+  reached once steps 1..k have all happened in the window at or after ``t0``, in any order,
+  each later step by an event other than the entry (one event does not fill two steps).
   Transition times are measured between the moments steps 1..k-1 and 1..k were first all
   done.
 - An attempt's depth is how many steps it reached.  **Per user the attempt with the greatest
@@ -250,15 +251,20 @@ def _sequential(count: int, w: str, active: Sql, inactive_entries: bool, positio
 def _unordered(count: int, w: str) -> list[Sql]:
     """``pick`` (as :func:`_pick`) in unordered mode, where ``_t1``… are the moments steps 1..k
     were first all done inside the attempt's window.  ``_f{k}``: the first step-k event at or
-    after the entry, inside the window — each step-k event knows the previous one's time
-    (``s{k}``), so an attempt meets just the one following its entry (a hash join)."""
-    ctes = [_cte(f"s{k}", f"SELECT _a, _t, lag(_t) OVER (PARTITION BY _a ORDER BY _t) AS _pt "
-                          f"FROM ev WHERE _m{k}") for k in range(1, count)]
+    after the entry, inside the window, other than the entry event itself (one event fills one
+    step: with ``[_active, Purchase]`` a lone Purchase enters and converts no further) — each
+    step-k event knows the previous one's time and the next one's (``s{k}``), so an attempt
+    meets just the one following its entry (a hash join), or the next when that is the entry."""
+    ctes = [_cte(f"s{k}", f"SELECT _a, _t, _p, lag(_t) OVER w AS _pt, lead(_t) OVER w AS _nt "
+                          f"FROM ev WHERE _m{k} WINDOW w AS (PARTITION BY _a ORDER BY _p)")
+            for k in range(1, count)]
     prev = "(SELECT _a, _p, _t AS _t0, _g FROM ev WHERE _m0 AND _in)"
     for k in range(1, count):  # one join per statement: no join order to search for
-        ctes.append(_cte(f"u{k}", f"SELECT a.*, x._t AS _f{k} FROM {prev} AS a LEFT JOIN s{k} "
-                                  f"AS x ON x._a = a._a AND a._t0 <= x._t AND (x._pt IS NULL "
-                                  f"OR x._pt < a._t0) AND x._t <= a._t0 + {w}", True))
+        hit = "CASE WHEN x._p = a._p THEN x._nt ELSE x._t END"
+        ctes.append(_cte(f"u{k}", f"SELECT a.*, CASE WHEN {hit} <= a._t0 + {w} THEN {hit} END "
+                                  f"AS _f{k} FROM {prev} AS a LEFT JOIN s{k} AS x "
+                                  f"ON x._a = a._a AND a._t0 <= x._t AND (x._pt IS NULL "
+                                  f"OR x._pt < a._t0)", True))
         prev = f"u{k}"
 
     # per user: the earliest attempt (_b0) and the earliest reaching step d+1 (_b{d})
