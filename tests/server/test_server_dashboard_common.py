@@ -234,3 +234,18 @@ def test_shapes_match_the_real_fixtures(dash: Dash) -> None:
         assert ours["data"]["seriesMeta"] == real["data"]["seriesMeta"]
         assert all(isinstance(row, list) and len(row) == 1
                    for row in ours["data"]["seriesCollapsed"])
+
+
+@pytest.mark.parametrize("name", ["users__empty_series.json", "sessions_average__empty_series.json"])
+def test_a_range_without_data_answers_as_the_real_empty_fixtures(dash: Dash, name: str) -> None:
+    """No event in the range: no row in ``series``, the collapsed value still 0 — the real
+    bodies, to the letter (their ranges hold nothing in this project)."""
+    from pathlib import Path
+
+    real = json.loads((Path(__file__).resolve().parents[1] / "fixtures/airbyte/responses"
+                       / name).read_text())
+    path = "/api/2/users" if name.startswith("users") else "/api/2/sessions/average"
+    days_of = real["data"]["xValues"]
+    ours = dash.get(path, start=days_of[0].replace("-", ""),
+                    end=days_of[-1].replace("-", "")).json()
+    assert ours == real
