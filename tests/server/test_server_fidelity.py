@@ -296,6 +296,30 @@ def test_a_session_as_long_as_the_last_bin_end_is_in_no_bin() -> None:
         srv.stop()
 
 
+def test_a_session_longer_than_a_day_belongs_to_its_first_day_whatever_the_range() -> None:
+    """A 54-hour session (Mar 2 12:00 to Mar 4 18:00 UTC) started on Mar 2: a query of Mar 4
+    alone does not see it start there, a query of Mar 2–4 counts it once, on Mar 2, in the last
+    default bin (capped at one day), and the user's usage time counts one day of it."""
+    srv = start()
+    try:
+        t0 = ms(dt.datetime(2024, 3, 2, 12, tzinfo=dt.UTC))
+        send(srv, [{"event_type": "Use", "user_id": "user-long1", "time": at, "session_id": t0,
+                    "insert_id": f"long-{at}"} for at in (t0, t0 + 54 * 3_600_000)])
+        alone = get(srv, "/api/2/sessions/length", start="20240304", end="20240304").json()
+        assert sum(alone["data"]["series"][0]) == 0
+        assert get(srv, "/api/2/sessions/average", start="20240304",
+                   end="20240304").json()["data"]["series"] == []
+        whole = get(srv, "/api/2/sessions/length", start="20240302", end="20240304").json()
+        assert whole["data"]["series"][0] == [0] * 8 + [1]  # 86400s is the last bin's end
+        average = get(srv, "/api/2/sessions/average", start="20240302", end="20240304").json()
+        assert average["data"]["series"] == [[86_400, 0, 0]]
+        amp = get(srv, "/api/2/usersearch", user="user-long1").json()["matches"][0]
+        profile = get(srv, "/api/2/useractivity", user=str(amp["amplitude_id"])).json()
+        assert profile["userData"]["usage_time"] == 86_400_000
+    finally:
+        srv.stop()
+
+
 # --- §8 smaller items ------------------------------------------------------------------------
 
 def _zip64_extras(archive: bytes) -> int:

@@ -17,8 +17,8 @@ default, newest first; ``earliest``, oldest first).  **Exactly** ``limit`` event
 from ``offset`` on: the docs' "``limit=1`` returns two events" and "more to avoid cutting a
 session" are not reproduced, so a client can page with ``offset += len(events)``.  Events have
 the export line shape.  ``userData`` sums the user's stored events (sessions = distinct
-``session_id`` other than -1, ``usage_time`` = total session length in ms,
-``purchases``/``revenue`` from revenue events, ``first_used`` / ``last_used`` local dates);
+``session_id`` other than -1, ``usage_time`` = total session length in ms, each session capped
+at one day as the sessions endpoints cap it, ``purchases``/``revenue`` from revenue events, ``first_used`` / ``last_used`` local dates);
 device and location fields are the last ones the user's events set (``library``,
 ``ip_address``, ``last_device_id`` from the latest event); ``properties`` are the current user
 properties.  An unknown Amplitude ID gives 200 with the zeroed profile Amplitude sends
@@ -39,6 +39,7 @@ import orjson
 from ampkit.models.dashboard.user_activity import UserActivityQuery
 from ampkit.models.dashboard.user_search import UserSearchQuery
 from ampkit.server.query.common import Ctx, sql
+from ampkit.server.query.sessions import DAY_MS
 from ampkit.server.schema import EXPORT_SELECT, export_dict
 
 PREFIX_LIMIT = 100
@@ -116,7 +117,8 @@ def _profile(ctx: Ctx, amp: int) -> dict[str, Any] | None:
                     "count(revenue), coalesce(sum(revenue), 0), "
                     "list(DISTINCT device_id) FILTER (WHERE device_id IS NOT NULL) "
                     "FROM events WHERE " + where)
-    usage = ctx.one("SELECT coalesce(sum(date_diff('millisecond', a, b)), 0) FROM (SELECT "
+    usage = ctx.one(f"SELECT coalesce(sum(least(date_diff('millisecond', a, b), {DAY_MS})), 0) "
+                    "FROM (SELECT "
                     "min(event_time) AS a, max(event_time) AS b FROM events WHERE " + where
                     + " AND session_id IS NOT NULL AND session_id <> -1 GROUP BY session_id)")
     last = ctx.one("SELECT library, ip_address, device_id FROM events WHERE " + where

@@ -59,10 +59,16 @@ def _sessions(ctx: Ctx, buckets: Buckets) -> Sql:
                 "IS NOT NULL AND session_id <> -1 AND event_time >= ? AND event_time < ? "
                 "GROUP BY amplitude_id, session_id",
                 ctx.project_id, lo - dt.timedelta(days=1), hi + dt.timedelta(days=1))
+    # a session with an event before the read window started before the range: not counted
+    # (read from the window alone, a 54-hour session would seem to start on its last day)
+    earlier = sql("SELECT 1 FROM events AS e WHERE e.project_id = ? AND e.amplitude_id = s._a "
+                  "AND e.session_id = s.session_id AND e.event_time < ?",
+                  ctx.project_id, lo - dt.timedelta(days=1))
     return template("SELECT {b} AS _b, _a, least(date_diff('millisecond', _s0, _s1), {cap}) "
-                    "AS _len FROM ({inner}) WHERE _s0 >= {lo} AND _s0 < {hi}",
+                    "AS _len FROM ({inner}) AS s WHERE _s0 >= {lo} AND _s0 < {hi} "
+                    "AND NOT EXISTS ({earlier})",
                     b=bucket, cap=sql("?", DAY_MS), inner=inner, lo=sql("?", lo),
-                    hi=sql("?", hi))
+                    hi=sql("?", hi), earlier=earlier)
 
 
 def _edges(q: SessionLengthQuery) -> list[float]:
