@@ -236,7 +236,8 @@ def test_shapes_match_the_real_fixtures(dash: Dash) -> None:
                    for row in ours["data"]["seriesCollapsed"])
 
 
-@pytest.mark.parametrize("name", ["users__empty_series.json", "sessions_average__empty_series.json"])
+@pytest.mark.parametrize("name", ["users__empty_series.json",
+                                  "sessions_average__empty_series.json"])
 def test_a_range_without_data_answers_as_the_real_empty_fixtures(dash: Dash, name: str) -> None:
     """No event in the range: no row in ``series``, the collapsed value still 0 — the real
     bodies, to the letter (their ranges hold nothing in this project)."""

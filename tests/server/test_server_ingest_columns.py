@@ -24,6 +24,7 @@ def _state(state: ProjectState) -> dict[str, Any]:
         "users": {amp: (u.user_id, u.device_id, u.user_properties, u.fields, u.first_seen_ms,
                         u.last_seen_ms, u.paying) for amp, u in state.users.items()},
         "groups": {k: g.group_properties for k, g in state.groups.items()},
+        "merged": dict(state.merged),
     }
 
 
@@ -63,6 +64,55 @@ def test_a_restarted_server_knows_every_identity_and_user_as_before(tmp_path: Pa
         assert last["user_id"] is None
         assert last["amplitude_id"] == before["by_device"]["device-phone-2"] == (
             before["by_user"]["user-bobby"])
+        api.http.close()
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["apart", "in-one-request"])
+def test_an_anonymous_device_that_logs_in_as_a_known_user_is_merged_into_them(
+    tmp_path: Path, together: bool
+) -> None:
+    """alice is known (her phone); her laptop browses anonymously, then logs in as alice: the
+    laptop's anonymous id is merged into hers — one user in the analytics, its history hers,
+    its later events hers, the merge listed — and a restarted server knows it."""
+    db = tmp_path / "merge.duckdb"
+    day = 1_709_294_400_000  # 2024-03-01 12:00 UTC
+    anon = [{"event_type": "browse", "device_id": "laptop-0002", "time": day + k,
+             "insert_id": f"m-{k}"} for k in (1, 2)]
+    login = [{"event_type": "login", "device_id": "laptop-0002", "user_id": "user-alice",
+              "time": day + 3, "insert_id": "m-3"}]
+    requests = [[{"event_type": "open", "device_id": "phone-00001", "user_id": "user-alice",
+                  "time": day, "insert_id": "m-0"}]]
+    requests += [anon + login] if together else [anon, login]
+    requests.append([{"event_type": "browse", "device_id": "laptop-0002", "time": day + 4,
+                      "insert_id": "m-4"}])
+    with serve_in_thread(config(db=db, throttle_enabled=False)) as srv:
+        api = Api(srv)
+        for events in requests:
+            assert api.post_events(events).status_code == 200
+        stored = api.stored()
+        alice = stored[0]["amplitude_id"]
+        assert [e["amplitude_id"] for e in stored] == [alice] * 5
+        assert [e["user_id"] for e in stored] == (
+            ["user-alice", None, None, "user-alice", None])
+        segmentation = api.admin("GET", "/api/2/events/segmentation", params={
+            "e": '{"event_type": "_active"}', "start": "20240301", "end": "20240301"}).json()
+        assert segmentation["data"]["series"] == [[1]]
+        found = api.admin("GET", "/api/2/usersearch", params={"user": "laptop-0002"}).json()
+        assert [m["amplitude_id"] for m in found["matches"]] == [alice]
+        (merged,) = srv.store.states[1].merged
+        for asked in (alice, merged):  # the id merged away answers as alice
+            profile = api.admin("GET", "/api/2/useractivity", params={"user": asked}).json()
+            assert profile["userData"]["canonical_amplitude_id"] == alice
+            assert profile["userData"]["merged_amplitude_ids"] == [merged]
+            assert profile["userData"]["num_events"] == 5
+        before = _state(srv.store.states[1])
+        api.http.close()
+    with serve_in_thread(config(db=db, throttle_enabled=False)) as srv:
+        assert _state(srv.store.states[1]) == before
+        api = Api(srv)
+        assert api.post_events([{"event_type": "again", "device_id": "laptop-0002",
+                                 "insert_id": "m-5"}]).status_code == 200
+        assert api.stored()[-1]["amplitude_id"] == alice
         api.http.close()
 
 

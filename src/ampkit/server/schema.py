@@ -96,6 +96,10 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS identities (
         project_id INTEGER, kind VARCHAR, key VARCHAR, amplitude_id BIGINT,
         PRIMARY KEY (project_id, kind, key))""",
+    # anonymous Amplitude IDs merged into a known user's (their events moved there)
+    """CREATE TABLE IF NOT EXISTS merges (
+        project_id INTEGER, amplitude_id BIGINT, merged_into BIGINT,
+        PRIMARY KEY (project_id, amplitude_id))""",
     """CREATE TABLE IF NOT EXISTS groups_state (
         project_id INTEGER, group_type VARCHAR, group_value VARCHAR, group_properties VARCHAR,
         PRIMARY KEY (project_id, group_type, group_value))""",

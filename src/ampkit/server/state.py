@@ -1,8 +1,10 @@
 """In-memory indexes the ingestion path needs on every event, mirrored in DuckDB tables.
 
 - Amplitude ID assignment: one id per user, anonymous devices get their own id and are merged
-  into the user's id the first time they show up with a ``user_id`` (the anonymous history
-  keeps its id; later events of that device carry the user's id);
+  into the user's id the first time they show up with a ``user_id``: a device never seen with
+  a user becomes that user; a device whose anonymous id is new to a user already known is
+  *merged* into the known user's id (:attr:`ProjectState.merged`) — its history is moved to
+  that id, so the person counts once, and its later events carry it;
 - user and group property state, to which property operations are applied in arrival order.
 
 ``insert_id`` deduplication is not kept here: the store looks ids up in the events table itself
@@ -54,6 +56,10 @@ class ProjectState:
         self.groups: dict[tuple[str, str], GroupState] = {}
         self.touched_users: dict[int, UserState] = {}
         self.touched_groups: dict[tuple[str, str], GroupState] = {}
+        self.merged: dict[int, int] = {}
+        """Anonymous Amplitude ID → the known user's it was merged into."""
+        self.touched_merges: list[tuple[int, int]] = []
+        """Merges (anonymous id, user's id) made since the last :meth:`take_touched`."""
         self.touched_ids: dict[tuple[str, str], int] = {}
         """Identities (``("u", user_id)`` or ``("d", device_id)`` → Amplitude ID) bound since
         the last :meth:`take_touched`: only these are written, not every touched user's."""
@@ -71,8 +77,11 @@ class ProjectState:
             if amp is not None:
                 user = self.users[amp]
                 if device_id is not None:
-                    if device_id not in self.by_device:
+                    known = self.by_device.get(device_id)
+                    if known is None:
                         self._bind_device(device_id, amp)
+                    elif known != amp and self.users[known].user_id is None:
+                        self._merge(known, user)
                     user.device_id = device_id
                     self.touch(user)
                 return user, False
@@ -95,6 +104,26 @@ class ProjectState:
         user = self._new(next_id, None, device_id)
         self._bind_device(device_id, next_id)
         return user, True
+
+    def _merge(self, anonymous: int, user: UserState) -> None:
+        """The anonymous user ``anonymous`` is ``user`` from now on: its devices point to the
+        user's id, its history moves there (written by the store), what it was (first seen,
+        paying) adds to the user's, and its properties give way to the user's."""
+        gone = self.users.pop(anonymous)
+        for device, amp in list(self.by_device.items()):
+            if amp == anonymous:
+                self._bind_device(device, user.amplitude_id)
+        for old, into in list(self.merged.items()):
+            if into == anonymous:
+                self.merged[old] = user.amplitude_id
+        self.merged[anonymous] = user.amplitude_id
+        self.touched_merges.append((anonymous, user.amplitude_id))
+        self.touched_users.pop(anonymous, None)
+        if gone.first_seen_ms is not None and (user.first_seen_ms is None
+                                               or gone.first_seen_ms < user.first_seen_ms):
+            user.first_seen_ms = gone.first_seen_ms
+        user.paying = user.paying or gone.paying
+        self.touch(user)
 
     def _bind_user(self, user_id: str, amplitude_id: int) -> None:
         self.by_user[user_id] = amplitude_id
@@ -129,10 +158,12 @@ class ProjectState:
 
     def take_touched(
         self,
-    ) -> tuple[list[UserState], list[GroupState], dict[tuple[str, str], int]]:
-        """Users, groups and identities changed since the last call (to write through to
-        DuckDB)."""
+    ) -> tuple[list[UserState], list[GroupState], dict[tuple[str, str], int],
+               list[tuple[int, int]]]:
+        """Users, groups, identities and merges changed since the last call (to write
+        through to DuckDB)."""
         users, groups = list(self.touched_users.values()), list(self.touched_groups.values())
-        ids = self.touched_ids
+        ids, merges = self.touched_ids, self.touched_merges
         self.touched_users, self.touched_groups, self.touched_ids = {}, {}, {}
-        return users, groups, ids
+        self.touched_merges = []
+        return users, groups, ids, merges

@@ -178,6 +178,10 @@ class Store:
             "SELECT kind, key, amplitude_id FROM identities WHERE project_id = ?", [pid]
         ).fetchall():
             (state.by_user if kind == "u" else state.by_device)[key] = amp
+        for gone, into in self.con.execute(
+            "SELECT amplitude_id, merged_into FROM merges WHERE project_id = ?", [pid]
+        ).fetchall():
+            state.merged[gone] = into
         for gtype, gvalue, props in self.con.execute(
             "SELECT group_type, group_value, group_properties FROM groups_state "
             "WHERE project_id = ?", [pid]
@@ -295,8 +299,11 @@ class Store:
         users: list[UserState] = []
         groups: list[GroupState] = []
         ids: list[tuple[int, tuple[str, str], int]] = []
+        merges: list[tuple[int, int, int]] = []
         for project_id in by_project:
-            touched_users, touched_groups, touched_ids = self.states[project_id].take_touched()
+            touched_users, touched_groups, touched_ids, touched_merges = (
+                self.states[project_id].take_touched())
+            merges += [(project_id, gone, into) for gone, into in touched_merges]
             users += touched_users
             groups += touched_groups
             ids += [(project_id, key, amp) for key, amp in touched_ids.items()]
@@ -308,6 +315,8 @@ class Store:
                     names=[name for name, _ in BATCH_COLUMNS])
                 _from_arrow(con, "_ampkit_batch", table, self._insert,
                             [project_id, batch.now_ms])
+            for project_id, gone, into in merges:  # after the rows of this very request
+                self._write_merge(con, project_id, gone, into)
             if users:
                 self._write_users(con, users)
             if ids:
@@ -351,6 +360,20 @@ class Store:
             rows = []
         return str(rows[0][0]) if rows else orjson.dumps(value).decode()
 
+    @staticmethod
+    def _write_merge(con: duckdb.DuckDBPyConnection, project_id: int, gone: int,
+                     into: int) -> None:
+        """The anonymous user ``gone`` merged into ``into``: its events move to ``into``, its
+        row goes, and the merge is kept (for ``merged_amplitude_ids``, and ids merged into
+        ``gone`` before now point to ``into``)."""
+        con.execute("UPDATE events SET amplitude_id = ? WHERE project_id = ? "
+                    "AND amplitude_id = ?", [into, project_id, gone])
+        con.execute("DELETE FROM users WHERE project_id = ? AND amplitude_id = ?",
+                    [project_id, gone])
+        con.execute("UPDATE merges SET merged_into = ? WHERE project_id = ? AND merged_into = ?",
+                    [into, project_id, gone])
+        con.execute("INSERT OR REPLACE INTO merges VALUES (?, ?, ?)", [project_id, gone, into])
+
     def _write_users(self, con: duckdb.DuckDBPyConnection, users: list[UserState]) -> None:
         dumps = orjson.dumps
         _from_arrow(con, "_ampkit_users", pa.table({
@@ -371,7 +394,7 @@ class Store:
     def reset(self, project_id: int) -> None:
         """Forget everything of one project (admin route, tests)."""
         with self.transaction() as con:
-            for table in ("events", "users", "identities", "groups_state", "charts",
+            for table in ("events", "users", "identities", "merges", "groups_state", "charts",
                           "bad_events", "bad_requests"):
                 con.execute(f"DELETE FROM {table} WHERE project_id = ?",  # noqa: S608 -- a table of ours
                             [project_id])

@@ -18,7 +18,10 @@ from ``offset`` on: the docs' "``limit=1`` returns two events" and "more to avoi
 session" are not reproduced, so a client can page with ``offset += len(events)``.  Events have
 the export line shape.  ``userData`` sums the user's stored events (sessions = distinct
 ``session_id`` other than -1, ``usage_time`` = total session length in ms, each session capped
-at one day as the sessions endpoints cap it, ``purchases``/``revenue`` from revenue events, ``first_used`` / ``last_used`` local dates);
+at one day as the sessions endpoints cap it, ``purchases``/``revenue`` from revenue events,
+``first_used`` / ``last_used`` local dates, ``merged_amplitude_ids`` the anonymous ids merged
+into the user's, whose events are the user's now); an Amplitude ID merged away answers as
+the user it was merged into;
 device and location fields are the last ones the user's events set (``library``,
 ``ip_address``, ``last_device_id`` from the latest event); ``properties`` are the current user
 properties.  An unknown Amplitude ID gives 200 with the zeroed profile Amplitude sends
@@ -76,7 +79,7 @@ def user_search(ctx: Ctx, q: UserSearchQuery) -> dict[str, Any]:
     if found:
         return {"matches": found, "type": "match_user_or_device_id"}
     if AMPLITUDE_ID.fullmatch(query):
-        found = _matches(ctx, "amplitude_id = ?", int(query))
+        found = _matches(ctx, "amplitude_id = ?", _canonical(ctx, int(query)))
         if found:
             return {"matches": found, "type": "match_amplitude_id"}
     found = _matches(ctx, "starts_with(user_id, ?)", query)
@@ -130,7 +133,10 @@ def _profile(ctx: Ctx, amp: int) -> dict[str, Any] | None:
     assert usage is not None
     user_id, device_id, props, paying, fields = user
     out = zeroed_profile()
-    out.update(user_id=user_id, canonical_amplitude_id=amp, num_events=int(stats[0]),
+    merged = ctx.rows(sql("SELECT amplitude_id FROM merges WHERE project_id = ? AND "
+                          "merged_into = ? ORDER BY amplitude_id", ctx.project_id, amp))
+    out.update(user_id=user_id, canonical_amplitude_id=amp,
+               merged_amplitude_ids=[int(m) for (m,) in merged], num_events=int(stats[0]),
                num_sessions=int(stats[1]), usage_time=int(usage[0]),
                first_used=_day(ctx, stats[2]), last_used=_day(ctx, stats[3]),
                purchases=int(stats[4]), revenue=float(stats[5]),
@@ -144,13 +150,21 @@ def _profile(ctx: Ctx, amp: int) -> dict[str, Any] | None:
     return out
 
 
+def _canonical(ctx: Ctx, amp: int) -> int:
+    """The Amplitude ID ``amp`` answers as: the user's it was merged into, or itself."""
+    row = ctx.one(sql("SELECT merged_into FROM merges WHERE project_id = ? AND amplitude_id = ?",
+                      ctx.project_id, amp))
+    return int(row[0]) if row is not None else amp
+
+
 def user_activity(ctx: Ctx, q: UserActivityQuery) -> dict[str, Any]:
-    profile = _profile(ctx, q.amplitude_id)
+    amp = _canonical(ctx, q.amplitude_id)
+    profile = _profile(ctx, amp)
     if profile is None:
         return {"userData": zeroed_profile(), "events": []}
     order = "DESC" if q.direction == "latest" else "ASC"
     rows = ctx.rows(sql(
         f"SELECT {EXPORT_SELECT} FROM events WHERE project_id = ? AND amplitude_id = ? "
         f"ORDER BY event_time {order}, seq {order} LIMIT ? OFFSET ?",
-        ctx.project_id, q.amplitude_id, q.limit, q.offset))
+        ctx.project_id, amp, q.limit, q.offset))
     return {"userData": profile, "events": [export_dict(r) for r in rows]}
