@@ -151,11 +151,17 @@ def attempts(evs: list[dict[str, Any]], q: Query, tz: str) -> Iterator[Attempt]:
 
 
 def histories(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """user → their events in time order, then arrival (= list) order."""
+    """user → their events in time order, then ``event_id`` (none last), then arrival (= list)
+    order."""
     by_user: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for i, ev in enumerate(events):
         by_user[ev["user_id"]].append((i, ev))
-    return {user: [ev for _, ev in sorted(indexed, key=lambda p: (p[1]["time"], p[0]))]
+
+    def place(p: tuple[int, dict[str, Any]]) -> tuple[int, bool, int, int]:
+        event_id = p[1].get("event_id")
+        return (p[1]["time"], event_id is None, event_id or 0, p[0])
+
+    return {user: [ev for _, ev in sorted(indexed, key=place)]
             for user, indexed in by_user.items()}
 
 
@@ -501,6 +507,25 @@ def test_one_event_fills_one_step_in_any_order(server: Server, steps: list[str])
         (got,) = server.funnel(q)
         assert got["cumulativeRaw"] == [2, 1]
         same([got], reference(events, q))
+
+
+@pytest.mark.parametrize("ids", [(2, 1), (-(2**62), 2**62), (2**63 - 1, -(2**63))],
+                         ids=["small", "huge-span", "whole-range"])
+@pytest.mark.parametrize("mode", ["ordered", "sequential", "unordered"])
+def test_event_id_orders_events_of_one_moment(server: Server, mode: str,
+                                              ids: tuple[int, int]) -> None:
+    """B and A sent in that order at the same millisecond, A's event_id the lower: A came first
+    (reference §2.2, event_id orders "events sharing user and timestamp") — whatever range the
+    ids span (a BIGINT, a HUGEINT or a struct position)."""
+    moment = at(MAR[5], 10)
+    events = [ev("tied", "B", moment, event_id=max(ids)),
+              ev("tied", "A", moment, event_id=min(ids)), ev("none", "B", moment),
+              ev("none", "A", moment, event_id=5)]  # an id sorts before none: A, then B
+    server.load(events)
+    q = Query(["A", "B"], MAR[5], MAR[5], mode=mode, cs=86_400)
+    (got,) = server.funnel(q)
+    assert got["cumulativeRaw"] == [2, 2]
+    same([got], reference(events, q))
 
 
 def test_sequential_needs_the_next_active_event(server: Server) -> None:

@@ -151,6 +151,21 @@ def test_revenue_amount_follows_the_http_api_rule(api: Api, fields: dict[str, ob
         assert stored["event_properties"]["$revenue"] == pytest.approx(amount)
 
 
+def test_user_activity_orders_one_moment_by_event_id(api: Api) -> None:
+    """Reference §2.2: event_id orders "events sharing user and timestamp" — before arrival
+    order; events without one come after those with one."""
+    moment = 1_709_294_400_000
+    assert api.post_events([ev(0, user_id="tied-00001", time=moment, event_type="c"),
+                            ev(1, user_id="tied-00001", time=moment, event_type="b", event_id=2),
+                            ev(2, user_id="tied-00001", time=moment, event_type="a",
+                               event_id=1)]).status_code == 200
+    amp = api.stored()[0]["amplitude_id"]
+    for direction, expected in (("earliest", "abc"), ("latest", "cba")):
+        got = api.admin("GET", "/api/2/useractivity", params={
+            "user": amp, "direction": direction}).json()["events"]
+        assert "".join(e["event_type"] for e in got) == expected
+
+
 def test_every_sent_field_is_kept(api: Api) -> None:
     event = ev(0, device_id="device-00001", time=1_709_294_400_123, session_id=1_709_294_400_000,
                event_id=7, app_version="1.2.3", platform="iOS", os_name="ios",

@@ -13,8 +13,9 @@ that gets furthest counts, the earliest among equals):
   its conversion window is ``[t0, t0 + cs]`` from that event's time, so later steps may happen
   after ``end``.  ``n=new`` keeps users whose first active event ever lies in the range.
 - ``ordered``: each later step is the first matching event after the previous step's event
-  (time, then arrival order ``seq``) inside the window — the earliest is the best choice for a
-  given start.
+  (time, then ``event_id`` — the reference's counter "to order events sharing user and
+  timestamp", events without one after those with one — then arrival order ``seq``) inside the
+  window — the earliest is the best choice for a given start.
 - ``sequential``: each later step must be the user's very next active event after the previous
   step's event, inside the window (``$identify``/``$groupidentify`` don't interrupt; any other
   event does, whatever its type and whether the segment keeps it).
@@ -102,25 +103,46 @@ def step_name(step: EventDef) -> str:
 WIDE_POSITION = "epoch_ms({t})::HUGEINT * 18446744073709551616::HUGEINT + {q}"
 """An event's place in its user's history as one sortable number: time (ms), then arrival order
 ``seq`` (any BIGINT fits below 2**64, so the order is exactly (time, seq))."""
+STRUCT_POSITION = "{{'t': epoch_ms({t}), 'e': coalesce({e}, 9223372036854775807), 'q': {q}}}"
+"""The same place as a struct (compared field by field), when ``event_id`` spans too much for
+a number: time, ``event_id`` (none last), ``seq``."""
 BIGINT_SPAN = 2**63
 """Largest count of (ms, seq) pairs :func:`_position` numbers with a BIGINT."""
+HUGEINT_SPAN = 2**126
+"""Largest count of (ms, event_id, seq) triples :func:`_position` numbers with a HUGEINT."""
 
 
 def _position(ctx: Ctx, lo: dt.datetime, hi: dt.datetime) -> str:
-    """SQL (with ``{t}``/``{q}`` for the time and seq columns) numbering the events between
-    ``lo`` and ``hi`` in (time, seq) order: a BIGINT — (ms since ``lo``) × (the range of seq
-    there) + (seq - its least) — when that fits, which it does unless the range holds more than
-    ~10^8 events per year of ms; else :data:`WIDE_POSITION` (a HUGEINT, slower to sort)."""
-    row = ctx.one(sql("SELECT min(seq), max(seq) FROM events WHERE project_id = ? "
-                      "AND event_time >= ? AND event_time < ?", ctx.project_id, lo, hi))
+    """SQL (with ``{t}``, ``{e}``, ``{q}`` for the time, event_id and seq columns) numbering the
+    events between ``lo`` and ``hi`` in their order: time, then ``event_id`` (the reference's
+    "increasing counter to order events sharing user and timestamp"; events without one after
+    those with one), then arrival (``seq``).  Without any ``event_id`` in the range: a BIGINT —
+    (ms since ``lo``) × (the range of seq there) + (seq - its least) — when that fits, which it
+    does unless the range holds more than ~10^8 events per year of ms; else
+    :data:`WIDE_POSITION` (a HUGEINT, slower to sort).  With event_ids, their range multiplies
+    in, as a BIGINT, a HUGEINT, or past that :data:`STRUCT_POSITION`."""
+    row = ctx.one(sql("SELECT min(seq), max(seq), min(event_id), max(event_id) FROM events "
+                      "WHERE project_id = ? AND event_time >= ? AND event_time < ?",
+                      ctx.project_id, lo, hi))
     if row is None or row[0] is None:
         return "0"
     least, span = int(row[0]), int(row[1]) - int(row[0]) + 1
     ms = (hi - lo) // dt.timedelta(milliseconds=1) + 1
-    if ms * span > BIGINT_SPAN - 1:
-        return WIDE_POSITION
     base = (lo - dt.datetime(1970, 1, 1)) // dt.timedelta(milliseconds=1)
-    return f"(epoch_ms({{t}}) - {base}) * {span} + ({{q}} - {least})"
+    if row[2] is None:
+        if ms * span > BIGINT_SPAN - 1:
+            return WIDE_POSITION
+        return f"(epoch_ms({{t}}) - {base}) * {span} + ({{q}} - {least})"
+    low = int(row[2])
+    ids = int(row[3]) - low + 2  # 0 … ids-2 for the event_ids, ids-1 for none
+    if ms * ids * span <= BIGINT_SPAN - 1:
+        tie = f"coalesce({{e}} - {low}, {ids - 1})"
+        return f"((epoch_ms({{t}}) - {base}) * {ids} + {tie}) * {span} + ({{q}} - {least})"
+    if ms * ids * span <= HUGEINT_SPAN:
+        tie = f"coalesce({{e}}::HUGEINT - {low}, {ids - 1})"
+        return (f"((epoch_ms({{t}}) - {base})::HUGEINT * {ids} + {tie}) * {span} "
+                f"+ ({{q}} - {least})")
+    return STRUCT_POSITION
 
 
 def _cte(name: str, body: str | Sql, materialized: bool = False) -> Sql:
@@ -233,7 +255,7 @@ def _sequential(count: int, w: str, active: Sql, inactive_entries: bool, positio
              "FROM cand"] + [
         f"SELECT _a, _p1, {k}, _t{k - 1}, _p{k - 1}, _t{k}, _p{k} FROM ch WHERE _p{k} IS NOT NULL"
         for k in range(2, count)]
-    inside = position.format(t="x.event_time", q="x.seq")
+    inside = position.format(t="x.event_time", e="x.event_id", q="x.seq")
     ctes.append(_cte("gap", Sql(
         f"SELECT l._a, l._key, l._k = 1 AS _one, min(l._k) FILTER (WHERE {inside} > l._lp "
         f"AND {inside} < l._hp) AS _k FROM ({' UNION ALL '.join(links)}) AS l "
@@ -327,7 +349,8 @@ def _query(ctx: Ctx, q: FunnelQuery, scope: Scope, segment: Sql, buckets: Bucket
     position = _position(ctx, scope.lo, hi)
     rows = template("SELECT amplitude_id AS _a, event_time AS _t, {pos} AS _p, {g} AS _g, "
                     "{f}, coalesce({e}, FALSE) AS _in FROM events WHERE {w}",
-                    pos=position.format(t="event_time", q="seq"), g=group, f=flags,
+                    pos=position.format(t="event_time", e="event_id", q="seq"), g=group,
+                    f=flags,
                     e=entry.wrap(), w=all_of([where, segment, any_of(matches)]))
     ctes = [_cte("ev", rows, True)]
     if q.mode == "unordered":
