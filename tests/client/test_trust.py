@@ -20,6 +20,7 @@ from ampkit import Amplitude, RetryPolicy, SenderOptions
 from ampkit.config import load_settings
 from ampkit.core.transport import SyncTransport
 from ampkit.errors import (
+    AmplitudeError,
     APITimeoutError,
     RedirectRefused,
     UnexpectedResponse,
@@ -281,3 +282,27 @@ def test_a_body_that_drips_in_fails_as_a_timeout_not_a_hang() -> None:
         amp.close()
         drip.close()
     assert time.monotonic() - started < 5  # two attempts of about half a second each
+
+
+@pytest.mark.parametrize("fault", ["reset", "500"])
+def test_an_identify_that_adds_is_not_sent_again_when_its_effect_is_unknown(
+    server: Server, client_factory: Any, fault: str
+) -> None:
+    """The Identify API has no insert_id: after a broken connection or a 5xx the server may
+    have applied the call.  One that $adds is not resent (the error says it may have been
+    applied); one that only $sets is resent, as every resend leaves the same value."""
+    server.set_faults(rates={fault: 1.0}, paths=["/identify", "/groupidentify"])
+    amp = client_factory(retry=RetryPolicy.no_wait(max_attempts=4))
+    with pytest.raises(AmplitudeError, match="may have been applied") as caught:
+        amp.identify_api([{"user_id": "adder-0001", "user_properties": {"$add": {"logins": 1}}}])
+    assert caught.value.retryable is False
+    with pytest.raises(AmplitudeError, match="may have been applied"):
+        amp.group_identify_api([{"group_type": "org", "group_value": "org-add",
+                                 "group_properties": {"$add": {"n": 1}}}])
+    with pytest.raises(AmplitudeError) as spent:  # every attempt failed: resent, then raised
+        amp.identify_api([{"user_id": "setter-001", "user_properties": {"$set": {"plan": "x"}}}])
+    assert "may have been applied" not in str(spent.value)
+    server.set_faults()
+    assert server.user("adder-0001")["user_properties"] == {"logins": 1}
+    assert server.group("org", "org-add")["group_properties"] == {"n": 1}
+    assert server.stats()["faults_injected"] == 2 + 4  # one attempt each, four for the $set

@@ -43,6 +43,11 @@ class RequestSpec:
     stream: bool = False
     expect: Expect = "2xx"
     """The success answer; any other 2xx is retried like a 5xx (see :mod:`ampkit.core.expect`)."""
+    resend_when_unsure: bool = True
+    """Whether an attempt whose effect is unknown — the connection broke once the request was
+    sent, no answer in time, a 5xx, a 2xx other than the success answer — may be sent again.
+    ``False`` for a request the server would apply twice (an Identify API call that
+    ``$add``s): such an attempt raises instead, saying it may have been applied."""
 
     def __post_init__(self) -> None:
         if not self.endpoint:

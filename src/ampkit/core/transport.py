@@ -78,6 +78,16 @@ def _fault(exc: httpx.HTTPError, spec: RequestSpec) -> APIConnectionError:
     )
 
 
+def _unsure(err: AmplitudeError) -> AmplitudeError:
+    """``err`` of an attempt whose effect is unknown, for a request not to be sent again
+    (``RequestSpec.resend_when_unsure``): it says so, and that retrying may apply it twice."""
+    err.message += ("; it may have been applied, so it was not sent again (its $add, $append "
+                    "or $prepend would apply twice): check before sending it again")
+    err.args = (err.message,)
+    err.retryable = False
+    return err
+
+
 def _unreachable_reason(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return "no answer to the connection attempt"
@@ -240,23 +250,27 @@ class _Base:
             if problem is None:
                 return resp
             delay = self.policy.next_delay(tries.attempts, tries.elapsed())
-            if delay is not None:
+            if delay is not None and spec.resend_when_unsure:
                 log.info("%s answered %s, not its success answer; retry %d in %.2fs",
                          spec.endpoint, problem, tries.attempts, delay)
                 return delay
-            raise UnexpectedResponse(
+            times = "once" if tries.attempts == 1 else f"{tries.attempts} times"
+            odd = UnexpectedResponse(
                 redact(f"answered {problem}, not Amplitude's success answer, "
-                       f"{tries.attempts} times — check that the URL "
+                       f"{times} — check that the URL "
                        f"({self.settings.base_for(spec.family)}) is Amplitude or ampkit serve, "
                        "not a proxy or portal", secrets),
                 status=status, endpoint=spec.endpoint,
             )
+            raise odd if spec.resend_when_unsure else _unsure(odd)
         if status in spec.handled_statuses:
             return resp
         err = error_for(status, resp.content, endpoint=spec.endpoint, headers=resp.headers,
                         secrets=secrets)
         if status == 429 and isinstance(err, RateLimited) and err.retry_after is not None:
             return self._rate_limited(tries, err, err.retry_after)
+        if status >= 500 and not spec.resend_when_unsure:
+            raise _unsure(err)
         if self.policy.is_retryable_status(status):
             retry_after = parse_retry_after(resp.headers.get("retry-after"))
             delay = self.policy.next_delay(tries.attempts, tries.elapsed(), retry_after)
@@ -307,6 +321,8 @@ class _Base:
                 ) from None
             return delay
         err = _fault(exc, tries.spec)
+        if not tries.spec.resend_when_unsure:
+            raise _unsure(err)
         delay = self.policy.next_delay(tries.attempts, tries.elapsed())
         if delay is None:
             raise err

@@ -49,8 +49,25 @@ def events_spec(
     )
 
 
+ADDING_OPERATIONS = frozenset({"$add", "$append", "$prepend"})
+"""Property operations that change a value again each time they are applied (the Identify
+API has no ``insert_id`` to drop a resent one); the others leave it as the first did."""
+
+
+def adds_again(identifications: Sequence[dict[str, Any]], *, group: bool = False) -> bool:
+    """Whether applying ``identifications`` twice would differ from applying them once."""
+    field = "group_properties" if group else "user_properties"
+    for ident in identifications:
+        ops = ident.get(field)
+        if isinstance(ops, dict) and not ADDING_OPERATIONS.isdisjoint(ops):
+            return True
+    return False
+
+
 def identify_spec(identifications: Sequence[dict[str, Any]], *, group: bool = False) -> RequestSpec:
-    """``POST /identify`` or ``/groupidentify``: a form whose ``identification`` is JSON text."""
+    """``POST /identify`` or ``/groupidentify``: a form whose ``identification`` is JSON text.
+    One that ``$add``s, ``$append``s or ``$prepend``s is not sent again after an attempt whose
+    effect is unknown (``resend_when_unsure``): a resend would apply it twice."""
     path = GROUPIDENTIFY if group else IDENTIFY
     ident = orjson.dumps(list(identifications)).decode()
     return RequestSpec(
@@ -61,6 +78,7 @@ def identify_spec(identifications: Sequence[dict[str, Any]], *, group: bool = Fa
         auth="form_key",
         limit_class="ingest",
         expect="identify_success",
+        resend_when_unsure=not adds_again(identifications, group=group),
     )
 
 
@@ -95,7 +113,9 @@ def check_identify(raw: RawResponse, endpoint: str, secrets: Sequence[str]) -> N
 
 
 __all__ = [
+    "ADDING_OPERATIONS",
     "AmplitudeError",
+    "adds_again",
     "events_body",
     "events_spec",
     "identify_spec",
