@@ -100,6 +100,28 @@ def test_insert_id_deduplication(api: Api) -> None:
     assert api.admin("GET", "/_ampkit/stats").json()["duplicates"] == 1
 
 
+def test_an_empty_insert_id_deduplicates_nothing(api: Api) -> None:
+    """``insert_id: ""`` names no event: every such event is kept (each was dropped as a
+    duplicate of the first one of its user, while the answer said ingested)."""
+    for n in range(3):
+        r = api.post_events([ev(n, user_id="empty-ins-user", insert_id="")])
+        assert r.json()["events_ingested"] == 1
+    r = api.post_events([ev(5, user_id="empty-ins-user", insert_id=""),
+                         ev(6, user_id="empty-ins-user", insert_id="")])
+    assert r.status_code == 200
+    assert len(api.stored()) == 5
+    assert api.admin("GET", "/_ampkit/stats").json()["duplicates"] == 0
+
+
+def test_an_empty_insert_id_is_replaced_by_the_client() -> None:
+    from ampkit.ingest.normalize import normalize_event
+
+    for event in ({"event_type": "a", "user_id": "user-00001", "insert_id": ""},
+                  {"event_type": "a", "user_id": "user-00001", "insert_id": "",
+                   "event_properties": {"deep": {"x": [1]}}}):
+        assert len(normalize_event(event)["insert_id"]) == 36
+
+
 def test_amplitude_ids_follow_users_and_devices(api: Api) -> None:
     api.post_events([{"event_type": "anon", "device_id": "device-a0001"}])
     api.post_events([{"event_type": "login", "device_id": "device-a0001",

@@ -334,7 +334,7 @@ def _fast_event(
         return None
     if "time" not in out:
         out["time"] = now_ms if now_ms is not None else to_ms(dt.datetime.now(dt.UTC))
-    if "insert_id" not in out:
+    if out.get("insert_id") in (None, ""):  # "" names nothing: deduplication needs an id
         out["insert_id"] = new_insert_id()
     return out
 
@@ -386,7 +386,7 @@ def normalize_event(
             data[key] = to_ms(value)
     if data.get("time") is None:
         data["time"] = now_ms if now_ms is not None else to_ms(dt.datetime.now(dt.UTC))
-    if data.get("insert_id") is None:
+    if data.get("insert_id") in (None, ""):
         data["insert_id"] = new_insert_id()
     try:
         for key, value in data.items():  # values are replaced in place, no key is added

@@ -230,7 +230,9 @@ def prepare(request: ParsedRequest, api: Api, size: int) -> Prepared:
     """The state-free part of the rows of a valid request (see :class:`Prepared`)."""
     events = request.events
     ids = event_ids(request)
-    keys = [None if e.get("insert_id") is None else dedup_key(u, d, e["insert_id"])
+    # an empty insert_id names nothing: it is no deduplication key (as none), else every later
+    # event of the user or device sent with "" would be dropped as a duplicate of the first
+    keys = [None if e.get("insert_id") in (None, "") else dedup_key(u, d, e["insert_id"])
             for e, (u, d) in zip(events, ids, strict=True)]
     present: set[str] = set()
     for e in events:
