@@ -136,6 +136,39 @@ def test_works_after_fork(server: Server) -> None:
     assert counts == {"parent": 1, "child-0": 5, "child-1": 5, "parent-after": 1}
 
 
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_multiprocessing_children_deliver_what_they_tracked(server: Server, method: str,
+                                                         tmp_path: Path) -> None:
+    """A multiprocessing child ends with os._exit once its target returns (no atexit): what it
+    tracked and never flushed is delivered all the same — with the module's client inherited
+    (fork) or made again in the child (spawn, which imports the script again)."""
+    script = tmp_path / "workers.py"
+    script.write_text(textwrap.dedent(f"""
+        import multiprocessing
+        from ampkit import Amplitude, SenderOptions
+        amp = Amplitude({API_KEY!r}, base_url={server.url!r},
+                        sender=SenderOptions(flush_interval=3600))
+
+        def work(n):
+            amp.track([{{"event_type": f"child-{{n}}", "user_id": "user-0001"}}] * 10)
+            return n   # no flush, no close
+
+        if __name__ == "__main__":
+            ctx = multiprocessing.get_context({method!r})
+            procs = [ctx.Process(target=work, args=(n,)) for n in range(3)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join(60)
+            assert [p.exitcode for p in procs] == [0, 0, 0]
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=SCRIPT_ENV)
+    assert proc.returncode == 0, proc.stderr
+    counts = Counter(e["event_type"] for e in server.events())
+    assert counts == {"child-0": 10, "child-1": 10, "child-2": 10}
+
+
 def test_durable_queue_survives_sigkill(server: Server, tmp_path: Path) -> None:
     # the server is slowed down so that the kill lands mid-stream
     server.set_faults(rates={"delay": 1.0}, delay_seconds=0.05)

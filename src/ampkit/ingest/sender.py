@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
@@ -274,6 +275,7 @@ class BackgroundSender:
         self._pid = os.getpid()
         self._closed = False
         _SENDERS.add(self)
+        _hook_process_exit()  # a sender made inside a child (the spawn start method)
 
     def __repr__(self) -> str:
         return f"BackgroundSender(queued={len(self.core.queue)})"
@@ -437,9 +439,44 @@ def _close_all_at_exit() -> None:
             log.exception("closing a sender at exit failed")
 
 
+_HOOKED_PID = [0]
+"""The process whose multiprocessing exit hook is in place (one per process)."""
+
+
+class _Anchor:
+    """What multiprocessing's after-fork registry holds (weakly) the hook's callback by."""
+
+
+_ANCHOR = _Anchor()
+
+
+def _finalizer(util: Any) -> None:
+    util.Finalize(None, _close_all_at_exit, exitpriority=100)
+
+
+def _hook_process_exit() -> None:
+    """Deliver at the end of a ``multiprocessing`` (or Celery's ``billiard``) child too: such a
+    child ends with ``os._exit`` once its target returns, so ``atexit`` never runs there — but
+    its bootstrap runs the module's finalizers first, and one of them closes the senders.  The
+    bootstrap clears the finalizers a forked child inherits, then runs its after-fork callbacks:
+    one of those puts the finalizer back."""
+    if _HOOKED_PID[0] == os.getpid():
+        return
+    for name in ("multiprocessing.util", "billiard.util"):
+        util = sys.modules.get(name)
+        if util is not None and hasattr(util, "Finalize"):
+            _finalizer(util)
+            after_fork = getattr(util, "register_after_fork", None)
+            if after_fork is not None:
+                after_fork(_ANCHOR, lambda _anchor, util=util: _finalizer(util))
+            _HOOKED_PID[0] = os.getpid()
+
+
 def _reset_in_child() -> None:
     for sender in list(_SENDERS):
         sender._after_fork()
+    if _SENDERS:
+        _hook_process_exit()
 
 
 atexit.register(_close_all_at_exit)
