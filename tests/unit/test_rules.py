@@ -116,5 +116,11 @@ def test_apply_operations_semantics() -> None:
     assert apply_operations({"l": [1, 2]}, {"$preInsert": {"l": [2, 0]}}) == {"l": [0, 1, 2]}
     assert apply_operations({"l": [1, 2]}, {"$postInsert": {"l": [2, 3]}}) == {"l": [1, 2, 3]}
     assert apply_operations({"l": [1, 2, 1]}, {"$remove": {"l": 1}}) == {"l": [2]}
+    # "only if not already present" holds among the values given too; $remove of a property
+    # the user lacks makes none (reference §2.3)
+    assert apply_operations({}, {"$postInsert": {"l": ["x", "x"]}}) == {"l": ["x"]}
+    assert apply_operations({"l": [1]}, {"$preInsert": {"l": [0, 0, 1]}}) == {"l": [0, 1]}
+    assert apply_operations({"a": 1}, {"$remove": {"tags": "x"},
+                                       "$set": {"b": 2}}) == {"a": 1, "b": 2}
     assert apply_operations({"a": 1, "b": 2}, {"$clearAll": "-"}) == {}
     assert apply_operations({"a": 1}, {"b": 2}) == {"a": 1, "b": 2}

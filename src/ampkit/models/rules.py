@@ -554,11 +554,15 @@ def apply_operations(current: dict[str, Any], ops: Mapping[str, Any]) -> dict[st
                     lst = lst + items
                 elif op == "$prepend":
                     lst = items + lst
-                elif op == "$postInsert":
-                    lst = lst + [i for i in items if i not in lst]
-                elif op == "$preInsert":
-                    lst = [i for i in items if i not in lst] + lst
+                elif op in ("$postInsert", "$preInsert"):
+                    new: list[Any] = []  # values not present yet, each once, in their order
+                    for i in items:
+                        if i not in lst and i not in new:
+                            new.append(i)
+                    lst = lst + new if op == "$postInsert" else new + lst
                 elif op == "$remove":
+                    if existing is None:
+                        continue  # nothing to remove from: no property is made
                     lst = [i for i in lst if i not in items]
                 props[key] = lst
     return props
