@@ -306,3 +306,37 @@ def test_an_identify_that_adds_is_not_sent_again_when_its_effect_is_unknown(
     assert server.user("adder-0001")["user_properties"] == {"logins": 1}
     assert server.group("org", "org-add")["group_properties"] == {"n": 1}
     assert server.stats()["faults_injected"] == 2 + 4  # one attempt each, four for the $set
+
+
+def test_closing_again_and_flushing_after_close_tell_the_truth_at_once() -> None:
+    """Nothing listens: close gives up with events left (False).  Closing again (atexit,
+    another thread) answers the same, not True; flush after close answers False at once rather
+    than wait forever for threads that have stopped."""
+    with dead_port() as port:
+        amp = Amplitude(API_KEY, base_url=f"http://127.0.0.1:{port}",
+                        retry=RetryPolicy.no_wait(2), sender=SenderOptions(flush_interval=0.01))
+        amp.track(events(3, "left"))
+        assert amp.close(timeout=0.5) is False
+        assert amp.close() is False
+        answers: list[bool] = []
+        waiting = threading.Thread(target=lambda: answers.append(amp.flush()), daemon=True)
+        waiting.start()
+        waiting.join(30)
+        assert answers == [False]
+
+
+async def _async_close_twice() -> tuple[bool, bool, bool]:
+    from ampkit import AsyncAmplitude
+
+    with dead_port() as port:
+        amp = AsyncAmplitude(API_KEY, base_url=f"http://127.0.0.1:{port}",
+                             retry=RetryPolicy.no_wait(2),
+                             sender=SenderOptions(flush_interval=0.01))
+        await amp.track(events(3, "left"))
+        return await amp.close(timeout=0.5), await amp.close(), await amp.flush()
+
+
+def test_async_closing_again_tells_the_truth() -> None:
+    import asyncio
+
+    assert asyncio.run(_async_close_twice()) == (False, False, False)

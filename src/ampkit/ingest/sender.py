@@ -274,6 +274,9 @@ class BackgroundSender:
         self._threads: list[threading.Thread] = []
         self._pid = os.getpid()
         self._closed = False
+        self._closed_done = threading.Event()
+        self._drained = False
+        """What :meth:`close` found: nothing left undelivered (kept for later calls)."""
         _SENDERS.add(self)
         _hook_process_exit()  # a sender made inside a child (the spawn start method)
 
@@ -388,7 +391,11 @@ class BackgroundSender:
             run_callbacks(calls)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Send everything queued now; ``True`` once the queue is empty."""
+        """Send everything queued now; ``True`` once the queue is empty.  After :meth:`close`
+        nothing sends any more: what the close found (``False`` if it left events)."""
+        if self._closed:
+            self._closed_done.wait(timeout)
+            return self._drained
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.cond:
             if not len(self.core.queue):
@@ -404,12 +411,23 @@ class BackgroundSender:
             return True
 
     def close(self, timeout: float | None = None) -> bool:
-        """Drain the queue (at most ``timeout`` s, default ``close_timeout``) and stop."""
+        """Drain the queue (at most ``timeout`` s, default ``close_timeout``) and stop;
+        ``True`` if nothing was left undelivered.  Closing again (another thread, ``atexit``)
+        waits for the first close, within ``timeout``, and answers what it found."""
         if self._closed:
-            return True
+            self._closed_done.wait(self.core.options.close_timeout if timeout is None
+                                   else timeout)
+            return self._drained
         if self._pid != os.getpid():
             self._after_fork()
         self._closed = True
+        try:
+            self._drained = self._close(timeout)
+        finally:
+            self._closed_done.set()
+        return self._drained
+
+    def _close(self, timeout: float | None) -> bool:
         limit = self.core.options.close_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         with self.cond:
@@ -493,6 +511,8 @@ class AsyncBackgroundSender:
         self._wake: asyncio.Event | None = None
         self._changed: asyncio.Event | None = None
         self._closed = False
+        self._drained = False
+        """What :meth:`close` found: nothing left undelivered."""
         self._pid = os.getpid()
 
     def __repr__(self) -> str:
@@ -625,6 +645,8 @@ class AsyncBackgroundSender:
             changed.set()
 
     async def flush(self, timeout: float | None = None) -> bool:
+        if self._closed:  # nothing sends any more: what close found
+            return self._drained
         self._after_fork()
         if not len(self.core.queue):
             return True
@@ -645,8 +667,8 @@ class AsyncBackgroundSender:
         return True
 
     async def close(self, timeout: float | None = None) -> bool:
-        if self._closed:
-            return True
+        if self._closed:  # what the first close found (False if it left events)
+            return self._drained
         self._after_fork()
         self._closed = True
         self.core.closing = True
@@ -660,4 +682,5 @@ class AsyncBackgroundSender:
                 task.cancel()
         drained = not len(self.core.queue)
         await self._locked(self.core.queue.close)
+        self._drained = drained
         return drained
