@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.client.conftest import API_KEY, Server
+from tests.client.conftest import API_KEY, Server, make_config
 
 from ampkit import Amplitude, RetryPolicy, SenderOptions
 from ampkit.config import load_settings
 from ampkit.core.flow import run_flow
 from ampkit.core.transport import SyncTransport
 from ampkit.ingest.batching import QueuedEvent, delivery_flow
+from ampkit.server import serve_in_thread
+from ampkit.server.config import ThrottleConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -234,3 +236,25 @@ def test_official_sdk_batch_mode(server: Server) -> None:
 
 def _unused(_: Any) -> None:  # keep typing imports honest
     return None
+
+
+def test_more_events_of_one_device_than_its_throttle_lets_through_all_arrive() -> None:
+    """One device, 40 events in one batch, a throttle of 10 per 1-s window: every request of
+    all 40 is refused whole, so resending the same batch after each hold never ends.  Held
+    events come back in halves until they fit: all 40 arrive, once each, none failed."""
+    config = make_config(throttle=ThrottleConfig(httpapi_eps=10, window_seconds=1))
+    with serve_in_thread(config) as running:
+        failed: list[Any] = []
+        amp = Amplitude(API_KEY, base_url=running.url, retry=RetryPolicy.no_wait(5),
+                        sender=SenderOptions(batch_size=100, throttle_delay=0.2,
+                                             max_delivery_rounds=1),
+                        on_failed=lambda events, reason, status: failed.append(reason))
+        amp.track([{"event_type": "burst", "device_id": "device-0001", "insert_id": f"b-{i}"}
+                   for i in range(40)])
+        assert amp.flush(timeout=60)
+        assert amp.close(timeout=5)
+        server = Server(running)
+        stored = [e["$insert_id"] for e in server.events()]
+        server.http.close()
+    assert sorted(stored) == sorted(f"b-{i}" for i in range(40))
+    assert failed == []  # the holds did not use up the one delivery round either

@@ -340,3 +340,21 @@ def test_async_closing_again_tells_the_truth() -> None:
     import asyncio
 
     assert asyncio.run(_async_close_twice()) == (False, False, False)
+
+
+def test_a_rate_limit_hold_is_not_a_delivery_round() -> None:
+    """Three 429 holds, then a server answering 503: the batch still gets its three delivery
+    rounds of two attempts each (six 503s) before it is reported failed — the holds used none."""
+    throttled = Reply(429, b'{"code": 429, "error": "Too many requests", '
+                           b'"throttled_events": [0]}', {"Retry-After": "0"})
+    failed: list[int | None] = []
+    with stub(scripted(throttled, throttled, throttled, then=Reply(503))) as proxy:
+        amp = Amplitude(API_KEY, base_url=proxy.url, retry=RetryPolicy.no_wait(2),
+                        sender=SenderOptions(flush_interval=0.01, throttle_delay=0.01,
+                                             max_delivery_rounds=3),
+                        on_failed=lambda events, reason, status: failed.append(status))
+        amp.track(events(1, "held"))
+        assert amp.flush(timeout=30)
+        amp.close()
+    assert len(proxy.seen) == 3 + 3 * 2
+    assert failed == [503]

@@ -201,6 +201,7 @@ class SenderCore:
             q.bury(failure.events, failure.reason)
             calls.append(self._failed_call(failure))
         for item, delay in report.deferred:
+            item.attempts -= 1  # held back by a 429: not a delivery round
             q.defer([item], delay, now)
         return calls
 
