@@ -122,3 +122,20 @@ def test_durable_queue_survives_reopen_and_adopts_orphans(tmp_path: Path) -> Non
     assert not (tmp_path / "queue-999999.sqlite").exists()
     assert q2.requeue_dead() == 1 and len(q2) == 2
     q2.close()
+
+
+def test_a_request_level_400_after_a_delivered_half_keeps_that_half_delivered() -> None:
+    """413, then the first half is taken and the second refused whole: A and B stay delivered,
+    C and D fail with the 400's message (nothing is raised away with the report)."""
+    def answer(spec: RequestSpec, n: int) -> tuple[int, dict[str, object]]:
+        if n == 1:
+            return 413, {"code": 413}
+        if n == 2:
+            return 200, {"code": 200, "events_ingested": 2, "payload_size_bytes": 1,
+                         "server_upload_time": 1}
+        return 400, {"code": 400, "error": "Request missing required field",
+                     "missing_field": "api_key"}
+    report, _calls = drive(delivery_flow([ev(i) for i in range(4)]), answer)
+    assert [i.id for i in report.delivered] == [0, 1]
+    assert [(i.id, f.status) for f in report.failed for i in f.events] == [(2, 400), (3, 400)]
+    assert "missing required field" in report.failed[0].reason

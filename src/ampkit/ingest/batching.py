@@ -5,7 +5,9 @@
 * 200 with Amplitude's success body → every event delivered (any other 2xx never reaches the
   flow: the transport retries it like a 5xx, see ``RequestSpec.expect``);
 * 400 with per-event maps → drop (report) exactly the events named, resend the rest at once;
-* 400 naming a request-level problem (bad key, missing field) → raise: nothing can succeed;
+* 400 naming a request-level problem (bad key, missing field) → raise: nothing can succeed
+  (once part of the batch was delivered — a 413's first half — the report keeps that part and
+  fails the rest with the error instead);
 * 413 → split the batch in halves and send each; a single event still too large is dropped;
 * 429 → events over the daily quota are dropped, throttled users/devices are deferred by
   ``throttle_delay`` seconds (each one's events in two halves, one hold apart, so that a
@@ -138,7 +140,14 @@ def delivery_flow(
         if raw.status == 400:
             bad = {i for i in body.invalid_indexes() if 0 <= i < len(part)}
             if body.missing_field or not bad:
-                raise error_for(raw.status, raw.content, endpoint=endpoint, secrets=secrets)
+                err = error_for(raw.status, raw.content, endpoint=endpoint, secrets=secrets)
+                if not report.delivered:
+                    raise err
+                # parts sent before (a 413's halves) were delivered: the report keeps them,
+                # and what was still to send fails with this request's error
+                for rest in (part, *reversed(stack)):
+                    report.failed.append(Failure(rest, str(err), raw.status))
+                break
             for i in sorted(bad):
                 fields = body.fields_of(i)
                 why = (
