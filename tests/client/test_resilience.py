@@ -15,6 +15,7 @@ import pytest
 from tests.client.conftest import API_KEY, Server, make_config
 
 from ampkit import Amplitude, RetryPolicy, SenderOptions
+from ampkit.errors import QueueFullError
 from ampkit.config import load_settings
 from ampkit.core.flow import run_flow
 from ampkit.core.transport import SyncTransport
@@ -258,3 +259,43 @@ def test_more_events_of_one_device_than_its_throttle_lets_through_all_arrive() -
         server.http.close()
     assert sorted(stored) == sorted(f"b-{i}" for i in range(40))
     assert failed == []  # the holds did not use up the one delivery round either
+
+
+def test_a_durable_queue_that_cannot_write_keeps_the_sender_alive(server: Server,
+                                                                   tmp_path: Path) -> None:
+    """SQLite refuses every write to the queue file (as on a full disk): ``track`` raises a
+    typed error naming the file; delivered events whose acknowledgement cannot be written stay
+    queued (never dead-lettered) and the sender lives on — once the file takes writes again,
+    every event is stored once and nothing was reported failed."""
+    failed: list[str] = []
+    amp = Amplitude(API_KEY, base_url=server.url, retry=RetryPolicy.no_wait(3),
+                    sender=SenderOptions(durable_dir=tmp_path, flush_interval=3600),
+                    on_failed=lambda events, reason, status: failed.append(reason))
+    amp.track([{"event_type": "kept", "user_id": "user-0001", "insert_id": f"k-{i}"}
+               for i in range(5)])
+    db = amp._sender.core.queue._db  # the queue's own SQLite connection
+    db.execute("PRAGMA query_only = 1")  # every write is refused from now on
+    with pytest.raises(QueueFullError, match="could not keep 1 events"):
+        amp.track({"event_type": "refused", "user_id": "user-0001"})
+    assert not amp.flush(timeout=2)  # delivered, but the acknowledgement cannot be written
+    assert len(server.events()) == 5
+    db.execute("PRAGMA query_only = 0")
+    assert amp.flush(timeout=30)
+    assert amp.close(timeout=5)
+    assert sorted(e["$insert_id"] for e in server.events()) == [f"k-{i}" for i in range(5)]
+    assert failed == []
+
+
+def test_two_clients_of_one_process_may_share_a_durable_folder(server: Server,
+                                                               tmp_path: Path) -> None:
+    """The second client on the same folder keeps its own numbered file (it raised a raw
+    BlockingIOError); both deliver, and a third client later adopts nothing twice."""
+    made = [Amplitude(API_KEY, base_url=server.url, retry=RetryPolicy.no_wait(3),
+                      sender=SenderOptions(durable_dir=tmp_path, flush_interval=3600))
+            for _ in range(2)]
+    files = sorted(p.name for p in tmp_path.glob("queue-*.sqlite"))
+    assert files == [f"queue-{os.getpid()}-2.sqlite", f"queue-{os.getpid()}.sqlite"]
+    for n, amp in enumerate(made):
+        amp.track([{"event_type": f"client-{n}", "user_id": "user-0001"}] * 3)
+    assert all(amp.close(timeout=10) for amp in made)
+    assert Counter(e["event_type"] for e in server.events()) == {"client-0": 3, "client-1": 3}

@@ -23,15 +23,18 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
 from ampkit.core.files import private_dir, private_file
+from ampkit.errors import ConfigError, QueueFullError
 from ampkit.ingest.batching import QueuedEvent
 
 OnFull = Literal["block", "drop", "raise"]
 _INHERITED: list[object] = []
+MAX_FILES_PER_PROCESS = 64
+"""Clients of one process keeping their queues in one folder, at the most."""
 QUEUED_EVENT_OVERHEAD = 160
 """Bytes a queued event costs beside its JSON: the ``QueuedEvent`` (64), its id (32), the
 ``bytes`` header (33, rounded up by the allocator) and its slot in the queue's containers —
@@ -190,6 +193,14 @@ class MemoryQueue:
     def bury(self, items: Iterable[QueuedEvent], reason: str) -> None:
         self.ack(items)
 
+    def retry_unsettled(self, items: Iterable[QueuedEvent], delay: float, now: float) -> int:
+        """Those of ``items`` still in flight (their answer could not be recorded) go back to
+        wait ``delay`` s; returns how many."""
+        with self.cond:
+            left = [item for item in items if item.id in self._inflight]
+            self.defer(left, delay, now)
+            return len(left)
+
     def clear(self) -> None:
         self._ready.clear()
         self._deferred.clear()
@@ -224,10 +235,24 @@ class DurableQueue(MemoryQueue):
         self._open()
 
     def _open(self) -> None:
-        self.path = self.directory / f"queue-{os.getpid()}.sqlite"
-        lock = os.open(str(self.path) + ".lock", os.O_CREAT | os.O_RDWR | os.O_APPEND, 0o600)
-        self._lockfile = os.fdopen(lock, "a+b")
-        fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # this process's file; a second client of the process on the same folder takes the next
+        # number (each file has one owner, whose lock says it is alive)
+        for n in range(1, MAX_FILES_PER_PROCESS + 1):
+            name = f"queue-{os.getpid()}.sqlite" if n == 1 else f"queue-{os.getpid()}-{n}.sqlite"
+            path = self.directory / name
+            lock = os.open(str(path) + ".lock", os.O_CREAT | os.O_RDWR | os.O_APPEND, 0o600)
+            lockfile = os.fdopen(lock, "a+b")
+            try:
+                fcntl.flock(lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lockfile.close()
+                continue
+            self.path, self._lockfile = path, lockfile
+            break
+        else:
+            raise ConfigError(
+                f"durable_dir {self.directory}: {MAX_FILES_PER_PROCESS} clients of this process "
+                "already keep their queues there; close one, or give this one its own folder")
         self._db = self._connect(self.path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS queue (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)"
@@ -282,25 +307,40 @@ class DurableQueue(MemoryQueue):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(lock_path)
 
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One transaction on the file, rolled back whole if any statement (or the commit)
+        fails — a full disk, a removed folder — which then raises :class:`QueueFullError`
+        naming the file and SQLite's reason."""
+        self._db.execute("BEGIN")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise QueueFullError(f"the durable queue {self.path} could not {what}: "
+                                     f"{exc}") from exc
+            raise
+
     def _persist(
         self,
         payloads: Sequence[bytes],
         dead: Sequence[tuple[bytes, str, float]] = (),
     ) -> list[QueuedEvent]:
         items = MemoryQueue._store(self, payloads)
-        self._db.execute("BEGIN")
         try:
-            self._db.executemany(
-                "INSERT INTO queue (id, payload) VALUES (?, ?)",
-                [(i.id, i.payload) for i in items],
-            )
-            if dead:
-                self._db.executemany(
-                    "INSERT INTO dead (payload, reason, failed_at) VALUES (?, ?, ?)", dead
+            with self._writing(f"keep {len(items)} events") as db:
+                db.executemany(
+                    "INSERT INTO queue (id, payload) VALUES (?, ?)",
+                    [(i.id, i.payload) for i in items],
                 )
-            self._db.execute("COMMIT")
+                if dead:
+                    db.executemany(
+                        "INSERT INTO dead (payload, reason, failed_at) VALUES (?, ?, ?)", dead
+                    )
         except BaseException:
-            self._db.execute("ROLLBACK")
             self._held_bytes -= sum(i.size + QUEUED_EVENT_OVERHEAD for i in items)
             raise
         self._add_ready(items)
@@ -317,21 +357,19 @@ class DurableQueue(MemoryQueue):
         items = list(items)
         with self.cond:
             if items:
-                self._db.execute("BEGIN")
-                self._delete(items)
-                self._db.execute("COMMIT")
+                with self._writing(f"forget {len(items)} delivered events"):
+                    self._delete(items)
             super().ack(items)
 
     def bury(self, items: Iterable[QueuedEvent], reason: str) -> None:
         items = list(items)
         with self.cond:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO dead (payload, reason, failed_at) VALUES (?, ?, ?)",
-                [(i.payload, reason, time.time()) for i in items],
-            )
-            self._delete(items)
-            self._db.execute("COMMIT")
+            with self._writing(f"dead-letter {len(items)} events") as db:
+                db.executemany(
+                    "INSERT INTO dead (payload, reason, failed_at) VALUES (?, ?, ?)",
+                    [(i.payload, reason, time.time()) for i in items],
+                )
+                self._delete(items)
             super().ack(items)
 
     def dead_letters(self) -> list[tuple[bytes, str]]:

@@ -225,6 +225,24 @@ class SenderCore:
         self.queue.bury(batch, failure.reason)
         return [self._failed_call(failure)]
 
+    def settle_or_keep(
+        self, batch: list[QueuedEvent], outcome: DeliveryReport | Exception
+    ) -> list[Callable[[], None]]:
+        """:meth:`settle` a report, or :meth:`settle_error` an error — and if the queue cannot
+        record that (a durable queue on a full disk), the batch's unsettled events wait
+        ``retry_delay`` and go again (never dead-lettered for the queue's own failure): a
+        resend of delivered ones is dropped by the server by ``insert_id``, and the sender
+        lives on."""
+        try:
+            if isinstance(outcome, DeliveryReport):
+                return self.settle(outcome)
+            return self.settle_error(batch, outcome)
+        except Exception as failed:
+            kept = self.queue.retry_unsettled(batch, self.retry_delay, time.monotonic())
+            log.error("%s; %d events stay queued, next try in %.0fs", failed, kept,
+                      self.retry_delay)
+            return []
+
     def _delivered_call(self, items: list[QueuedEvent]) -> Callable[[], None]:
         cb = self.on_delivered
         self.delivered_count += 0
@@ -384,11 +402,12 @@ class BackgroundSender:
                     self.cond.wait(core.wait_time(now))
             try:
                 report = run_flow(core.flow(batch), self.transport)
-                with self.cond:
-                    calls = core.settle(report)
             except Exception as exc:
                 with self.cond:
-                    calls = core.settle_error(batch, exc)
+                    calls = core.settle_or_keep(batch, exc)
+            else:
+                with self.cond:
+                    calls = core.settle_or_keep(batch, report)
             run_callbacks(calls)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -493,7 +512,8 @@ def _hook_process_exit() -> None:
 
 def _reset_in_child() -> None:
     for sender in list(_SENDERS):
-        sender._after_fork()
+        if not sender._closed:  # a closed one sends nothing: no queue file of its own
+            sender._after_fork()
     if _SENDERS:
         _hook_process_exit()
 
@@ -639,9 +659,10 @@ class AsyncBackgroundSender:
                 continue
             try:
                 report = await arun_flow(core.flow(batch), self.transport)
-                calls = await self._locked(core.settle, report)
             except Exception as exc:
-                calls = await self._locked(core.settle_error, batch, exc)
+                calls = await self._locked(core.settle_or_keep, batch, exc)
+            else:
+                calls = await self._locked(core.settle_or_keep, batch, report)
             run_callbacks(calls)
             changed.set()
 
