@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ampkit.errors import ConfigError, redact_urls
+from ampkit.errors import ConfigError, redact_urls, remember_url_password
 from ampkit.models.hosts import REGION_HOSTS
 from ampkit.models.hosts import Family as Family  # re-exported: where callers import them
 from ampkit.models.hosts import Region as Region
@@ -72,6 +72,7 @@ class Settings(BaseModel):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        remember_url_password(value)  # masked wherever a message quotes it, or a piece of it
         return value.rstrip("/")
 
     def base_for(self, family: Family) -> str:

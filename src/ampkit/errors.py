@@ -17,8 +17,30 @@ import orjson
 _API_KEY_ECHO = re.compile(r"(Invalid API key:\s*)([^\s\"']+)", re.IGNORECASE)
 REDACTED = "***"
 # a password in a URL (``http://user:pass@host``, as a proxy or base URL may carry one): up to
-# the authority's last ``@``, as URL parsers read it (``me:p@ss@host``: the password is p@ss)
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)([^\s/?#]+)(@)")
+# the last ``@`` before a space — as URL parsers read ``me:p@ss@host`` (the password is p@ss),
+# and covering a password holding ``/ ? # %`` that stricter parsers would cut short (masking
+# a little more than the password, never less)
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(\S+)(@)")
+_AWKWARD = re.compile(r"[@/?#%\s]")
+"""Characters a URL parser cuts a password at (quoting the pieces alone in its messages)."""
+_KNOWN: set[str] = set()
+"""Passwords holding such characters of URLs this process was given
+(:func:`remember_url_password`), with the pieces a parser may quote alone: masked in every
+message, even where no URL is left around them (``failed to resolve host 'ss@host'``)."""
+
+
+def remember_url_password(url: str) -> None:
+    """Note the password of ``url`` (``scheme://user:password@host…``: up to its last ``@``),
+    so that :func:`redact_urls` masks it, and its pieces, wherever they show up."""
+    _scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return
+    userinfo = rest.rsplit("@", 1)[0]
+    _user, colon, password = userinfo.partition(":")
+    if not colon or not _AWKWARD.search(password):
+        return  # a plain password: parsers read it whole, and the URL pattern masks it
+    pieces = {password, *_AWKWARD.split(password)}
+    _KNOWN.update(p for p in pieces if len(p) >= 4)
 # and one given as a query parameter (``postgresql://host/db?password=…``, libpq's spelling)
 _QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd|sslpassword)=)([^&#\s'\"]*)",
                              re.IGNORECASE)
@@ -27,6 +49,9 @@ _QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd|sslpassword)=)([^&#\s
 def redact_urls(text: str) -> str:
     """``text`` with the password of every URL in it masked (``user:***@host``,
     ``?password=***``)."""
+    for known in sorted(_KNOWN, key=len, reverse=True):  # the whole before its pieces
+        if known in text:
+            text = text.replace(known, REDACTED)
     text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
     return _QUERY_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
 

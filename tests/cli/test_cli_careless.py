@@ -126,3 +126,25 @@ def test_input_without_events_is_an_error_not_zero_delivered(tmp_path: Path) -> 
     empty = tmp_path / "events.json"
     empty.write_text("[]")
     one_error_line(invoke("track", "--file", str(empty), env=KEYS), 1, f"{empty} held no events")
+
+
+@pytest.mark.parametrize("password", ["PG@PASS@s3cret-55", "%ZZs3cret-55", "PW s3cret-55",
+                                      "PW#s3cret-55", "PW?s3cret-55", "PW/s3cret-55"])
+def test_a_database_password_of_any_characters_is_never_printed(password: str) -> None:
+    """psycopg and URL parsers quote pieces of a password they cannot read (``failed to resolve
+    host 'PASS@…@127.0.0.1'``): every piece of the password the target URL carries is masked."""
+    target = f"postgresql://postgres:{password}@127.0.0.1:{free_port()}/test"
+    ran = invoke("sync", "--streams", "active_users", "--target", target,
+                 env={**KEYS, "AMPLITUDE_BASE_URL": f"http://127.0.0.1:{free_port()}"})
+    assert ran.returncode != 0
+    shown = ran.stdout + ran.stderr
+    assert "s3cret-55" not in shown and "error" in shown
+
+
+def test_a_yaml_mistake_names_its_place_not_the_line_holding_a_key(tmp_path: Path) -> None:
+    broken = tmp_path / "server.yaml"
+    broken.write_text('projects:\n  - project_id: 1\n    api_key: CFGAPIKEY1234567890\n'
+                      '    secret_key: "SECRETVALUE-9876543210\n')
+    ran = invoke("serve", "--port", "0", "--config", str(broken))
+    line = one_error_line(ran, 2, "not valid YAML", "line")
+    assert "SECRETVALUE" not in ran.stdout + ran.stderr + line

@@ -15,10 +15,10 @@ import pytest
 from tests.client.conftest import API_KEY, Server, make_config
 
 from ampkit import Amplitude, RetryPolicy, SenderOptions
-from ampkit.errors import QueueFullError
 from ampkit.config import load_settings
 from ampkit.core.flow import run_flow
 from ampkit.core.transport import SyncTransport
+from ampkit.errors import QueueFullError
 from ampkit.ingest.batching import QueuedEvent, delivery_flow
 from ampkit.server import serve_in_thread
 from ampkit.server.config import ThrottleConfig

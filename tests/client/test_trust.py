@@ -358,3 +358,21 @@ def test_a_rate_limit_hold_is_not_a_delivery_round() -> None:
         amp.close()
     assert len(proxy.seen) == 3 + 3 * 2
     assert failed == [503]
+
+
+def test_httpx_request_logs_show_a_base_url_without_its_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """httpx logs every request's URL at INFO; a base URL's password is masked there too."""
+    import logging
+
+    from ampkit import Amplitude
+
+    with caplog.at_level(logging.INFO, logger="httpx"), stub(
+            lambda seen: Reply(200, b'{"data": []}')) as proxy:
+        url = proxy.url.replace("http://", "http://svc:l0g-s3cret@")
+        amp = Amplitude("key-0123456789", secret_key="secret-0123456789", base_url=url)
+        amp.events_list()
+        amp.close()
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "httpx")
+    assert "HTTP Request" in logged and "svc:***@" in logged and "l0g-s3cret" not in logged

@@ -195,3 +195,4 @@ def test_a_password_given_as_a_url_parameter_is_masked_too() -> None:
     # a password holding '@' is masked whole, up to the authority's last '@'
     assert redact_urls("cannot connect to postgresql://me:p@ss@host:5432/db") == (
         "cannot connect to postgresql://me:***@host:5432/db")
+

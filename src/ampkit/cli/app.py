@@ -281,8 +281,9 @@ def show_wait(reason: str, seconds: float) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one clear line to stderr and exit non-zero (no traceback for user mistakes)."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    """Print one clear line to stderr and exit non-zero (no traceback for user mistakes); a URL
+    password in it is masked."""
+    err_console.print(f"[bold red]error:[/] {escape(redact_urls(message))}", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -47,9 +47,25 @@ from ampkit.errors import (
     UnreachableError,
     error_for,
     redact,
+    redact_urls,
 )
 
 log = logging.getLogger("ampkit.http")
+
+
+class _MaskUrlPasswords(logging.Filter):
+    """httpx logs each request's URL at INFO: with a base URL's password masked, as ampkit's
+    own messages show it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = redact_urls(text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+logging.getLogger("httpx").addFilter(_MaskUrlPasswords())
 
 try:
     _VERSION = version("ampkit")

@@ -18,6 +18,19 @@ def error_line(err: Mapping[str, Any], unplaced: str) -> str:
     return f"{where}: {str(err['msg']).removeprefix('Value error, ')}"
 
 
+def parse_error_text(exc: BaseException) -> str:
+    """What is wrong with a file a YAML (or JSON) reader refused, and where — never the text
+    around it, which PyYAML quotes and which may hold a key (``secret_key: "abc…`` with its
+    quote left open)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if problem is None:  # not PyYAML's marked error: a JSON position or a date's range
+        return " ".join(str(exc).split())
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return f"{context + ': ' if context else ''}{problem}{where}"
+
+
 def _validation_alias(name: str) -> AliasChoices:
     camel = to_camel(name)
     return AliasChoices(name, camel) if camel != name else AliasChoices(name)

@@ -51,6 +51,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ampkit.models.base import parse_error_text
+
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
@@ -563,7 +565,7 @@ def read_plan_text(text: bytes | str, name: str) -> Any:
     try:
         return yaml.safe_load(text)
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-02-30
-        raise PlanError([f"not YAML: {' '.join(str(exc).split())}"], name) from None
+        raise PlanError([f"not YAML: {parse_error_text(exc)}"], name) from None
 
 
 def load_plan(path: str | Path) -> TrackingPlan:

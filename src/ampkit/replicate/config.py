@@ -66,7 +66,7 @@ from pydantic import (
 
 from ampkit.errors import ConfigError
 from ampkit.export import DEFAULT_MAX_LINE_BYTES
-from ampkit.models.base import error_line
+from ampkit.models.base import error_line, parse_error_text
 from ampkit.replicate.connections import (
     SourceConnection,
     is_connection_name,
@@ -255,7 +255,7 @@ def load_config(path: Path) -> ReplicationConfig:
     except FileNotFoundError:
         raise ConfigError(f"replication file not found: {path}") from None
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-02-30
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({parse_error_text(exc)})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from ampkit.errors import ConfigError
+from ampkit.models.base import parse_error_text
 
 SLING_HOME_ENV = "SLING_HOME_DIR"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -212,7 +213,7 @@ def _from_file(name: str, env: Mapping[str, str]) -> tuple[dict[str, Any], str] 
     try:
         data = yaml.safe_load(text)
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-02-30
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({parse_error_text(exc)})") from None
     conns = data.get("connections") if isinstance(data, dict) else None
     if not isinstance(conns, dict):
         return None

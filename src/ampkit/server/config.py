@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ampkit.models.base import error_line
+from ampkit.models.base import error_line, parse_error_text
 from ampkit.models.plan import PlanError, TrackingPlan, as_plan
 from ampkit.server.limits import DashboardLimitsConfig, ProfileLimitsConfig
 
@@ -302,9 +302,8 @@ def load_server_config(path: Path, **overrides: Any) -> ServerConfig:
     try:
         data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (orjson.JSONDecodeError, yaml.YAMLError, ValueError) as exc:
-        where = " ".join(str(exc).split())
         raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                         f"{where}") from None
+                         f"{parse_error_text(exc)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

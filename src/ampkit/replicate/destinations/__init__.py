@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from ampkit._extras import message, missing
-from ampkit.errors import ConfigError, redact_urls
+from ampkit.errors import ConfigError, redact_urls, remember_url_password
 from ampkit.replicate.destinations.base import Destination, TableSpec, Transaction
 
 DEFAULT_TARGET = "amplitude.duckdb"
@@ -50,6 +50,7 @@ def target_kind(target: str | None) -> str:
     """``duckdb``, ``postgres`` or ``parquet`` for a target string (a :class:`ConfigError` for
     a path that names none of them)."""
     text = (target or DEFAULT_TARGET).strip()
+    remember_url_password(text)  # masked wherever a message quotes it, or a piece of it
     scheme, sep, _ = text.partition("://")
     if sep:
         lowered = scheme.lower()
