@@ -148,3 +148,15 @@ def test_a_yaml_mistake_names_its_place_not_the_line_holding_a_key(tmp_path: Pat
     ran = invoke("serve", "--port", "0", "--config", str(broken))
     line = one_error_line(ran, 2, "not valid YAML", "line")
     assert "SECRETVALUE" not in ran.stdout + ran.stderr + line
+
+
+def test_an_unknown_project_time_zone_is_refused_when_the_server_starts(tmp_path: Path) -> None:
+    """It was accepted, then every Dashboard query and export answered 500."""
+    config = tmp_path / "tz.yaml"
+    config.write_text("projects:\n  - {project_id: 1, api_key: CFGAPIKEY1234567890, "
+                      "secret_key: CFGSECRET1234567890, timezone: Not/AZone}\n")
+    one_error_line(invoke("serve", "--port", "0", "--config", str(config)), 2,
+                   "timezone", "unknown time zone 'Not/AZone'")
+    config.write_text("export: {timezone: Mars/Olympus}\n")
+    one_error_line(invoke("serve", "--port", "0", "--config", str(config)), 2,
+                   "export.timezone", "unknown time zone 'Mars/Olympus'")

@@ -261,3 +261,18 @@ def test_json_nested_past_the_decoders_depth_says_so(http: httpx.Client) -> None
     details = refused(http, "GET", "/api/2/events/segmentation", "e",
                       params={"e": deep, "start": "20240301", "end": "20240302"})
     assert "at most 1,024 levels deep" in details
+
+
+@pytest.mark.parametrize("value", ["--1", "1" * 5000, "-", "1e3", "+-1"])
+@pytest.mark.parametrize(("path", "param", "extra"), [
+    ("/api/2/realtime", "i", {}),
+    ("/api/2/useractivity", "offset", {"user": "1"}),
+    ("/api/2/events/segmentation", "limit", {"e": E_OPEN, "start": "20240301",
+                                             "end": "20240301"}),
+])
+def test_an_integer_parameter_that_is_no_integer_is_a_400(
+    http: httpx.Client, path: str, param: str, extra: dict[str, str], value: str
+) -> None:
+    """``--1`` passed the integer check and crashed int(); 5,000 digits passed Python's
+    int-digit limit into a 500: each is now the parameter's 400."""
+    refused(http, "GET", path, param, params={**extra, param: value})

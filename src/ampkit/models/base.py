@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict
+from pydantic import AfterValidator, AliasChoices, AliasGenerator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 
@@ -16,6 +16,22 @@ def error_line(err: Mapping[str, Any], unplaced: str) -> str:
     and config error gives for a model that refused its input."""
     where = ".".join(str(p) for p in err.get("loc", ())) or unplaced
     return f"{where}: {str(err['msg']).removeprefix('Value error, ')}"
+
+
+def _zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
+                         "Europe/Paris)") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_zone)]
+"""An IANA time zone name this machine knows (``Europe/Paris``, ``UTC``), checked when read —
+not at the first query that needs it."""
 
 
 def parse_error_text(exc: BaseException) -> str:

@@ -148,7 +148,11 @@ def _day(raw: str, name: str, where: str) -> dt.date:
 def _decode(raw: str, wire: Wire, where: str = "") -> Any:
     if wire.codec == "int":
         text = raw.strip()
-        return int(text) if text.lstrip("-").isdigit() and text.isascii() else raw
+        # one optional minus, then digits (--1 is no number); more than 20 digits passes no
+        # bound of any field, and Python refuses to read past 4,300: left as text, the field
+        # refuses it by its own rule
+        digits = text[1:] if text.startswith("-") else text
+        return int(text) if digits.isdigit() and digits.isascii() and len(digits) <= 20 else raw
     if wire.codec == "day":
         return _day(raw, wire.name, where)
     if wire.codec != "json":

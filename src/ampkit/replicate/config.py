@@ -52,7 +52,6 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -66,7 +65,7 @@ from pydantic import (
 
 from ampkit.errors import ConfigError
 from ampkit.export import DEFAULT_MAX_LINE_BYTES
-from ampkit.models.base import error_line, parse_error_text
+from ampkit.models.base import TimeZoneName, error_line, parse_error_text
 from ampkit.replicate.connections import (
     SourceConnection,
     is_connection_name,
@@ -134,18 +133,8 @@ class Defaults(_Strict):
 class SourceConfig(_Strict):
     region: Literal["us", "eu"] | None = None
     base_url: str | None = None
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     export_delay_hours: int = Field(default=2, ge=0, le=48)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
-                             "Europe/Paris)") from None
-        return value
 
 
 class Limits(_Strict):

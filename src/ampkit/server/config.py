@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ampkit.models.base import error_line, parse_error_text
+from ampkit.models.base import TimeZoneName, error_line, parse_error_text
 from ampkit.models.plan import PlanError, TrackingPlan, as_plan
 from ampkit.server.limits import DashboardLimitsConfig, ProfileLimitsConfig
 
@@ -69,7 +69,7 @@ class ProjectConfig(_Strict):
     api_key: SecretStr = SecretStr(DEMO_API_KEY)
     secret_key: SecretStr = SecretStr(DEMO_SECRET_KEY)
     name: str = "Local project"
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     """Project time zone for Dashboard dates (Export hours are UTC)."""
     silenced_devices: list[str] = Field(default_factory=list)
     """device_ids answered with the 400 ``Events silenced for device_id`` shape."""
@@ -228,7 +228,7 @@ class ExportConfig(_Strict):
     max_days: int = Field(default=365, ge=1)
     partition_events: int = Field(default=100_000, ge=1)
     """Events per ``#n`` file of one hour."""
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     """Time zone of the ``start``/``end`` hours (UTC assumed; reference §9.1)."""
 
 
