@@ -210,6 +210,15 @@ def test_targets(tmp_path: Path) -> None:
     existing = tmp_path / "warehouse"
     existing.write_bytes(b"")
     assert target_kind(str(existing)) == "duckdb"  # an existing file is opened as DuckDB
+    import duckdb
+
+    duckdb.connect(str(tmp_path / "made")).close()
+    assert target_kind(str(tmp_path / "made")) == "duckdb"  # a database, whatever its name
+    for data in ("events.jsonl", "rows.csv", "t.parquet"):  # DuckDB read these as views:
+        (tmp_path / data).write_text('{"a": 1}\n')  # the sync said ok and kept nothing
+        with pytest.raises(ConfigError, match="no DuckDB database"):
+            target_kind(str(tmp_path / data))
+        (tmp_path / data).unlink()
     for wrong in ("out.csv", "data", "events.jsonl", "x.parquet"):
         with pytest.raises(ConfigError, match=r"ends in \.duckdb"):
             target_kind(str(tmp_path / wrong))

@@ -46,6 +46,17 @@ def _local_path(path: str, target: str) -> str:
     return os.path.expanduser(path)
 
 
+def _is_duckdb_file(path: Path) -> bool:
+    """Whether ``path`` starts as a DuckDB database does (``DUCK`` after an 8-byte checksum);
+    an empty file is one DuckDB makes into a database."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return not head or head[8:12] == b"DUCK"
+
+
 def target_kind(target: str | None) -> str:
     """``duckdb``, ``postgres`` or ``parquet`` for a target string (a :class:`ConfigError` for
     a path that names none of them)."""
@@ -63,8 +74,14 @@ def target_kind(target: str | None) -> str:
         )
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         return "parquet"
-    if Path(text).suffix.lower() in DUCKDB_SUFFIXES or Path(text).is_file():
+    if Path(text).suffix.lower() in DUCKDB_SUFFIXES:
         return "duckdb"
+    if Path(text).is_file():
+        if _is_duckdb_file(Path(text)):
+            return "duckdb"
+        raise ConfigError(  # DuckDB would read it as an in-memory view, and keep nothing
+            f"target {text!r} is a file that is no DuckDB database: name a .duckdb file (it "
+            "is made), a Parquet directory ending in /, or postgresql://")
     raise ConfigError(
         f"target {text!r}: a file target ends in .duckdb (or .db, .ddb), a Parquet directory "
         "in /, or name the kind: duckdb://, postgresql://, parquet://")
