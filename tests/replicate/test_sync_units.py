@@ -209,7 +209,8 @@ def test_targets(tmp_path: Path) -> None:
     assert target_kind("data/amp.db") == target_kind("duckdb://out.csv") == "duckdb"
     existing = tmp_path / "warehouse"
     existing.write_bytes(b"")
-    assert target_kind(str(existing)) == "duckdb"  # an existing file is opened as DuckDB
+    with pytest.raises(ConfigError, match="no DuckDB database"):  # DuckDB cannot open it
+        target_kind(str(existing))
     import duckdb
 
     duckdb.connect(str(tmp_path / "made")).close()

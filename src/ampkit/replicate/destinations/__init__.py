@@ -47,14 +47,14 @@ def _local_path(path: str, target: str) -> str:
 
 
 def _is_duckdb_file(path: Path) -> bool:
-    """Whether ``path`` starts as a DuckDB database does (``DUCK`` after an 8-byte checksum);
-    an empty file is one DuckDB makes into a database."""
+    """Whether ``path`` starts as a DuckDB database does (``DUCK`` after an 8-byte checksum;
+    DuckDB refuses to open an empty file too)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(12)
     except OSError:
         return False
-    return not head or head[8:12] == b"DUCK"
+    return head[8:12] == b"DUCK"
 
 
 def target_kind(target: str | None) -> str:
