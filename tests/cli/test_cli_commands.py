@@ -126,7 +126,7 @@ def test_export_into_a_duckdb_file_new_then_upserted(server: RunningServer,
     r = run(server, "export", "--start", hour, "--end", hour, "--out", str(db))
     assert r.returncode == 0, r.stderr
     assert "wrote 5 events" in r.stdout
-    assert not (tmp_path / "events.duckdb.partial").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["events.duckdb"]  # no partial left
     con = duckdb.connect(str(db))
     rows = con.execute("SELECT insert_id, event_properties FROM events ORDER BY insert_id")
     assert [(i, json.loads(p)) for i, p in rows.fetchall()] == [

@@ -152,3 +152,58 @@ def test_a_memory_limit_duckdb_cannot_read_is_refused_before_any_download(tmp_pa
     with pytest.raises(ConfigError, match="memory_limit 'lots'"):
         write_export(archives(), tmp_path / "e.duckdb", memory_limit="lots")
     assert read == [] and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["e.jsonl", "e.parquet", "e.duckdb"])
+def test_two_runs_to_one_name_never_write_into_one_file(tmp_path: Path, name: str) -> None:
+    """Run A has written its first archive when run B writes all of its own and finishes; A
+    then finishes too.  Each run wrote a file of its own: the result is A's events, whole
+    (both wrote one NAME.partial: B reported success over a file holding a mix of both)."""
+    import threading
+
+    out = tmp_path / name
+    b_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run_a_archives() -> Iterator[io.BytesIO]:
+        yield archive("a1", "a2")
+        b_done.wait(30)
+        yield archive("a3", hour=18)
+
+    def run_a() -> None:
+        try:
+            assert write_export(run_a_archives(), out) == 3
+        except BaseException as exc:  # reported to the test below
+            errors.append(exc)
+
+    first = threading.Thread(target=run_a)
+    first.start()
+    try:
+        assert write_export([archive("b1")], out) == 1
+    finally:
+        b_done.set()
+        first.join(60)
+    assert errors == []
+    if name.endswith(".jsonl"):
+        got = [json.loads(line)["$insert_id"] for line in out.read_text().splitlines()]
+    elif name.endswith(".parquet"):
+        got = pq.read_table(out).column("insert_id").to_pylist()
+    else:
+        con = duckdb.connect(str(out))
+        got = [r[0] for r in con.execute("SELECT insert_id FROM events ORDER BY 1").fetchall()]
+        con.close()
+    assert sorted(got) == ["a1", "a2", "a3"]  # the last to finish wins, whole
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no partial left
+
+
+def test_a_directory_or_a_missing_folder_is_refused_before_any_download(tmp_path: Path) -> None:
+    def never() -> Iterator[io.BytesIO]:
+        raise AssertionError("an archive was asked for")
+        yield archive("x")  # pragma: no cover
+
+    (tmp_path / "d.jsonl").mkdir()
+    for out, words in ((tmp_path / "d.jsonl", "is a directory"),
+                       (tmp_path / "nowhere" / "e.parquet", "does not exist"),
+                       (tmp_path / "nowhere" / "e.duckdb", "does not exist")):
+        with pytest.raises(ConfigError, match=words):
+            write_export(never(), out)

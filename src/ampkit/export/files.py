@@ -2,10 +2,12 @@
 
 :func:`write_export` picks the writer by the file's suffix (:data:`OUTPUT_SUFFIXES`) and refuses
 any other suffix before reading anything.  Every writer is all or nothing: a new file is written
-under ``NAME.partial`` and renamed when complete, and nothing is left behind when there were no
-events or something failed.  An existing DuckDB file is written through a staging table moved
-into ``table`` in one transaction at the end, **upserted by** ``uuid``: an event already in the
-table is replaced, so exporting the same hours twice leaves one row per event.
+under ``NAME.<random>.partial`` (a file of its own: two runs to one name never share one) and
+renamed when complete, and nothing is left behind when there were no events or something
+failed; a directory or a missing folder as ``out`` is refused before any download.  An
+existing DuckDB file is written through a staging table moved into ``table`` in one
+transaction at the end, **upserted by** ``uuid``: an event already in the table is replaced,
+so exporting the same hours twice leaves one row per event.
 
 ``archives`` is any iterable of archives (paths or seekable file objects), e.g. the paths of
 :func:`~ampkit.export.export_archives` — each is read while the next one downloads.
@@ -14,6 +16,7 @@ table is replaced, so exporting the same hours twice leaves one row per event.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
@@ -49,7 +52,19 @@ def output_kind(out: str | os.PathLike[str]) -> OutputKind:
 
 
 def _partial(out: Path) -> Path:
-    return out.with_name(out.name + ".partial")
+    """A new, empty file beside ``out`` that no other run uses (``NAME.<random>.partial``,
+    made exclusively, owner-only): two exports to one name never write into one file."""
+    fd, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output the writer could never rename its result to, before any download."""
+    if out.is_dir():
+        raise ConfigError(f"{out}: is a directory; name the file to write")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: folder {out.parent} does not exist")
 
 
 def _finish(partial: Path, out: Path, count: int) -> int:
@@ -65,6 +80,7 @@ def write_jsonl(archives: Iterable[Archive], out: str | os.PathLike[str]) -> int
     """Every event as one JSON line (the :class:`~ampkit.models.ExportEvent` of the line, its
     keys as Amplitude names them); returns the number of events."""
     out = Path(out)
+    _check_out(out)
     partial = _partial(out)
     count = 0
     try:
@@ -88,6 +104,7 @@ def write_parquet(archives: Iterable[Archive], out: str | os.PathLike[str]) -> i
     except ImportError as exc:
         raise ConfigError("Parquet output needs pyarrow: pip install 'ampkit[arrow]'") from exc
     out = Path(out)
+    _check_out(out)
     partial = _partial(out)
     count = 0
     writer: Any = None
@@ -131,10 +148,16 @@ def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table
 
     target = quote_identifier(table)
     out = Path(out)
-    partial = _partial(out)
+    _check_out(out)
     new = not out.exists()
-    partial.unlink(missing_ok=True)
-    con = duckdb.connect(str(partial if new else out))
+    partial = _partial(out) if new else out
+    if new:
+        partial.unlink()  # DuckDB makes its database where no file is (an empty one it refuses)
+    try:
+        con = duckdb.connect(str(partial if new else out))
+    except duckdb.Error as exc:  # not a DuckDB file, or one a running process holds
+        raise ConfigError(f"{out}: DuckDB cannot open it: {' '.join(str(exc).split())}") \
+            from None
     staging_name = f"_ampkit_export_staging_{os.getpid()}"
     staging = quote_identifier(staging_name)
     count = staged = 0
