@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -191,3 +192,39 @@ def test_the_depth_limit_is_the_same_at_its_edge(depth: int, leaf: Any) -> None:
     value = _nested(depth, leaf)
     assert check_json_value(value, "p") == _check_json_value(value, "p")
     assert check_json_value([value], "p") == _check_json_value([value], "p")
+
+
+def test_a_users_properties_are_bounded_so_a_few_requests_cannot_make_gigabytes() -> None:
+    """Every stored event carries its user's properties: 900 properties of 1 KB, then 4,000
+    tiny events, made 7.7 GB.  An update past ``limits.max_user_properties_bytes`` is not
+    applied (the event is stored, the bad-event bucket names it); an Identify API call past it
+    is a 400 that applies nothing of its request."""
+    from ampkit.server.config import LimitsConfig
+
+    with serve_in_thread(config(throttle_enabled=False,
+                                limits=LimitsConfig(max_user_properties_bytes=4096))) as srv:
+        api = Api(srv)
+        fits = {f"p{i}": "x" * 100 for i in range(20)}  # ~2.3 KB
+        more = {f"q{i}": "y" * 100 for i in range(20)}  # another ~2.3 KB: past 4 KB
+        r = api.post_events([{"event_type": "a", "user_id": "user-big01", "insert_id": "b-1",
+                              "user_properties": {"$set": fits}},
+                             {"event_type": "b", "user_id": "user-big01", "insert_id": "b-2",
+                              "user_properties": {"$set": more}},
+                             {"event_type": "c", "user_id": "user-big01", "insert_id": "b-3"}])
+        assert r.status_code == 200 and r.json()["events_ingested"] == 3
+        stored = api.stored()
+        assert [e["event_type"] for e in stored] == ["a", "b", "c"]
+        assert all(e["user_properties"] == fits for e in stored)
+        bad = api.admin("GET", "/_ampkit/bad-events").json()["bad_events"]
+        assert [(b["kind"], b["insert_id"], b["path"]) for b in bad] == [
+            ("properties_limit", "b-2", "/user_properties")]
+        assert "over limits.max_user_properties_bytes (4,096)" in bad[0]["rule"]
+        ident = orjson.dumps([{"user_id": "user-big01", "user_properties": {"$set": more}},
+                              {"user_id": "user-big02", "user_properties": {"$set": {"x": 1}}}])
+        r = api.http.post("/identify", data={"api_key": KEY, "identification": ident.decode()})
+        assert r.status_code == 400
+        assert "identification[0].user_properties would weigh" in r.text
+        user = api.admin("GET", "/_ampkit/users/user-big01").json()
+        assert user["user_properties"] == fits
+        assert api.admin("GET", "/_ampkit/users/user-big02").status_code == 404
+        api.http.close()

@@ -60,9 +60,10 @@ Disposition = Literal["allow", "flag", "reject"]
 """What happens to an event that breaks a rule: stored quietly, stored and recorded in the
 bad-event bucket, or refused (and recorded)."""
 FindingKind = Literal["violation", "unplanned_event", "unplanned_property"]
-BadEventKind = Literal["violation", "unplanned_event", "unplanned_property", "rejected_request"]
+BadEventKind = Literal["violation", "unplanned_event", "unplanned_property", "rejected_request",
+                       "properties_limit"]
 BAD_EVENT_KINDS: tuple[BadEventKind, ...] = (
-    "violation", "unplanned_event", "unplanned_property", "rejected_request")
+    "violation", "unplanned_event", "unplanned_property", "rejected_request", "properties_limit")
 MAX_RULE_LENGTH = 300
 """A rule's text is cut here (a schema error quotes the value, which may be 1,000 characters)."""
 MAX_ERRORS_PER_EVENT = 20

@@ -119,6 +119,11 @@ class LimitsConfig(_Strict):
     dedup_window_days: float = Field(default=7, gt=0)
     bad_events_kept: int = Field(default=10_000, ge=1)
     """Rows of the bad-event bucket kept per project (the newest; ``/_ampkit/bad-events``)."""
+    max_user_properties_bytes: int = Field(default=262_144, ge=1024)
+    """The most a user's (or group's) properties may weigh as JSON.  Every stored event
+    carries its user's properties, so without a bound 1 MB of requests could make gigabytes
+    of rows; an update past it is not applied (the event is stored, the bad-event bucket says
+    so)."""
 
 
 NEVER_FAULTED = ("/_ampkit", "/health", "/openapi.json")

@@ -84,6 +84,9 @@ class Outcome:
     batch: EventBatch | None = None
     accepted_ids: list[tuple[str | None, str | None]] = field(default_factory=list)
     duplicates: int = 0
+    oversized: list[tuple[int, str, int]] = field(default_factory=list)
+    """Events whose property update was not applied: (index in the request, the field, the
+    size in bytes the properties would have had)."""
 
 
 def error(status: int, message: str, **fields: Any) -> Outcome:
@@ -298,9 +301,12 @@ def _floats(values: list[Any]) -> list[Any]:
 class EventBuilder:
     """Turns accepted events into stored rows, updating identities and properties."""
 
-    def __init__(self, state: ProjectState, next_amplitude_id: int) -> None:
+    def __init__(self, state: ProjectState, next_amplitude_id: int,
+                 max_properties_bytes: int = 262_144) -> None:
         self.state = state
         self.next_amplitude_id = next_amplitude_id
+        self.max_properties_bytes = max_properties_bytes
+        self.oversized: list[tuple[int, str, int]] = []
 
     def build(
         self, prepared: Prepared, now_ms: int, first_seq: int,
@@ -328,7 +334,18 @@ class EventBuilder:
         columns["seq"] = list(range(first_seq, first_seq + len(keep)))
         summary = SuccessSummary(events_ingested=len(keys), payload_size_bytes=prepared.size,
                                  server_upload_time=now_ms)
-        return Outcome(200, summary, EventBatch(columns, now_ms), prepared.ids, duplicates)
+        return Outcome(200, summary, EventBatch(columns, now_ms), prepared.ids, duplicates,
+                       self.oversized)
+
+    def _bounded(self, i: int, field: str, before: dict[str, Any], ops: Any) -> dict[str, Any]:
+        """``before`` with ``ops`` applied — or ``before`` itself when the result would weigh
+        more than :attr:`max_properties_bytes` as JSON (noted in :attr:`oversized`)."""
+        after = apply_operations(before, ops)
+        size = len(orjson.dumps(after))
+        if size > self.max_properties_bytes:
+            self.oversized.append((i, field, size))
+            return before
+        return after
 
     def _apply(self, prepared: Prepared, keep: list[int], now_ms: int) -> dict[str, list[Any]]:
         """Each kept event applied to its user (and groups), in order: the columns of its row
@@ -365,14 +382,16 @@ class EventBuilder:
                 user.fields.update(user_fields)
             user_ops = ops[i]
             if user_ops is not None:
-                user.user_properties = apply_operations(user.user_properties, user_ops)
+                user.user_properties = self._bounded(i, "user_properties",
+                                                     user.user_properties, user_ops)
             gprops = group_ops[i]
             group = groups[i]
             if gprops is not None:
                 for gtype, gvalue in group.items():
                     for value in gvalue if isinstance(gvalue, list) else [gvalue]:
                         g = group_of(str(gtype), str(value))
-                        g.group_properties = apply_operations(g.group_properties, gprops)
+                        g.group_properties = self._bounded(i, "group_properties",
+                                                           g.group_properties, gprops)
                         touch_group(g)
             if isinstance(group, dict) and events[i]["event_type"] == "$identify":
                 # a user-level group (the SDKs' set_group): every later event of the user
@@ -433,8 +452,26 @@ def _number(value: Any) -> float | None:
     return float(value) if is_number(value) else None
 
 
+class PropertiesTooLarge(Exception):
+    """An Identify API call would make a user's or group's properties weigh more than the
+    bound (``limits.max_user_properties_bytes``): the request is refused, nothing applied."""
+
+    def __init__(self, field: str, size: int, limit: int) -> None:
+        super().__init__(f"{field} would weigh {size:,} bytes, over "
+                         f"limits.max_user_properties_bytes ({limit:,})")
+
+
+def _within(before: dict[str, Any], ops: Any, field: str, limit: int) -> dict[str, Any]:
+    after = apply_operations(before, ops)
+    size = len(orjson.dumps(after))
+    if size > limit:
+        raise PropertiesTooLarge(field, size, limit)
+    return after
+
+
 def apply_identification(
-    state: ProjectState, ident: Mapping[str, Any], next_amplitude_id: int, min_id_length: int
+    state: ProjectState, ident: Mapping[str, Any], next_amplitude_id: int, min_id_length: int,
+    max_properties_bytes: int = 262_144,
 ) -> int:
     """Identify API: properties and fields for a user, no event.  Returns the next free id."""
     user_id = _clean_id(ident.get("user_id"), min_id_length)
@@ -451,13 +488,15 @@ def apply_identification(
         user.fields["groups"] = {**user.fields.get("groups", {}), **groups}
     ops = ident.get("user_properties")
     if ops:
-        user.user_properties = apply_operations(user.user_properties, ops)
+        user.user_properties = _within(user.user_properties, ops, "user_properties",
+                                       max_properties_bytes)
     state.touch(user)
     return next_amplitude_id + 1 if new else next_amplitude_id
 
 
-def apply_group_identification(state: ProjectState, ident: Mapping[str, Any]) -> None:
+def apply_group_identification(state: ProjectState, ident: Mapping[str, Any],
+                               max_properties_bytes: int = 262_144) -> None:
     group = state.group(str(ident["group_type"]), str(ident["group_value"]))
-    group.group_properties = apply_operations(group.group_properties,
-                                              ident.get("group_properties") or {})
+    group.group_properties = _within(group.group_properties, ident.get("group_properties") or {},
+                                     "group_properties", max_properties_bytes)
     state.touch_group(group)

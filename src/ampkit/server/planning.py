@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -103,6 +103,17 @@ def _rows(event: Any, broken: Iterable[tuple[str, str, str]],
                         etype if isinstance(etype, str) else None,
                         insert_id if isinstance(insert_id, str) else None, text)
             for kind, rule, path in broken]
+
+
+def oversized_rows(events: Sequence[Any], oversized: Iterable[tuple[int, str, int]],
+                   limit: int) -> list[BadEventRow]:
+    """Stored events whose property update was not applied: past ``limit`` bytes."""
+    rows: list[BadEventRow] = []
+    for i, field, size in oversized:
+        rule = (f"{field} would weigh {size:,} bytes, over limits.max_user_properties_bytes "
+                f"({limit:,}): this update was not applied, the event was stored")
+        rows += _rows(events[i], [("properties_limit", rule, f"/{field}")], "stored")
+    return rows
 
 
 def event_text(event: dict[str, Any]) -> str | None:

@@ -23,6 +23,7 @@ from ampkit.server.ingest import (
     Outcome,
     ParsedRequest,
     Prepared,
+    PropertiesTooLarge,
     apply_group_identification,
     apply_identification,
     check_events,
@@ -36,6 +37,7 @@ from ampkit.server.planning import judge
 from ampkit.server.services.plan import (
     note_flagged,
     note_identify,
+    note_oversized,
     note_refused,
     note_unparsed,
     plan_of,
@@ -130,6 +132,8 @@ def accept(store: Store, project_id: int, parsed: ParsedRequest, api: Api, size:
         outcome = error(500, ERR_STORE_FAILED)
     if judged is not None and outcome.status == 200:
         note_flagged(store, project_id, PATHS[api], parsed, judged)
+    if outcome.oversized and outcome.status == 200:
+        note_oversized(store, project_id, PATHS[api], parsed, outcome)
     return outcome
 
 
@@ -170,7 +174,8 @@ def _store_group(store: Store, group: list[_Ticket]) -> None:
                 continue
             assert ticket.prepared is not None
             earlier = keys.setdefault(pid, set())
-            builder = EventBuilder(store.states[pid], store.next_amplitude_id)
+            builder = EventBuilder(store.states[pid], store.next_amplitude_id,
+                                   store.config.limits.max_user_properties_bytes)
             outcome = builder.build(ticket.prepared, at, seq,
                                     _recent(store, pid, at, earlier))
             store.next_amplitude_id = builder.next_amplitude_id
@@ -260,15 +265,22 @@ def identify(store: Store, params: Mapping[str, str], group: bool) -> TextAnswer
             v = violations[0]
             return _identify_error(store, f"{ERR_MISSING_EVENT}: identification[{i}].{v.field} "
                                    f"{v.rule}")
+    limit = store.config.limits.max_user_properties_bytes
     with store.lock:
         state = store.states[project.project_id]
         next_id = store.next_amplitude_id
         try:
-            for item in items:
-                if group:
-                    apply_group_identification(state, item)
-                else:
-                    next_id = apply_identification(state, item, next_id, DEFAULT_MIN_ID_LENGTH)
+            for i, item in enumerate(items):
+                try:
+                    if group:
+                        apply_group_identification(state, item, limit)
+                    else:
+                        next_id = apply_identification(state, item, next_id,
+                                                       DEFAULT_MIN_ID_LENGTH, limit)
+                except PropertiesTooLarge as exc:  # nothing of the request is kept
+                    store.recover(project.project_id)
+                    return _identify_error(store, f"{ERR_MISSING_EVENT}: identification[{i}]."
+                                                  f"{exc}")
             store.write(project.project_id, None)
         except Exception:
             failed = _store_failed(store, project.project_id)

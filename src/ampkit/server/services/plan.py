@@ -28,6 +28,7 @@ from ampkit.server.ingest import Outcome, ParsedRequest
 from ampkit.server.planning import (
     Judgement,
     api_key_of,
+    oversized_rows,
     plan_for,
     plan_rows,
     refusal_rows,
@@ -85,6 +86,14 @@ def note_flagged(store: Store, project_id: int, path: str, parsed: ParsedRequest
     """A stored request whose events the plan flagged."""
     _keep(store, project_id, path, parsed.body, parsed.api_key,
           plan_rows(parsed.events, judged, "stored"))
+
+
+def note_oversized(store: Store, project_id: int, path: str, parsed: ParsedRequest,
+                   outcome: Outcome) -> None:
+    """A stored request some of whose property updates were past the bound, not applied."""
+    _keep(store, project_id, path, parsed.body, parsed.api_key,
+          oversized_rows(parsed.events, outcome.oversized,
+                         store.config.limits.max_user_properties_bytes))
 
 
 def note_identify(store: Store, project_id: int, group: bool, raw: str | None,
