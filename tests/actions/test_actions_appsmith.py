@@ -144,3 +144,20 @@ def test_custom_request_refuses_other_hosts_and_auth_headers(server: Server,
         "headers": '{"X-Request-Source": "appsmith"}',
         "body": {"events": [{"event_type": "Raw", "user_id": "user123"}]}}))
     assert sent["data"]["events_ingested"] == 1
+
+
+def test_custom_request_never_hands_a_binary_answer_back_as_corrupted_text(
+    server: Server, runner: ActionRunner, sent: list[dict[str, Any]],
+) -> None:
+    """An Export ZIP decoded as text came back as success with replacement characters; a long
+    text was cut without a word.  Now: the size and type of a binary answer, and truncated."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)  # the hour before too: the events may fall before a new hour
+    hour, before = now.strftime("%Y%m%dT%H"), (now - dt.timedelta(hours=1)).strftime("%Y%m%dT%H")
+    out = ok(runner.run("custom_request", {"method": "GET", "path": "/api/2/export",
+                                           "params": {"start": before, "end": hour}}))
+    assert out["code"] == 200 and out["text"] is None and out["data"] is None
+    assert out["binary_bytes"] > 100 and out["content_type"] == "application/zip"
+    page = ok(runner.run("custom_request", {"method": "GET", "path": "/openapi.json"}))
+    assert page["data"] is not None and page["truncated"] is False

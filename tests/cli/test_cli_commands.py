@@ -3,7 +3,9 @@ ampkit serve."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +184,27 @@ def test_request_any_path(server: RunningServer) -> None:
     assert [a["label"] for a in listed["data"]] == ["Launch"]
     missing = run(server, "request", "GET", "/api/3/annotations/999999")
     assert missing.returncode != 0 and missing.stderr.startswith("error:")
+
+
+def test_request_writes_a_binary_answer_byte_for_byte(server: RunningServer,
+                                                      tmp_path: Path) -> None:
+    """``ampkit request GET /api/2/export … > r.zip`` made a file with replacement characters
+    (decoded as text); now the bytes as they came: a ZIP that opens, holding the events."""
+    import subprocess
+    import sys
+    import zipfile
+
+    run(server, "track", "-e", "Zipped", "--user-id", "user-00001")
+    now = dt.datetime.now(dt.UTC)  # the hour before too: the track may fall before a new hour
+    hour, before = now.strftime("%Y%m%dT%H"), (now - dt.timedelta(hours=1)).strftime("%Y%m%dT%H")
+    target = tmp_path / "r.zip"
+    with target.open("wb") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "ampkit", "request", "GET", "/api/2/export", "-p",
+             f"start={before}", "-p", f"end={hour}"], stdout=out, stderr=subprocess.PIPE,
+            text=False, timeout=120, stdin=subprocess.DEVNULL,
+            env={**os.environ, "AMPLITUDE_API_KEY": KEY, "AMPLITUDE_SECRET_KEY": SECRET,
+                 "AMPLITUDE_BASE_URL": server.url})
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(target) as archive:
+        assert archive.namelist()

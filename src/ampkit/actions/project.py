@@ -196,6 +196,12 @@ class CustomOutput(ActionOutput):
     data: Any = Field(default=None, description="The answer's JSON, when it is JSON.")
     text: str | None = Field(default=None, description="The answer's text when it is not JSON "
                              f"(at most {MAX_TEXT:,} characters).")
+    truncated: bool = Field(default=False, description=(
+        f"True when text holds only the first {MAX_TEXT:,} characters of a longer answer."))
+    binary_bytes: int | None = Field(default=None, description=(
+        "The size of an answer that is binary (an Export ZIP), which text does not hold: use "
+        "export_events for events, or ampkit request to a file."))
+    content_type: str | None = Field(default=None, description="The answer's Content-Type.")
 
 
 @REGISTRY.action("custom_request", title="Custom API request", read_only=False,
@@ -207,5 +213,12 @@ def custom_request(client: Amplitude, args: CustomInput) -> CustomOutput:
              for v in ([vs] if isinstance(vs, str) else vs)]
     answer = client.request(args.method, args.path, params=pairs or None, json=args.body,
                             family=args.family, headers=args.headers)
-    text = None if answer.data is not None else answer.text[:MAX_TEXT]
-    return CustomOutput(code=answer.status, data=answer.data, text=text or None)
+    kind = answer.headers.get("content-type")
+    if answer.data is not None:
+        return CustomOutput(code=answer.status, data=answer.data, content_type=kind)
+    if answer.binary:  # decoded as text, a ZIP would come back corrupted
+        return CustomOutput(code=answer.status, binary_bytes=len(answer.content),
+                            content_type=kind)
+    text = answer.text
+    return CustomOutput(code=answer.status, text=text[:MAX_TEXT] or None,
+                        truncated=len(text) > MAX_TEXT, content_type=kind)

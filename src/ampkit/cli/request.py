@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import orjson
@@ -70,5 +71,13 @@ def request(
         amp.close()
     if answer.data is not None:
         print_json(answer.data)
+    elif answer.binary:  # an Export ZIP: its bytes as they came, never decoded as text
+        if sys.stdout.isatty():
+            kind = answer.headers.get("content-type", "no content type")
+            fail(f"the answer is {len(answer.content):,} bytes of binary data ({kind}): send "
+                 "it to a file (> answer.zip)")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(answer.content)
+        sys.stdout.buffer.flush()
     else:
         typer.echo(answer.text)

@@ -47,7 +47,26 @@ class CustomResponse:
 
     @property
     def text(self) -> str:
+        """The body as text (bytes that are not UTF-8 replaced: see :attr:`binary`)."""
         return self.raw.text
+
+    @property
+    def content(self) -> bytes:
+        """The body's bytes, as received (an Export ZIP, a CSV, JSON)."""
+        return self.raw.content
+
+    @property
+    def binary(self) -> bool:
+        """Whether the body is no text — not UTF-8, or holding a NUL byte — so :attr:`text`
+        would change it (use :attr:`content`)."""
+        body = self.raw.content
+        if b"\x00" in body:
+            return True
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+        return False
 
 
 def request(
