@@ -35,6 +35,14 @@ def test_user_profile(api: Api) -> None:
     assert data["amp_props"]["plan"] == "pro" and data["amp_props"]["age"] == 31
     assert data["amp_props"]["first_used"] == "2024-03-01"
     assert data["cohort_ids"] is None and data["recommendations"] is None
+    # computed properties: none exist locally — not the user's own properties (reference
+    # §12.1: amp_props excludes computations, get_computations returns the enabled ones)
+    comps = api.http.get(url, params={"user_id": "user-c0001", "get_computations": "true"},
+                         headers=auth).json()["userData"]
+    assert comps["amp_props"] == {}
+    named = api.http.get(url, params={"user_id": "user-c0001", "comp_id": "c1,c2"},
+                         headers=auth).json()["userData"]
+    assert named["amp_props"] == {"c1": None, "c2": None}
     by_device = api.http.get(url, params={"device_id": "device-c0001"}, headers=auth).json()
     assert by_device["userData"]["user_id"] == "user-c0001"
     r = api.http.get(url, params={"user_id": "nobody-000"}, headers=auth)

@@ -49,16 +49,21 @@ class ProfileQuery(BaseModel):
 
 
 def _amp_props(q: ProfileQuery, found: service.Profile) -> dict[str, Any] | None:
+    """``get_amp_props``: the user's properties (computations excluded, reference §12.1);
+    ``get_computations``: every enabled computed property, inside ``amp_props`` — the local
+    server models no computations, so none (an empty object, not the user's properties);
+    ``comp_id``: those computations, each null (none exists)."""
     props: dict[str, Any] | None = None
-    if q.get_amp_props or q.get_computations:
+    if q.get_amp_props:
         props = dict(found.user_properties)
-        if q.get_amp_props:
-            for key, ms in (("first_used", found.first_seen_ms), ("last_used", found.last_seen_ms)):
-                if ms is not None:
-                    props[key] = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d")
-            for key in ("platform", "country", "language", "app_version"):
-                if key in found.fields:
-                    props.setdefault(key, found.fields[key])
+        for key, ms in (("first_used", found.first_seen_ms), ("last_used", found.last_seen_ms)):
+            if ms is not None:
+                props[key] = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d")
+        for key in ("platform", "country", "language", "app_version"):
+            if key in found.fields:
+                props.setdefault(key, found.fields[key])
+    elif q.get_computations:
+        props = {}
     if q.comp_id:
         props = {**(props or {}), **dict.fromkeys(q.comp_id.split(","))}
     return props
