@@ -122,6 +122,13 @@ def test_an_empty_insert_id_is_replaced_by_the_client() -> None:
         assert len(normalize_event(event)["insert_id"]) == 36
 
 
+def test_ip_remote_is_the_address_the_request_came_from(api: Api) -> None:
+    """Reference §2.2: ``ip: "$remote"`` means the IP of the HTTP request (it was stored as
+    the text "$remote", and exported so)."""
+    assert api.post_events([ev(0, ip="$remote"), ev(1, ip="192.0.2.7"), ev(2)]).status_code == 200
+    assert [e["ip_address"] for e in api.stored()] == ["127.0.0.1", "192.0.2.7", None]
+
+
 def test_amplitude_ids_follow_users_and_devices(api: Api) -> None:
     api.post_events([{"event_type": "anon", "device_id": "device-a0001"}])
     api.post_events([{"event_type": "login", "device_id": "device-a0001",

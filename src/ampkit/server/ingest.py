@@ -98,6 +98,10 @@ def invalid_key_message(api_key: str) -> str:
     return f"{ERR_INVALID_API_KEY}: {api_key}"
 
 
+REMOTE_IP = "$remote"
+"""An event's ``ip`` meaning "the address this request came from"."""
+
+
 @dataclass
 class ParsedRequest:
     api_key: str
@@ -105,6 +109,8 @@ class ParsedRequest:
     min_id_length: int
     body: bytes = b""
     """The request body as received (kept, not copied, for the bad-event bucket)."""
+    remote_ip: str | None = None
+    """The address the request came from: what an event's ``ip: "$remote"`` stands for."""
 
 
 def parse_events_request(
@@ -246,6 +252,9 @@ def prepare(request: ParsedRequest, api: Api, size: int) -> Prepared:
         for key, column in _COPY.items()}
     user_field_keys = [k for k in USER_FIELDS if k in present]
     revenue_keys = not present.isdisjoint(_REVENUE)
+    if "ip" in present:  # "$remote": the IP of the HTTP request (reference §2.2)
+        columns["ip_address"] = [request.remote_ip if ip == REMOTE_IP else ip
+                                 for ip in columns["ip_address"]]
     columns["location_lat"] = _floats(columns["location_lat"])
     columns["location_lng"] = _floats(columns["location_lng"])
     columns.update(

@@ -59,7 +59,9 @@ async def _events(request: Request, api: Api) -> Response:
                                 reason="Content-Type must be application/json for /batch"))
     server = backend(request)
     body = await request.body()  # capped by the gate (413 past the limit)
-    result = await server.call(ingest_events, api, body, server.faults.project_active)
+    client = request.client
+    result = await server.call(ingest_events, api, body, server.faults.project_active,
+                               client.host if client is not None else None)
     if isinstance(result, Outcome):
         return render(result)
     held = result

@@ -70,15 +70,18 @@ class Held:
 
 
 def ingest_events(
-    store: Store, api: Api, body: bytes, hold: Callable[[int], bool] | None = None
+    store: Store, api: Api, body: bytes, hold: Callable[[int], bool] | None = None,
+    remote_ip: str | None = None,
 ) -> Outcome | Held:
     """``POST /2/httpapi`` or ``POST /batch`` with a JSON body.  When ``hold(project_id)`` is
-    true the parsed request comes back as :class:`Held` instead of being stored."""
+    true the parsed request comes back as :class:`Held` instead of being stored.
+    ``remote_ip``: where the request came from (an event's ``ip: "$remote"``)."""
     store.counters["requests"] += 1
     parsed = parse_events_request(body, api, store.config.limits)
     if isinstance(parsed, Outcome):
         note_unparsed(store, PATHS[api], body, parsed)
         return parsed
+    parsed.remote_ip = remote_ip
     project = store.projects_by_key.get(parsed.api_key)
     if project is None:
         return error(400, invalid_key_message(parsed.api_key))
