@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -27,7 +28,8 @@ class Settings(BaseModel):
     ``AMPLITUDE_PROFILE_URL``.  Keys are :class:`~pydantic.SecretStr`: never printed.
     """
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True,
+                              hide_input_in_errors=True)  # a key or a URL password
 
     api_key: SecretStr | None = None
     secret_key: SecretStr | None = None
@@ -73,6 +75,13 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         remember_url_password(value)  # masked wherever a message quotes it, or a piece of it
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- read to check: a bad port or IPv6 literal raises here
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL ({exc})") from None
+        if not parts.hostname:
+            raise ValueError("names no host")
         return value.rstrip("/")
 
     def base_for(self, family: Family) -> str:
@@ -124,6 +133,6 @@ def _settings_message(exc: ValueError) -> str:
         parts = []
         for err in errors():
             loc = ".".join(str(p) for p in err.get("loc", ()))
-            parts.append(f"{loc}: {err.get('msg')}")
+            parts.append(f"{loc}: {str(err.get('msg')).removeprefix('Value error, ')}")
         return "invalid settings — " + "; ".join(parts)
     return "invalid settings"

@@ -160,3 +160,20 @@ def test_an_unknown_project_time_zone_is_refused_when_the_server_starts(tmp_path
     config.write_text("export: {timezone: Mars/Olympus}\n")
     one_error_line(invoke("serve", "--port", "0", "--config", str(config)), 2,
                    "export.timezone", "unknown time zone 'Mars/Olympus'")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["track", "-e", "X", "--user-id", "user-0001", "--base-url", "http://u:pw-S3CR3T@[::1"],
+     "base_url: is not a valid URL"),
+    (["track", "-e", "X", "--user-id", "user-0001", "--base-url", "http://host:99999"],
+     "base_url: is not a valid URL"),
+    (["sync", "--streams", "active_users", "--target",
+      "postgres://postgres:pw-S3CR3T@[::1:5432/test"], "not a valid URL"),
+    (["request", "GET", "/api/2/events/list", "-H", "X-A: é"], "must be ASCII"),
+])
+def test_malformed_urls_and_headers_are_one_line_not_unexpected(args: list[str],
+                                                                words: str) -> None:
+    """These were 'unexpected ValueError/InvalidURL/UnicodeEncodeError', exit 70."""
+    ran = invoke(*args, env={**KEYS, "AMPLITUDE_BASE_URL": f"http://127.0.0.1:{free_port()}"})
+    line = one_error_line(ran, ran.returncode, words)
+    assert ran.returncode in (1, 2) and "unexpected" not in line and "S3CR3T" not in line

@@ -296,3 +296,14 @@ def test_bad_replication_files(tmp_path: Path, text: str, needle: str) -> None:
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=needle):
         resolve(load_config(cfg), now=at(2024, 3, 1))
+
+
+def test_libpq_parameters_keep_their_spaces() -> None:
+    """``options=-c%20statement_timeout%3D1`` reached libpq as ``-c+statement_timeout=1``
+    (urlencode's ``+`` for a space, which libpq does not read as one)."""
+    from ampkit.replicate.destinations.postgres import split_schema
+
+    url, schema = split_schema("postgresql://u@h:5432/test?schema=a&options="
+                               "-c%20statement_timeout%3D1&sslmode=disable")
+    assert schema == "a"
+    assert url == "postgresql://u@h:5432/test?options=-c%20statement_timeout%3D1&sslmode=disable"

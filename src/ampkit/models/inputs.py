@@ -211,6 +211,9 @@ def header_pairs(headers: Mapping[str, str] | Sequence[tuple[str, str]] | None
             raise ValueError(f"{name} is set by ampkit (auth comes from your keys)")
         if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
             raise ValueError(f"{name}: the value must be text on one line")
+        if not value.isascii():
+            raise ValueError(f"{name}: the value must be ASCII (an HTTP header carries no "
+                             "other characters; percent-encode them)")
         out.append((name, value))
     return tuple(out)
 

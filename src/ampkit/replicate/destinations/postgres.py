@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, LiteralString
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -25,7 +25,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped, unused-ignore]
 from psycopg import sql
 
-from ampkit.errors import ConfigError
+from ampkit.errors import ConfigError, redact_urls
 from ampkit.replicate.destinations import redact_url
 from ampkit.replicate.destinations.base import (
     Destination,
@@ -51,13 +51,18 @@ _CSV = pa_csv.WriteOptions(include_header=False, batch_size=4096)
 
 
 def split_schema(url: str) -> tuple[str, str]:
-    """``(libpq URL, schema)``: ``?schema=`` is ours, not libpq's."""
-    parts = urlsplit(url)
+    """``(libpq URL, schema)``: ``?schema=`` is ours, not libpq's (the other parameters go to
+    libpq percent-encoded, a space as %20: libpq reads no ``+`` as a space)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- read to check: a bad port or IPv6 literal raises here
+    except ValueError as exc:
+        raise ConfigError(f"target {redact_urls(url)}: not a valid URL ({exc})") from None
     query = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((v for k, v in query if k == "schema"), "public")
     if not schema.strip():  # ?schema= given empty: a slip, not a wish for public
         raise ConfigError("target: ?schema= is empty; name a schema or leave it out (public)")
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    rest = urlencode([(k, v) for k, v in query if k != "schema"], quote_via=quote)
     return urlunsplit(parts._replace(query=rest)), schema
 
 
