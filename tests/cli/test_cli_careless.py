@@ -177,3 +177,11 @@ def test_malformed_urls_and_headers_are_one_line_not_unexpected(args: list[str],
     ran = invoke(*args, env={**KEYS, "AMPLITUDE_BASE_URL": f"http://127.0.0.1:{free_port()}"})
     line = one_error_line(ran, ran.returncode, words)
     assert ran.returncode in (1, 2) and "unexpected" not in line and "S3CR3T" not in line
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.org"])
+def test_mcp_over_http_off_loopback_needs_allow_remote(host: str) -> None:
+    """The MCP endpoint has no authentication and acts with the operator's keys: served on a
+    public interface, anyone reaching it could send events or write files as them."""
+    one_error_line(invoke("mcp", "--http", str(free_port()), "--host", host, env=KEYS), 2,
+                   f"--host {host}", "--allow-remote")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -28,6 +29,10 @@ def mcp_command(
     path: Annotated[str, typer.Option(help="With --http: the endpoint's path.")] = "/mcp",
     log_level: Annotated[str, typer.Option(help="Log level (logs go to stderr).")
                          ] = "warning",
+    allow_remote: Annotated[bool, typer.Option(
+        "--allow-remote", help="With --http on an interface other than loopback: serve anyway. "
+        "The endpoint has no authentication and acts with your keys (sends events, writes "
+        "files, resets a local server): put it behind a proxy that authenticates.")] = False,
 ) -> None:
     """Serve every action as an MCP tool, over stdio (default) or streamable HTTP.
 
@@ -46,6 +51,10 @@ def mcp_command(
     if settings.api_key is None:
         err_console.print("[yellow]warning:[/] AMPLITUDE_API_KEY is not set: every tool will "
                           "answer success=false until it is")
+    if http is not None and not allow_remote and not _loopback(host):
+        fail(f"--host {host}: the MCP endpoint has no authentication and acts with your keys "
+             "(sends events, writes files); anyone who reaches that interface could use it. "
+             "Serve on 127.0.0.1, or add --allow-remote behind a proxy that authenticates", 2)
     if http is not None:
         try:  # a port in use is said in one line before anything is announced
             with socket.create_server((host, http)):
@@ -60,3 +69,13 @@ def mcp_command(
         serve(http_port=http, host=host, path=path, log_level=cast("LogLevel", level))
     except OSError as exc:
         fail(f"cannot listen on {host}:{http}: {exc.strerror or exc}")
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback interface only."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
