@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,6 +129,9 @@ def test_export_into_a_duckdb_file_new_then_upserted(server: RunningServer,
     r = run(server, "export", "--start", hour, "--end", hour, "--out", str(db))
     assert r.returncode == 0, r.stderr
     assert "wrote 5 events" in r.stdout
+    # the bar: hours of the range, and the archive's bytes (it showed hours as bytes)
+    bar = re.search(r"1/1 hours ([\d.]+) (?:bytes|kB) downloaded", r.stdout)
+    assert bar is not None and float(bar[1]) > 0, r.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["events.duckdb"]  # no partial left
     con = duckdb.connect(str(db))
     rows = con.execute("SELECT insert_id, event_properties FROM events ORDER BY insert_id")

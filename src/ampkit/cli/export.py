@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import filesize
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
@@ -74,14 +74,18 @@ def export_cmd(
     elif memory_limit is not None:
         fail("--memory-limit applies to a .duckdb --out only")
     amp = make_client(api_key, secret_key, base_url, region)
+    # hours done of the range (the bar), and the archive bytes received so far — counted
+    # while a window downloads, not only once it is done (a one-hour window of 1 GB)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("hours"), DownloadColumn(), TimeElapsedColumn())
+               TextColumn("hours"), TextColumn("{task.fields[received]} downloaded"),
+               TimeElapsedColumn())
     try:
         with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("exporting", total=None)
+            task = progress.add_task("exporting", total=None, received=filesize.decimal(0))
 
             def on_progress(p: ExportProgress) -> None:
-                progress.update(task, completed=p.hours_done, total=p.hours_total)
+                progress.update(task, completed=p.hours_done, total=p.hours_total,
+                                received=filesize.decimal(p.bytes_downloaded))
 
             archives = amp.export_archives(first, last, on_progress=on_progress)
             count = write_export((path for _, path in archives), out, table=table,
