@@ -127,3 +127,19 @@ def test_a_crash_after_the_commit_point_is_finished_on_open(
     reopened = ParquetDestination(tmp_path)  # finishes the commit
     assert reopened.read_state("active_users").cursor == "2024-03-02"  # type: ignore[union-attr]
     assert _values(tmp_path) == [("s0", 7.0), ("s1", 8.0), ("s2", 9.0)]
+
+
+def test_the_lake_is_its_owners_under_any_umask(seeded: RunningServer, tmp_path: Path) -> None:
+    """Under umask 022 (the library, not the CLI, which sets 077) the data files were 0644 and
+    the partition folders 0755: now 0600 and 0700, as the state file already was."""
+    root = tmp_path / "lake"
+    old = os.umask(0o022)
+    try:
+        ok(sync(seeded, f"parquet://{root}", streams=["events", "active_users"]))
+    finally:
+        os.umask(old)
+    made = [p for p in root.rglob("*") if p != root]
+    assert any(p.suffix == ".parquet" for p in made)
+    for path in made:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))

@@ -216,7 +216,7 @@ def lock_file(path: Path, description: str) -> int:
     The lock belongs to the open file (``flock``; ``msvcrt.locking`` on Windows), so a second
     opening in this same process is refused too, and the OS drops it when the process dies.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # like the folder holding it
     try:
         if sys.platform == "win32":
             import msvcrt

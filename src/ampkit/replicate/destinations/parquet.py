@@ -34,7 +34,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel, Field
 
-from ampkit.core.files import private_dir
+from ampkit.core.files import private_dir, private_file
 from ampkit.replicate.destinations.base import (
     Destination,
     TableSpec,
@@ -116,8 +116,9 @@ class _ParquetTransaction(Transaction):
         rel = f"{folder}/part-{uuid.uuid4().hex}.parquet"
         self.new.add(rel)
         target = _tmp(self.dest.root / rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)  # a partition folder made here is the owner's (0700)
         pq.write_table(table, target, compression="zstd")
+        private_file(target)  # and the rows in it (pyarrow honours the umask only)
         return rel
 
     def _upsert(self, table: Any) -> None:
@@ -208,7 +209,7 @@ class ParquetDestination(Destination):
 
     def prepare(self, spec: TableSpec) -> None:
         if spec.name not in self.manifest.files:
-            (self.root / spec.name).mkdir(parents=True, exist_ok=True)
+            private_dir(self.root / spec.name)
             # streams without a commit yet: remove leftovers of a crashed first window
             for path in (self.root / spec.name).rglob("*.parquet*"):
                 path.unlink()
