@@ -161,3 +161,18 @@ def test_custom_request_never_hands_a_binary_answer_back_as_corrupted_text(
     assert out["binary_bytes"] > 100 and out["content_type"] == "application/zip"
     page = ok(runner.run("custom_request", {"method": "GET", "path": "/openapi.json"}))
     assert page["data"] is not None and page["truncated"] is False
+
+
+def test_custom_request_takes_the_method_in_any_case(server: Server,
+                                                     runner: ActionRunner) -> None:
+    out = ok(runner.run("custom_request", {"method": "get", "path": "/api/2/events/list"}))
+    assert out["code"] == 200
+
+
+def test_a_group_value_past_1024_characters_is_refused_as_other_strings(
+    runner: ActionRunner,
+) -> None:
+    out = runner.run("group_identify", {"group_type": "company", "group_value": "x" * 2000,
+                                        "group_properties": {"a": 1}})
+    assert not out.success and "group_value" in str(out.error) and "1024" in str(out.error)
+

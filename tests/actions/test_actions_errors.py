@@ -127,7 +127,11 @@ def test_server_error_and_timeout(make_settings: Any, server: Any, running: Any)
                       retry=RetryPolicy.no_wait(1)) as runner:
         out = runner.run("list_cohorts")
     error = clean(out)
-    assert error.startswith("timed out within 0.2 s") and "AMPLITUDE_TIMEOUT" in error
+    assert error.startswith("timed out (each attempt given 0.2 s)") and "AMPLITUDE_TIMEOUT" in error
+    with ActionRunner(settings=make_settings(timeout=0.2),
+                      retry=RetryPolicy.no_wait(3)) as runner:
+        out = runner.run("list_cohorts")
+    assert "3 attempts" in clean(out)  # the wait in all, not one attempt's timeout
 
 
 def test_query_rules_give_no_status(runner: ActionRunner) -> None:

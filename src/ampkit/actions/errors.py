@@ -103,7 +103,7 @@ def describe(
     if isinstance(exc, APIStatusError):
         return _status_message(exc, base_url), exc.status
     if isinstance(exc, APITimeoutError):
-        limit = f" within {timeout:g} s" if timeout else ""
+        limit = f" (each attempt given {timeout:g} s)" if timeout else ""
         return (f"timed out{limit} at {exc.endpoint or 'the server'}: {exc.message}. Retry, ask "
                 "for less (a shorter range), or raise AMPLITUDE_TIMEOUT (seconds)"), None
     if isinstance(exc, UnreachableError):  # it names the URL and what to check

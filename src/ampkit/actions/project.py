@@ -154,8 +154,13 @@ def create_annotation(client: Amplitude, args: CreateAnnotationInput) -> Annotat
 
 
 class CustomInput(ActionInput):
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(default="GET",
-                                                                    description="HTTP method.")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(
+        default="GET", description="HTTP method (any case: 'get' is GET).")
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
     path: Annotated[str, Native("url")] = Field(
         min_length=1, max_length=2000, pattern=r"^(/|https?://)",
         description="Path on the API host, e.g. '/api/2/events/list', or an Amplitude URL "

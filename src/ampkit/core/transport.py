@@ -341,6 +341,9 @@ class _Base:
             raise _unsure(err)
         delay = self.policy.next_delay(tries.attempts, tries.elapsed())
         if delay is None:
+            if tries.attempts > 1:  # what the wait was in all, not one attempt's timeout
+                err.message += f"; {tries.attempts} attempts, {tries.elapsed():.1f} s in all"
+                err.args = (err.message,)
             raise err
         log.info("%s: %s; retry %d in %.2fs", endpoint, err.message, tries.attempts, delay)
         return delay

@@ -488,6 +488,8 @@ def check_group_identification(ident: object) -> list[Violation]:
             out.append(Violation(field, "is required", "missing"))
         elif not isinstance(value, str):
             out.append(Violation(field, "must be a string"))
+        elif len(value) > MAX_STRING_LENGTH:  # as every other string value (reference §2.2)
+            out.append(Violation(field, f"must be at most {MAX_STRING_LENGTH} characters"))
     props = ident.get("group_properties")
     if props is None:
         out.append(Violation("group_properties", "is required", "missing"))
