@@ -150,3 +150,44 @@ def test_an_async_client_dropped_with_events_unsent_says_so(caplog: pytest.LogCa
         warnings.simplefilter("error", RuntimeWarning)
         run_and_collect(closed)
     assert "dropped without close" not in caplog.text
+
+
+def test_a_batch_in_flight_when_its_loop_ended_goes_again_on_the_next_loop() -> None:
+    """``asyncio.run`` twice with one AsyncAmplitude: the first loop ends while its batch is in
+    flight.  The next loop sends that batch again with the new events (it was stranded, and
+    flush raised 'bound to a different event loop'); nothing is reported failed."""
+    import orjson
+    from tests.stub_http import SUCCESS, Seen, stub
+
+    arrived, release = threading.Event(), threading.Event()
+
+    def answer(seen: Seen) -> Any:
+        if not arrived.is_set():
+            arrived.set()
+            release.wait(30)  # the first request hangs until its loop has ended
+        return SUCCESS
+
+    delivered: list[str] = []
+    failed: list[str] = []
+    with stub(answer) as proxy:
+        amp = AsyncAmplitude(API_KEY, base_url=proxy.url, retry=RetryPolicy.no_wait(3),
+                             sender=SenderOptions(flush_interval=0.01),
+                             on_delivered=lambda evs: delivered.extend(
+                                 str(e["event_type"]) for e in evs),
+                             on_failed=lambda evs, reason, status: failed.append(reason))
+
+        async def first() -> None:
+            await amp.track([{"event_type": f"A{i}", "user_id": "user-0001"} for i in range(3)])
+            await asyncio.to_thread(arrived.wait, 30)  # the batch is on the wire
+
+        async def second() -> tuple[bool, bool]:
+            await amp.track({"event_type": "B", "user_id": "user-0001"})
+            return await amp.flush(timeout=30), await amp.close()
+
+        asyncio.run(first())
+        release.set()
+        assert asyncio.run(second()) == (True, True)
+        sent = [str(e["event_type"]) for s in proxy.seen
+                for e in orjson.loads(s.body)["events"]]
+    assert sorted(delivered) == ["A0", "A1", "A2", "B"] and failed == []
+    assert sent.count("A0") == 2  # sent again (Amplitude drops the repeat by insert_id)

@@ -193,6 +193,20 @@ class MemoryQueue:
     def bury(self, items: Iterable[QueuedEvent], reason: str) -> None:
         self.ack(items)
 
+    def requeue_inflight(self) -> int:
+        """Every batch taken and never settled (its sender's loop ended mid-request) back in
+        line, at the front: sent again, a delivered one is dropped by the server by
+        ``insert_id``.  Returns how many events."""
+        with self.cond:
+            items = sorted(self._inflight.values(), key=lambda item: item.id)
+            self._inflight.clear()
+            for item in items:
+                item.attempts = max(0, item.attempts - 1)  # an interrupted round is no round
+            self._ready.extendleft(reversed(items))
+            self._ready_bytes += sum(len(item.payload) for item in items)
+            self.cond.notify_all()
+            return len(items)
+
     def retry_unsettled(self, items: Iterable[QueuedEvent], delay: float, now: float) -> int:
         """Those of ``items`` still in flight (their answer could not be recorded) go back to
         wait ``delay`` s; returns how many."""

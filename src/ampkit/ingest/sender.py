@@ -535,6 +535,8 @@ class AsyncBackgroundSender:
         self._drained = False
         """What :meth:`close` found: nothing left undelivered."""
         self._pid = os.getpid()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop the tasks and events belong to (``asyncio.run`` twice: a new one)."""
 
     def __repr__(self) -> str:
         return f"AsyncBackgroundSender(queued={len(self.core.queue)})"
@@ -568,6 +570,21 @@ class AsyncBackgroundSender:
         self.core.closing = False
         self.core.flush_requested = False
 
+    def _on_this_loop(self) -> None:
+        """Used from another event loop than before (``asyncio.run`` called again): the old
+        loop's tasks and events are dead, and a batch one of its tasks had in flight was never
+        settled — it goes back in line (a resend is dropped by the server by insert_id)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        if self._loop is not None:
+            self._tasks = []
+            self._wake = self._changed = None
+            back = self.core.queue.requeue_inflight()
+            if back:
+                log.info("a new event loop: %d events in flight on the old one go again", back)
+        self._loop = loop
+
     async def _locked(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` under the queue's lock — in a worker thread when the queue is on disk,
         so its SQLite writes and commits never block the event loop."""
@@ -600,6 +617,7 @@ class AsyncBackgroundSender:
         if self._closed:
             raise ClosedError("this client is closed; create a new one to send more events")
         self._after_fork()
+        self._on_this_loop()
         self._ensure_running()
         core, pending, accepted = self.core, list(payloads), 0
         started = time.monotonic()
@@ -670,6 +688,7 @@ class AsyncBackgroundSender:
         if self._closed:  # nothing sends any more: what close found
             return self._drained
         self._after_fork()
+        self._on_this_loop()
         if not len(self.core.queue):
             return True
         self._ensure_running()
@@ -692,6 +711,7 @@ class AsyncBackgroundSender:
         if self._closed:  # what the first close found (False if it left events)
             return self._drained
         self._after_fork()
+        self._on_this_loop()
         self._closed = True
         self.core.closing = True
         limit = self.core.options.close_timeout if timeout is None else timeout
