@@ -117,3 +117,22 @@ def test_unknown_user_profile_is_a_clean_failure(runner: ActionRunner) -> None:
     out = runner.run("user_profile", {"user_id": "nobody-here"})
     assert not out.success
     assert out.error is not None and "not seen before" in out.error
+
+
+@pytest.mark.parametrize(("metric", "expected"), [("sums", 12), ("value_avg", 6)])
+def test_modulex_property_metrics_measure_the_group_by_property(
+    runner: ActionRunner, today: dt.date, metric: str, expected: float,
+) -> None:
+    """ModuleX's event_segmentation has only event_type and group_by: with histogram, sums or
+    value_avg its group_by is the event property measured (it was refused, naming `e`, which
+    ModuleX users do not have)."""
+    sent = runner.run("send_events", {"events": [
+        {"event_type": "Table Click", "user_id": "user-0001", "event_properties": {"amount": a}}
+        for a in (5, 7)]})
+    assert sent.success, sent.error
+    day = today.strftime("%Y%m%d")
+    out = runner.run("event_segmentation", {"event_type": "Table Click", "start": day,
+                                            "end": day, "metric": metric, "group_by": "amount"})
+    assert out.success, out.error
+    assert isinstance(out, EventSegmentationOutput)
+    assert out.series == [[expected]]

@@ -142,6 +142,23 @@ def _fill(renames: tuple[Rename, ...]) -> Callable[[Any], Any]:
     return fill
 
 
+_MEASURING = frozenset({"histogram", "sums", "value_avg"})
+
+
+def _measured_by_group_by(data: dict[str, Any]) -> dict[str, Any]:
+    """ModuleX's event_segmentation names an event type and a ``group_by``, and has no other
+    way to say which property ``histogram``, ``sums`` or ``value_avg`` measures: with such a
+    metric and a plain event type, its ``group_by`` is that event property (the query's rule
+    wants it as the event's ``group_by`` of type event, which ModuleX users cannot give)."""
+    by, event = data.get("group_by"), data.get("event")
+    if (data.get("metric") in _MEASURING and isinstance(by, str) and by.strip()
+            and isinstance(event, str) and not event.lstrip().startswith("{")):
+        data = {k: v for k, v in data.items() if k != "group_by"}
+        data["event"] = {"event_type": event,
+                         "group_by": [{"type": "event", "value": by.strip()}]}
+    return data
+
+
 def seed_input(action: str, base: type[ActionInput]) -> type[ActionInput]:
     """``base`` (a definition's query model as an action input) with the seed's parameters."""
     renames = RENAMES.get(action, ())
@@ -162,7 +179,10 @@ def seed_input(action: str, base: type[ActionInput]) -> type[ActionInput]:
         fill = _fill(renames)
 
         def seed_names(cls: type[BaseModel], data: Any) -> Any:
-            return fill(read_native(cls, data))
+            filled = fill(read_native(cls, data))
+            if action == "event_segmentation" and isinstance(filled, dict):
+                filled = _measured_by_group_by(filled)
+            return filled
 
         validators["_seed_names"] = model_validator(mode="before")(seed_names)
     model: type[ActionInput] = create_model(
