@@ -71,8 +71,8 @@ def test_a_clean_run(amplitude_project):
     for helper in (amplitude_project.assert_no_bad_events, amplitude_project.assert_bad_event,
                    amplitude_project.bad_events):
         with pytest.raises(ValueError, match="kind: one of violation, unplanned_event, "
-                                             "unplanned_property, rejected_request, not "
-                                             "'violations'"):
+                                             "unplanned_property, rejected_request, "
+                                             "properties_limit, not 'violations'"):
             helper(kind="violations")
     for helper in (amplitude_project.assert_bad_event, amplitude_project.bad_events):
         with pytest.raises(ValueError, match="disposition: 'stored' or 'rejected', not 'stord'"):
