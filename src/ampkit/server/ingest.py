@@ -316,6 +316,9 @@ class EventBuilder:
         self.next_amplitude_id = next_amplitude_id
         self.max_properties_bytes = max_properties_bytes
         self.oversized: list[tuple[int, str, int]] = []
+        self._texts: dict[int, tuple[dict[str, Any], str]] = {}
+        """id of a properties object → (it, its JSON text); the object is held, so its id
+        cannot be reused while the entry lives."""
 
     def build(
         self, prepared: Prepared, now_ms: int, first_seq: int,
@@ -348,13 +351,25 @@ class EventBuilder:
 
     def _bounded(self, i: int, field: str, before: dict[str, Any], ops: Any) -> dict[str, Any]:
         """``before`` with ``ops`` applied — or ``before`` itself when the result would weigh
-        more than :attr:`max_properties_bytes` as JSON (noted in :attr:`oversized`)."""
+        more than :attr:`max_properties_bytes` as JSON (noted in :attr:`oversized`).  The
+        JSON text is kept for the row (:meth:`_text`): it is measured once, not twice."""
         after = apply_operations(before, ops)
-        size = len(orjson.dumps(after))
-        if size > self.max_properties_bytes:
-            self.oversized.append((i, field, size))
+        text = orjson.dumps(after)
+        if len(text) > self.max_properties_bytes:
+            self.oversized.append((i, field, len(text)))
             return before
+        self._texts[id(after)] = (after, text.decode())
         return after
+
+    def _text(self, props: dict[str, Any]) -> str:
+        """``props`` as JSON text, written once per version of a user's properties (a user's
+        events that change nothing share one text, as their rows share one value)."""
+        known = self._texts.get(id(props))
+        if known is not None and known[0] is props:
+            return known[1]
+        text = orjson.dumps(props).decode()
+        self._texts[id(props)] = (props, text)
+        return text
 
     def _apply(self, prepared: Prepared, keep: list[int], now_ms: int) -> dict[str, list[Any]]:
         """Each kept event applied to its user (and groups), in order: the columns of its row
@@ -413,7 +428,7 @@ class EventBuilder:
             amplitude_ids.append(user.amplitude_id)
             creation.append(user.first_seen_ms)
             paying.append(True if user.paying else None)
-            user_props.append(dumps(user.user_properties).decode())
+            user_props.append(self._text(user.user_properties))
             data_col.append(data[(user_ops is not None, first_event)])
             event_times.append(event_ms)
         return {"amplitude_id": amplitude_ids, "user_id": [ids[i][0] for i in keep],
