@@ -222,7 +222,7 @@ def custom_request(client: Amplitude, args: CustomInput) -> CustomOutput:
     if answer.data is not None:
         return CustomOutput(code=answer.status, data=answer.data, content_type=kind)
     if answer.binary:  # decoded as text, a ZIP would come back corrupted
-        return CustomOutput(code=answer.status, binary_bytes=len(answer.content),
+        return CustomOutput(code=answer.status, binary_bytes=len(answer.raw.content),
                             content_type=kind)
     text = answer.text
     return CustomOutput(code=answer.status, text=text[:MAX_TEXT] or None,

@@ -74,10 +74,10 @@ def request(
     elif answer.binary:  # an Export ZIP: its bytes as they came, never decoded as text
         if sys.stdout.isatty():
             kind = answer.headers.get("content-type", "no content type")
-            fail(f"the answer is {len(answer.content):,} bytes of binary data ({kind}): send "
+            fail(f"the answer is {len(answer.raw.content):,} bytes of binary data ({kind}): send "
                  "it to a file (> answer.zip)")
         sys.stdout.flush()
-        sys.stdout.buffer.write(answer.content)
+        sys.stdout.buffer.write(answer.raw.content)
         sys.stdout.buffer.flush()
     else:
         typer.echo(answer.text)

@@ -47,18 +47,12 @@ class CustomResponse:
 
     @property
     def text(self) -> str:
-        """The body as text (bytes that are not UTF-8 replaced: see :attr:`binary`)."""
-        return self.raw.text
-
-    @property
-    def content(self) -> bytes:
-        """The body's bytes, as received (an Export ZIP, a CSV, JSON)."""
-        return self.raw.content
+        return self.raw.text  # bytes that are not UTF-8 replaced: see binary
 
     @property
     def binary(self) -> bool:
         """Whether the body is no text — not UTF-8, or holding a NUL byte — so :attr:`text`
-        would change it (use :attr:`content`)."""
+        would change it (its bytes are ``raw.content``)."""
         body = self.raw.content
         if b"\x00" in body:
             return True
