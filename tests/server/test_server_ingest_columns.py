@@ -114,6 +114,11 @@ def test_an_anonymous_device_that_logs_in_as_a_known_user_is_merged_into_them(
         assert api.post_events([{"event_type": "again", "device_id": "laptop-0002",
                                  "insert_id": "m-5"}]).status_code == 200
         assert api.stored()[-1]["amplitude_id"] == alice
+        # a new user never gets the merged-away id (its events and row are gone, the merge
+        # remembers it): it would answer as alice
+        assert api.post_events([{"event_type": "new", "user_id": "user-carol",
+                                 "insert_id": "m-6"}]).status_code == 200
+        assert api.stored()[-1]["amplitude_id"] not in (alice, merged)
         api.http.close()
 
 

@@ -6,7 +6,7 @@ rows and property updates.  The rules are the same ones the client checks before
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -491,6 +491,36 @@ def _within(before: dict[str, Any], ops: Any, field: str, limit: int) -> dict[st
     if size > limit:
         raise PropertiesTooLarge(field, size, limit)
     return after
+
+
+def identify_sizes(state: ProjectState, items: Sequence[Mapping[str, Any]], group: bool,
+                   limit: int, min_id_length: int) -> tuple[int, PropertiesTooLarge] | None:
+    """The first of an Identify (or Group Identify) request's items that would make its user's
+    or group's properties weigh more than ``limit``, worked out before anything is applied
+    (the request is then refused whole and nothing of it is undone): ``(index, error)``."""
+    after: dict[tuple[str, str], dict[str, Any]] = {}  # what earlier items made of a target
+    for i, item in enumerate(items):
+        if group:
+            key = ("g", f"{item.get('group_type')}\x00{item.get('group_value')}")
+            found = state.groups.get((str(item.get("group_type")), str(item.get("group_value"))))
+            before = found.group_properties if found is not None else {}
+            ops, field = item.get("group_properties") or {}, "group_properties"
+        else:
+            user_id = _clean_id(item.get("user_id"), min_id_length)
+            device_id = _clean_id(item.get("device_id"), min_id_length)
+            amp = (state.by_user.get(user_id) if user_id is not None else None) or (
+                state.by_device.get(device_id) if device_id is not None else None)
+            key = ("u", str(amp) if amp is not None else f"new:{user_id}:{device_id}")
+            known = state.users.get(amp) if amp is not None else None
+            before = known.user_properties if known is not None else {}
+            ops, field = item.get("user_properties"), "user_properties"
+            if not ops:
+                continue
+        try:
+            after[key] = _within(after.get(key, before), ops, field, limit)
+        except PropertiesTooLarge as exc:
+            return i, exc
+    return None
 
 
 def apply_identification(

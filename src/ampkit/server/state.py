@@ -81,7 +81,7 @@ class ProjectState:
                     if known is None:
                         self._bind_device(device_id, amp)
                     elif known != amp and self.users[known].user_id is None:
-                        self._merge(known, user)
+                        self._merge(known, device_id, user)
                     user.device_id = device_id
                     self.touch(user)
                 return user, False
@@ -105,17 +105,13 @@ class ProjectState:
         self._bind_device(device_id, next_id)
         return user, True
 
-    def _merge(self, anonymous: int, user: UserState) -> None:
-        """The anonymous user ``anonymous`` is ``user`` from now on: its devices point to the
-        user's id, its history moves there (written by the store), what it was (first seen,
-        paying) adds to the user's, and its properties give way to the user's."""
+    def _merge(self, anonymous: int, device_id: str, user: UserState) -> None:
+        """The anonymous user ``anonymous`` (of the one device ``device_id``: an anonymous
+        user is made per device, and never gets another) is ``user`` from now on: the device
+        points to the user's id, its history moves there (written by the store), what it was
+        (first seen, paying) adds to the user's, and its properties give way to the user's."""
         gone = self.users.pop(anonymous)
-        for device, amp in list(self.by_device.items()):
-            if amp == anonymous:
-                self._bind_device(device, user.amplitude_id)
-        for old, into in list(self.merged.items()):
-            if into == anonymous:
-                self.merged[old] = user.amplitude_id
+        self._bind_device(device_id, user.amplitude_id)
         self.merged[anonymous] = user.amplitude_id
         self.touched_merges.append((anonymous, user.amplitude_id))
         self.touched_users.pop(anonymous, None)

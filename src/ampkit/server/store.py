@@ -156,7 +156,12 @@ class Store:
 
     def _load_counters(self) -> None:
         row = self.con.execute("SELECT max(seq), max(amplitude_id) FROM events").fetchone()
-        urow = self.con.execute("SELECT max(amplitude_id) FROM users").fetchone()
+        # every Amplitude ID ever handed out, merged-away ones too (their events and user
+        # rows are gone, and a new user must never get one: it answers as the merged user)
+        urow = self.con.execute(
+            "SELECT greatest((SELECT max(amplitude_id) FROM users), "
+            "(SELECT max(amplitude_id) FROM merges), (SELECT max(merged_into) FROM merges), "
+            "(SELECT max(amplitude_id) FROM identities))").fetchone()
         self._seq = (row[0] if row and row[0] is not None else 0)
         top = max(
             (row[1] if row and row[1] is not None else 0),
@@ -364,14 +369,12 @@ class Store:
     def _write_merge(con: duckdb.DuckDBPyConnection, project_id: int, gone: int,
                      into: int) -> None:
         """The anonymous user ``gone`` merged into ``into``: its events move to ``into``, its
-        row goes, and the merge is kept (for ``merged_amplitude_ids``, and ids merged into
-        ``gone`` before now point to ``into``)."""
+        row goes, and the merge is kept (for ``merged_amplitude_ids``; an anonymous user is
+        never a merge's target, so no earlier merge points to ``gone``)."""
         con.execute("UPDATE events SET amplitude_id = ? WHERE project_id = ? "
                     "AND amplitude_id = ?", [into, project_id, gone])
         con.execute("DELETE FROM users WHERE project_id = ? AND amplitude_id = ?",
                     [project_id, gone])
-        con.execute("UPDATE merges SET merged_into = ? WHERE project_id = ? AND merged_into = ?",
-                    [into, project_id, gone])
         con.execute("INSERT OR REPLACE INTO merges VALUES (?, ?, ?)", [project_id, gone, into])
 
     def _write_users(self, con: duckdb.DuckDBPyConnection, users: list[UserState]) -> None:

@@ -23,12 +23,12 @@ from ampkit.server.ingest import (
     Outcome,
     ParsedRequest,
     Prepared,
-    PropertiesTooLarge,
     apply_group_identification,
     apply_identification,
     check_events,
     check_limits,
     error,
+    identify_sizes,
     invalid_key_message,
     parse_events_request,
     prepare,
@@ -271,19 +271,18 @@ def identify(store: Store, params: Mapping[str, str], group: bool) -> TextAnswer
     limit = store.config.limits.max_user_properties_bytes
     with store.lock:
         state = store.states[project.project_id]
+        too_large = identify_sizes(state, items, group, limit, DEFAULT_MIN_ID_LENGTH)
+        if too_large is not None:  # refused before anything of it is applied
+            i, exc = too_large
+            return _identify_error(store, f"{ERR_MISSING_EVENT}: identification[{i}].{exc}")
         next_id = store.next_amplitude_id
         try:
-            for i, item in enumerate(items):
-                try:
-                    if group:
-                        apply_group_identification(state, item, limit)
-                    else:
-                        next_id = apply_identification(state, item, next_id,
-                                                       DEFAULT_MIN_ID_LENGTH, limit)
-                except PropertiesTooLarge as exc:  # nothing of the request is kept
-                    store.recover(project.project_id)
-                    return _identify_error(store, f"{ERR_MISSING_EVENT}: identification[{i}]."
-                                                  f"{exc}")
+            for item in items:
+                if group:
+                    apply_group_identification(state, item, limit)
+                else:
+                    next_id = apply_identification(state, item, next_id,
+                                                   DEFAULT_MIN_ID_LENGTH, limit)
             store.write(project.project_id, None)
         except Exception:
             failed = _store_failed(store, project.project_id)
