@@ -17,10 +17,10 @@ import orjson
 _API_KEY_ECHO = re.compile(r"(Invalid API key:\s*)([^\s\"']+)", re.IGNORECASE)
 REDACTED = "***"
 # a password in a URL (``http://user:pass@host``, as a proxy or base URL may carry one): up to
-# the last ``@`` before a space — as URL parsers read ``me:p@ss@host`` (the password is p@ss),
-# and covering a password holding ``/ ? # %`` that stricter parsers would cut short (masking
-# a little more than the password, never less)
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(\S+)(@)")
+# the authority's last ``@``, as URL parsers read it (``me:p@ss@host``: the password is p@ss).
+# The authority ends at ``/ ? #`` or a space, so the match never runs past it (linear time);
+# a password holding those characters is masked by :func:`remember_url_password` instead
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)([^\s/?#]+)(@)")
 _AWKWARD = re.compile(r"[@/?#%\s]")
 """Characters a URL parser cuts a password at (quoting the pieces alone in its messages)."""
 _KNOWN: set[str] = set()
@@ -39,8 +39,14 @@ def remember_url_password(url: str) -> None:
     _user, colon, password = userinfo.partition(":")
     if not colon or not _AWKWARD.search(password):
         return  # a plain password: parsers read it whole, and the URL pattern masks it
-    pieces = {password, *_AWKWARD.split(password)}
-    _KNOWN.update(p for p in pieces if len(p) >= 4)
+    # the pieces a parser cutting at those characters may quote: what follows or precedes a
+    # cut — kept only when specific enough not to mask ordinary words ('2024', 'home') in
+    # other messages: holding a cut character still, or 8 characters long at least
+    cuts = [m.start() for m in _AWKWARD.finditer(password)]
+    pieces = {password}
+    for at in cuts:
+        pieces.update((password[at + 1:], password[:at], password[at:]))
+    _KNOWN.update(p for p in pieces if len(p) >= 8 or (len(p) >= 4 and _AWKWARD.search(p)))
 # and one given as a query parameter (``postgresql://host/db?password=…``, libpq's spelling)
 _QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd|sslpassword)=)([^&#\s'\"]*)",
                              re.IGNORECASE)

@@ -196,3 +196,19 @@ def test_a_password_given_as_a_url_parameter_is_masked_too() -> None:
     assert redact_urls("cannot connect to postgresql://me:p@ss@host:5432/db") == (
         "cannot connect to postgresql://me:***@host:5432/db")
 
+
+
+def test_url_password_masking_stays_in_the_password_and_in_linear_time() -> None:
+    """The mask never runs from a host's port to an e-mail further on, never masks ordinary
+    words that happen to be pieces of a remembered password, and takes linear time."""
+    from ampkit.errors import redact_urls, remember_url_password
+
+    line = 'GET http://127.0.0.1:18500/api/2/usersearch?user=alice@example.com "HTTP/1.1 200"'
+    assert redact_urls(line) == line
+    remember_url_password("postgresql://me:home@2024/x-Z9@db.example.com/warehouse")
+    text = "queue file /home/me/q since 2024-03-01, homework"
+    assert redact_urls(text) == text  # 'home', '2024' alone are no secret
+    assert "2024/x-Z9" not in redact_urls("host '2024/x-Z9@db.example.com'")
+    # a match ends where the authority does ('/'), so a long run of URLs is read once over
+    long_text = orjson.dumps([f"http://h:{i}/p" for i in range(20000)]).decode()
+    assert redact_urls(long_text) == long_text
