@@ -299,3 +299,36 @@ def test_two_clients_of_one_process_may_share_a_durable_folder(server: Server,
         amp.track([{"event_type": f"client-{n}", "user_id": "user-0001"}] * 3)
     assert all(amp.close(timeout=10) for amp in made)
     assert Counter(e["event_type"] for e in server.events()) == {"client-0": 3, "client-1": 3}
+
+
+def test_a_report_part_the_queue_cannot_record_leaves_the_others_reported(
+    tmp_path: Path,
+) -> None:
+    """One request: an event delivered, one the server refuses (a silenced device).  The
+    durable queue cannot write the dead letter (SQLite refuses it, as on a full disk): the
+    delivered event is still reported delivered (its callback was thrown away with the
+    rest), and the refused one waits, then is reported once the queue takes it."""
+    from ampkit.server import ProjectConfig
+
+    config = make_config(throttle_enabled=False, projects=[ProjectConfig(
+        project_id=100001, api_key=API_KEY, secret_key="test-secret-key-0001",
+        silenced_devices=["silenced-dev-1"])])
+    delivered: list[str] = []
+    failed: list[str] = []
+    with serve_in_thread(config) as running:
+        amp = Amplitude(API_KEY, base_url=running.url, retry=RetryPolicy.no_wait(3),
+                        sender=SenderOptions(durable_dir=tmp_path, flush_interval=3600),
+                        on_delivered=lambda evs: delivered.extend(
+                            str(e["event_type"]) for e in evs),
+                        on_failed=lambda evs, reason, status: failed.extend(
+                            str(e["event_type"]) for e in evs))
+        db = amp._sender.core.queue._db
+        db.execute("CREATE TRIGGER no_dead BEFORE INSERT ON dead "
+                   "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        amp.track([{"event_type": "good", "user_id": "user-0001"},
+                   {"event_type": "silenced", "device_id": "silenced-dev-1"}])
+        assert not amp.flush(timeout=2)  # the refused event cannot be dead-lettered yet
+        assert delivered == ["good"] and failed == []
+        db.execute("DROP TRIGGER no_dead")
+        assert amp.flush(timeout=30) and amp.close(timeout=5)
+    assert delivered == ["good"] and failed == ["silenced"]

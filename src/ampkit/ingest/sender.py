@@ -192,14 +192,13 @@ class SenderCore:
         now = time.monotonic()
         q = self.queue
         calls: list[Callable[[], None]] = []
-        if report.delivered:
-            q.ack(report.delivered)
+        if report.delivered and self._recorded(q.ack, report.delivered):
             self.delivered_count += len(report.delivered)
             if self.on_delivered is not None:
                 calls.append(self._delivered_call(report.delivered))
         for failure in report.failed:
-            q.bury(failure.events, failure.reason)
-            calls.append(self._failed_call(failure))
+            if self._recorded(q.bury, failure.events, failure.reason):
+                calls.append(self._failed_call(failure))
         for item, delay in report.deferred:
             item.attempts -= 1  # held back by a 429: not a delivery round
             q.defer([item], delay, now)
@@ -224,6 +223,20 @@ class SenderCore:
         failure = Failure(batch, str(exc) or type(exc).__name__, status)
         self.queue.bury(batch, failure.reason)
         return [self._failed_call(failure)]
+
+    def _recorded(self, write: Callable[..., None], items: list[QueuedEvent],
+                  *more: Any) -> bool:
+        """``write(items, *more)``, one of a report's queue writes; when the queue cannot take
+        it (a durable queue on a full disk) its events wait ``retry_delay`` and go again —
+        the report's other parts are settled all the same, their callbacks kept."""
+        try:
+            write(items, *more)
+        except QueueFullError as exc:
+            kept = self.queue.retry_unsettled(items, self.retry_delay, time.monotonic())
+            log.error("%s; %d events stay queued, next try in %.0fs", exc, kept,
+                      self.retry_delay)
+            return False
+        return True
 
     def settle_or_keep(
         self, batch: list[QueuedEvent], outcome: DeliveryReport | Exception

@@ -103,7 +103,7 @@ def step_name(step: EventDef) -> str:
 WIDE_POSITION = "epoch_ms({t})::HUGEINT * 18446744073709551616::HUGEINT + {q}"
 """An event's place in its user's history as one sortable number: time (ms), then arrival order
 ``seq`` (any BIGINT fits below 2**64, so the order is exactly (time, seq))."""
-STRUCT_POSITION = "{{'t': epoch_ms({t}), 'e': coalesce({e}, 9223372036854775807), 'q': {q}}}"
+STRUCT_POSITION = "{{'t': epoch_ms({t}), 'n': {e} IS NULL, 'e': coalesce({e}, 0), 'q': {q}}}"
 """The same place as a struct (compared field by field), when ``event_id`` spans too much for
 a number: time, ``event_id`` (none last), ``seq``."""
 BIGINT_SPAN = 2**63

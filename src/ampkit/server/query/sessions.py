@@ -4,7 +4,8 @@
 - A session is one ``(amplitude_id, session_id)`` with ``session_id`` not ``-1``; its length is
   its last event time minus its first (ms), capped at one day (86,400,000 ms).  A session
   belongs to the local day (project time zone) on which it started, and is counted when that
-  day is within ``start``..``end``.
+  day is within ``start``..``end`` (its events are read from :data:`LOOKBACK`, 8 days, before
+  the range: a session whose events span more than that is seen from there).
 - ``length``: one row of session counts per bin, ``xValues`` ``"<startSeconds>s-<endSeconds>s"``.
   Custom bins need ``timeHistogramConfigBinMin``, ``…Max`` and ``…TimeUnit`` (``seconds``,
   ``minutes``, ``hours``, ``days``); ``…Size`` defaults to a tenth of the range.  Bins are
@@ -46,6 +47,9 @@ from ampkit.server.query.props import ACTIVE
 from ampkit.server.query.series import time_series
 
 DAY_MS = 86_400_000
+LOOKBACK = dt.timedelta(days=8)
+"""How long before the range a session's events are read: a session that began up to this long
+before the range is seen whole (its start, and so its day, is right)."""
 UNITS_MS = {"seconds": 1000, "minutes": 60_000, "hours": 3_600_000, "days": DAY_MS}
 
 
@@ -54,21 +58,19 @@ def _sessions(ctx: Ctx, buckets: Buckets) -> Sql:
     ``_len`` (ms, capped)."""
     lo, hi = buckets.utc_span(ctx.clock)
     bucket = buckets.trunc_sql(ctx.clock.local_sql("_s0", lo, hi))
+    # read from LOOKBACK before the range: a session that began up to that long before it
+    # is seen whole, and not counted as starting inside the range (read from a day before
+    # only, a 54-hour session seemed to start on its last day) — a bound in days, so the cost
+    # follows the range, not the project's whole history
     inner = sql("SELECT amplitude_id AS _a, session_id, min(event_time) AS _s0, "
                 "max(event_time) AS _s1 FROM events WHERE project_id = ? AND session_id "
                 "IS NOT NULL AND session_id <> -1 AND event_time >= ? AND event_time < ? "
                 "GROUP BY amplitude_id, session_id",
-                ctx.project_id, lo - dt.timedelta(days=1), hi + dt.timedelta(days=1))
-    # a session with an event before the read window started before the range: not counted
-    # (read from the window alone, a 54-hour session would seem to start on its last day)
-    earlier = sql("SELECT 1 FROM events AS e WHERE e.project_id = ? AND e.amplitude_id = s._a "
-                  "AND e.session_id = s.session_id AND e.event_time < ?",
-                  ctx.project_id, lo - dt.timedelta(days=1))
+                ctx.project_id, lo - LOOKBACK, hi + dt.timedelta(days=1))
     return template("SELECT {b} AS _b, _a, least(date_diff('millisecond', _s0, _s1), {cap}) "
-                    "AS _len FROM ({inner}) AS s WHERE _s0 >= {lo} AND _s0 < {hi} "
-                    "AND NOT EXISTS ({earlier})",
+                    "AS _len FROM ({inner}) WHERE _s0 >= {lo} AND _s0 < {hi}",
                     b=bucket, cap=sql("?", DAY_MS), inner=inner, lo=sql("?", lo),
-                    hi=sql("?", hi), earlier=earlier)
+                    hi=sql("?", hi))
 
 
 def _edges(q: SessionLengthQuery) -> list[float]:
