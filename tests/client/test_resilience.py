@@ -277,7 +277,7 @@ def test_a_durable_queue_that_cannot_write_keeps_the_sender_alive(server: Server
     db.execute("PRAGMA query_only = 1")  # every write is refused from now on
     with pytest.raises(QueueFullError, match="could not keep 1 events"):
         amp.track({"event_type": "refused", "user_id": "user-0001"})
-    assert not amp.flush(timeout=2)  # delivered, but the acknowledgement cannot be written
+    assert not amp.flush(timeout=0.5)  # delivered, but the acknowledgement cannot be written
     assert len(server.events()) == 5
     db.execute("PRAGMA query_only = 0")
     assert amp.flush(timeout=30)
@@ -327,7 +327,7 @@ def test_a_report_part_the_queue_cannot_record_leaves_the_others_reported(
                    "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         amp.track([{"event_type": "good", "user_id": "user-0001"},
                    {"event_type": "silenced", "device_id": "silenced-dev-1"}])
-        assert not amp.flush(timeout=2)  # the refused event cannot be dead-lettered yet
+        assert not amp.flush(timeout=0.5)  # the refused event cannot be dead-lettered yet
         assert delivered == ["good"] and failed == []
         db.execute("DROP TRIGGER no_dead")
         assert amp.flush(timeout=30) and amp.close(timeout=5)
