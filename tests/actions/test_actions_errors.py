@@ -161,3 +161,17 @@ def test_messages_for_statuses_no_server_produces() -> None:
     assert code == 403 and "AMPLITUDE_REGION" in message
     message, code = describe(RuntimeError("boom"))
     assert (message, code) == ("unexpected error (RuntimeError): boom", None)
+
+
+@pytest.mark.parametrize(("action", "given", "field"), [
+    ("event_segmentation", {"event_type": "x", "start": "20240101", "end": "20240101",
+                            "limit": True}, "limit"),
+    ("user_activity", {"amplitude_id": "123", "limit": False}, "limit"),
+    ("user_activity", {"amplitude_id": "123", "offset": True}, "offset"),
+])
+def test_true_or_false_for_a_number_is_refused_not_read_as_1(action: str, given: dict[str, Any],
+                                                             field: str) -> None:
+    """pydantic's lax mode read ``limit: true`` as 1: a careless input, now named."""
+    out = run_action(action, given)
+    assert not out.success
+    assert f"{field}: must be a number, not true or false" in str(out.error)

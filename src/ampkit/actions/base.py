@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ampkit.models.dashboard import EventDef, SegmentCondition, TimeSeriesResult
-from ampkit.models.dashboard.common import parse_day
+from ampkit.models.dashboard.common import parse_day, rule_error
 from ampkit.models.inputs import read_native
 
 
@@ -29,7 +30,24 @@ class ActionInput(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _amplitude_forms(cls, value: object) -> object:
-        return read_native(cls, value)
+        value = read_native(cls, value)
+        if isinstance(value, dict):
+            for name, given in value.items():
+                field = cls.model_fields.get(name)
+                if isinstance(given, bool) and field is not None and _numeric(field.annotation):
+                    # pydantic's lax mode reads true as 1: a number was meant, or a mistake
+                    raise rule_error(name, "must be a number, not true or false")
+        return value
+
+
+def _numeric(annotation: object) -> bool:
+    """Whether a field's type is a number (optional or not, constrained or not) that takes no
+    bool of its own."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (
+        annotation,)
+    return any(o in (int, float) for o in options) and bool not in options
 
 
 class ActionOutput(BaseModel):
