@@ -6,6 +6,7 @@ No message, ``repr`` or attribute of these exceptions ever holds an API key or s
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -69,6 +70,18 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
     return redact_urls(_API_KEY_ECHO.sub(lambda m: m.group(1) + REDACTED, text))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds form; HTTP dates, and a value that is no
+    finite number — ``inf``, ``nan`` — are taken as none given)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class AmplitudeError(Exception):
@@ -322,13 +335,7 @@ def error_for(
             f"{message} — split the request", status=status, endpoint=endpoint, body=body
         )
     if kind == 429:
-        retry_after: float | None = None
-        raw = hdrs.get("retry-after")
-        if raw is not None:
-            try:
-                retry_after = max(0.0, float(raw))
-            except ValueError:
-                retry_after = None
+        retry_after = parse_retry_after(hdrs.get("retry-after"))
         limit = _rate_limit_name(body, endpoint)
         return RateLimited(
             f"{message} (limit: {limit})",

@@ -212,3 +212,19 @@ def test_url_password_masking_stays_in_the_password_and_in_linear_time() -> None
     # a match ends where the authority does ('/'), so a long run of URLs is read once over
     long_text = orjson.dumps([f"http://h:{i}/p" for i in range(20000)]).decode()
     assert redact_urls(long_text) == long_text
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("12", 12.0), (" 3.5 ", 3.5), ("-4", 0.0),
+                                                 ("inf", None), ("nan", None),
+                                                 ("Wed, 21 Oct 2015 07:28:00 GMT", None)])
+def test_one_retry_after_reading_for_the_transport_the_flow_and_the_errors(
+    header: str, seconds: float | None,
+) -> None:
+    """One parser: a value that is no finite number of seconds counts as none given ('nan'
+    read as 0 s sent the next request at once)."""
+    from ampkit.errors import parse_retry_after
+
+    assert parse_retry_after(header) == seconds
+    err = error_for(429, b'{"error": "slow down"}', endpoint="/api/2/users",
+                    headers={"retry-after": header})
+    assert isinstance(err, RateLimited) and err.retry_after == seconds

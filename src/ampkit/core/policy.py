@@ -81,13 +81,3 @@ class RetryPolicy:
         if attempt >= self.max_attempts or waited + retry_after > self.max_rate_limit_wait:
             return None
         return retry_after if self.honour_retry_after else 0.0
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds form; HTTP dates are ignored)."""
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        return None

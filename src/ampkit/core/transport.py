@@ -35,7 +35,7 @@ from ampkit.config import Settings
 from ampkit.core.auth import prepare
 from ampkit.core.expect import unexpected
 from ampkit.core.limits import Limits
-from ampkit.core.policy import RetryPolicy, parse_retry_after
+from ampkit.core.policy import RetryPolicy
 from ampkit.core.spec import RawResponse, RequestSpec
 from ampkit.errors import (
     AmplitudeError,
@@ -46,6 +46,7 @@ from ampkit.errors import (
     UnexpectedResponse,
     UnreachableError,
     error_for,
+    parse_retry_after,
     redact,
     redact_urls,
 )

@@ -22,15 +22,14 @@ later, up to ``max_delivery_rounds``, and reports it failed after that).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
 
 from ampkit.core.flow import Flow
 from ampkit.core.spec import RawResponse
-from ampkit.errors import error_for
+from ampkit.errors import error_for, parse_retry_after
 from ampkit.ingest.endpoints import events_spec, parse_error_body, parse_success
 from ampkit.models import SuccessSummary
 
@@ -88,15 +87,6 @@ def take_batch(
 
 MIN_HOLD = 0.1
 """Seconds a throttled event waits at the least."""
-
-
-def _retry_after(headers: Mapping[str, str], default: float) -> float:
-    """A ``Retry-After`` in seconds (``default`` when absent, not a number or not finite)."""
-    try:
-        seconds = float(headers.get("retry-after", default))
-    except ValueError:
-        return default
-    return max(0.0, seconds) if math.isfinite(seconds) else default
 
 
 def _ids_of(event: dict[str, object]) -> tuple[str | None, str | None]:
@@ -167,7 +157,8 @@ def delivery_flow(
         # 429: per user/device throttling or daily quota; a Retry-After shorter than the
         # throttle delay is the server's own word on when to come back (0.1 s at the least:
         # a server that says 0 on every answer is not sent a request in a tight loop)
-        hold = min(throttle_delay, max(MIN_HOLD, _retry_after(raw.headers, throttle_delay)))
+        asked = parse_retry_after(raw.headers.get("retry-after"))
+        hold = throttle_delay if asked is None else min(throttle_delay, max(MIN_HOLD, asked))
         throttled_idx = {i for i in body.throttled_events if 0 <= i < len(part)}
         if not throttled_idx:
             throttled_idx = set(range(len(part)))
