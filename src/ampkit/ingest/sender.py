@@ -232,11 +232,15 @@ class SenderCore:
         try:
             write(items, *more)
         except QueueFullError as exc:
-            kept = self.queue.retry_unsettled(items, self.retry_delay, time.monotonic())
-            log.error("%s; %d events stay queued, next try in %.0fs", exc, kept,
-                      self.retry_delay)
+            self._keep(items, exc)
             return False
         return True
+
+    def _keep(self, items: list[QueuedEvent], why: Exception) -> None:
+        """Those of ``items`` whose outcome the queue could not record wait ``retry_delay`` and
+        go again (a resend of delivered ones is dropped by the server by ``insert_id``)."""
+        kept = self.queue.retry_unsettled(items, self.retry_delay, time.monotonic())
+        log.error("%s; %d events stay queued, next try in %.0fs", why, kept, self.retry_delay)
 
     def settle_or_keep(
         self, batch: list[QueuedEvent], outcome: DeliveryReport | Exception
@@ -251,9 +255,7 @@ class SenderCore:
                 return self.settle(outcome)
             return self.settle_error(batch, outcome)
         except Exception as failed:
-            kept = self.queue.retry_unsettled(batch, self.retry_delay, time.monotonic())
-            log.error("%s; %d events stay queued, next try in %.0fs", failed, kept,
-                      self.retry_delay)
+            self._keep(batch, failed)
             return []
 
     def _delivered_call(self, items: list[QueuedEvent]) -> Callable[[], None]:
@@ -413,14 +415,13 @@ class BackgroundSender:
                         if core.closing:
                             return
                     self.cond.wait(core.wait_time(now))
+            outcome: DeliveryReport | Exception
             try:
-                report = run_flow(core.flow(batch), self.transport)
+                outcome = run_flow(core.flow(batch), self.transport)
             except Exception as exc:
-                with self.cond:
-                    calls = core.settle_or_keep(batch, exc)
-            else:
-                with self.cond:
-                    calls = core.settle_or_keep(batch, report)
+                outcome = exc
+            with self.cond:
+                calls = core.settle_or_keep(batch, outcome)
             run_callbacks(calls)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -688,12 +689,12 @@ class AsyncBackgroundSender:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), wait)
                 continue
+            outcome: DeliveryReport | Exception
             try:
-                report = await arun_flow(core.flow(batch), self.transport)
+                outcome = await arun_flow(core.flow(batch), self.transport)
             except Exception as exc:
-                calls = await self._locked(core.settle_or_keep, batch, exc)
-            else:
-                calls = await self._locked(core.settle_or_keep, batch, report)
+                outcome = exc
+            calls = await self._locked(core.settle_or_keep, batch, outcome)
             run_callbacks(calls)
             changed.set()
 
