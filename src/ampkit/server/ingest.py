@@ -311,7 +311,7 @@ class EventBuilder:
     """Turns accepted events into stored rows, updating identities and properties."""
 
     def __init__(self, state: ProjectState, next_amplitude_id: int,
-                 max_properties_bytes: int = 262_144) -> None:
+                 max_properties_bytes: int) -> None:
         self.state = state
         self.next_amplitude_id = next_amplitude_id
         self.max_properties_bytes = max_properties_bytes
@@ -478,7 +478,8 @@ def _number(value: Any) -> float | None:
 
 class PropertiesTooLarge(Exception):
     """An Identify API call would make a user's or group's properties weigh more than the
-    bound (``limits.max_user_properties_bytes``): the request is refused, nothing applied."""
+    bound (``limits.max_user_properties_bytes``): the request is refused, nothing applied
+    (:func:`identify_sizes`)."""
 
     def __init__(self, field: str, size: int, limit: int) -> None:
         super().__init__(f"{field} would weigh {size:,} bytes, over "
@@ -524,10 +525,10 @@ def identify_sizes(state: ProjectState, items: Sequence[Mapping[str, Any]], grou
 
 
 def apply_identification(
-    state: ProjectState, ident: Mapping[str, Any], next_amplitude_id: int, min_id_length: int,
-    max_properties_bytes: int = 262_144,
+    state: ProjectState, ident: Mapping[str, Any], next_amplitude_id: int, min_id_length: int
 ) -> int:
-    """Identify API: properties and fields for a user, no event.  Returns the next free id."""
+    """Identify API: properties and fields for a user, no event (their size checked before, by
+    :func:`identify_sizes`).  Returns the next free id."""
     user_id = _clean_id(ident.get("user_id"), min_id_length)
     device_id = _clean_id(ident.get("device_id"), min_id_length)
     user, new = state.resolve(user_id, device_id, next_amplitude_id)
@@ -542,15 +543,13 @@ def apply_identification(
         user.fields["groups"] = {**user.fields.get("groups", {}), **groups}
     ops = ident.get("user_properties")
     if ops:
-        user.user_properties = _within(user.user_properties, ops, "user_properties",
-                                       max_properties_bytes)
+        user.user_properties = apply_operations(user.user_properties, ops)
     state.touch(user)
     return next_amplitude_id + 1 if new else next_amplitude_id
 
 
-def apply_group_identification(state: ProjectState, ident: Mapping[str, Any],
-                               max_properties_bytes: int = 262_144) -> None:
+def apply_group_identification(state: ProjectState, ident: Mapping[str, Any]) -> None:
     group = state.group(str(ident["group_type"]), str(ident["group_value"]))
-    group.group_properties = _within(group.group_properties, ident.get("group_properties") or {},
-                                     "group_properties", max_properties_bytes)
+    group.group_properties = apply_operations(group.group_properties,
+                                              ident.get("group_properties") or {})
     state.touch_group(group)

@@ -279,10 +279,9 @@ def identify(store: Store, params: Mapping[str, str], group: bool) -> TextAnswer
         try:
             for item in items:
                 if group:
-                    apply_group_identification(state, item, limit)
+                    apply_group_identification(state, item)
                 else:
-                    next_id = apply_identification(state, item, next_id,
-                                                   DEFAULT_MIN_ID_LENGTH, limit)
+                    next_id = apply_identification(state, item, next_id, DEFAULT_MIN_ID_LENGTH)
             store.write(project.project_id, None)
         except Exception:
             failed = _store_failed(store, project.project_id)
