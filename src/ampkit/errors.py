@@ -98,6 +98,11 @@ class AmplitudeError(Exception):
     def __str__(self) -> str:
         return f"{self.message} [{self.endpoint}]" if self.endpoint else self.message
 
+    def amend(self, more: str) -> None:
+        """Add ``more`` to the message (what a later step learnt), ``args`` kept in step."""
+        self.message += redact_urls(more)
+        self.args = (self.message,)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
 

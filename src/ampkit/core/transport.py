@@ -98,9 +98,8 @@ def _fault(exc: httpx.HTTPError, spec: RequestSpec) -> APIConnectionError:
 def _unsure(err: AmplitudeError) -> AmplitudeError:
     """``err`` of an attempt whose effect is unknown, for a request not to be sent again
     (``RequestSpec.resend_when_unsure``): it says so, and that retrying may apply it twice."""
-    err.message += ("; it may have been applied, so it was not sent again (its $add, $append "
-                    "or $prepend would apply twice): check before sending it again")
-    err.args = (err.message,)
+    err.amend("; it may have been applied, so it was not sent again (its $add, $append or "
+              "$prepend would apply twice): check before sending it again")
     err.retryable = False
     return err
 
@@ -343,8 +342,7 @@ class _Base:
         delay = self.policy.next_delay(tries.attempts, tries.elapsed())
         if delay is None:
             if tries.attempts > 1:  # what the wait was in all, not one attempt's timeout
-                err.message += f"; {tries.attempts} attempts, {tries.elapsed():.1f} s in all"
-                err.args = (err.message,)
+                err.amend(f"; {tries.attempts} attempts, {tries.elapsed():.1f} s in all")
             raise err
         log.info("%s: %s; retry %d in %.2fs", endpoint, err.message, tries.attempts, delay)
         return delay
