@@ -125,10 +125,10 @@ def _profile(ctx: Ctx, amp: int) -> dict[str, Any] | None:
                     "min(event_time) AS a, max(event_time) AS b FROM events WHERE " + where
                     + " AND session_id IS NOT NULL AND session_id <> -1 GROUP BY session_id)")
     last = ctx.one("SELECT library, ip_address, device_id FROM events WHERE " + where
-                   + " ORDER BY event_time DESC, event_id DESC NULLS FIRST, seq DESC LIMIT 1")
+                   + f" ORDER BY {LATEST_FIRST} LIMIT 1")
     place = ctx.one("SELECT location_lat, location_lng FROM events WHERE " + where
                     + " AND location_lat IS NOT NULL AND location_lng IS NOT NULL "
-                    "ORDER BY event_time DESC, event_id DESC NULLS FIRST, seq DESC LIMIT 1")
+                    f"ORDER BY {LATEST_FIRST} LIMIT 1")
     assert stats is not None
     assert usage is not None
     user_id, device_id, props, paying, fields = user
@@ -150,6 +150,12 @@ def _profile(ctx: Ctx, amp: int) -> dict[str, Any] | None:
     return out
 
 
+EARLIEST_FIRST = "event_time ASC, event_id ASC NULLS LAST, seq ASC"
+"""A user's events in order: time, then event_id (none last), then arrival."""
+LATEST_FIRST = "event_time DESC, event_id DESC NULLS FIRST, seq DESC"
+"""The same order reversed, all three keys."""
+
+
 def _canonical(ctx: Ctx, amp: int) -> int:
     """The Amplitude ID ``amp`` answers as: the user's it was merged into, or itself."""
     row = ctx.one(sql("SELECT merged_into FROM merges WHERE project_id = ? AND amplitude_id = ?",
@@ -162,12 +168,9 @@ def user_activity(ctx: Ctx, q: UserActivityQuery) -> dict[str, Any]:
     profile = _profile(ctx, amp)
     if profile is None:
         return {"userData": zeroed_profile(), "events": []}
-    # time, then event_id (none last), then arrival — newest first reverses all three
-    order = "DESC" if q.direction == "latest" else "ASC"
-    nulls = "FIRST" if q.direction == "latest" else "LAST"
+    order = LATEST_FIRST if q.direction == "latest" else EARLIEST_FIRST
     rows = ctx.rows(sql(
         f"SELECT {EXPORT_SELECT} FROM events WHERE project_id = ? AND amplitude_id = ? "
-        f"ORDER BY event_time {order}, event_id {order} NULLS {nulls}, seq {order} "
-        "LIMIT ? OFFSET ?",
+        f"ORDER BY {order} LIMIT ? OFFSET ?",
         ctx.project_id, amp, q.limit, q.offset))
     return {"userData": profile, "events": [export_dict(r) for r in rows]}
