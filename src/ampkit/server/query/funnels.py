@@ -135,14 +135,11 @@ def _position(ctx: Ctx, lo: dt.datetime, hi: dt.datetime) -> str:
         return f"(epoch_ms({{t}}) - {base}) * {span} + ({{q}} - {least})"
     low = int(row[2])
     ids = int(row[3]) - low + 2  # 0 … ids-2 for the event_ids, ids-1 for none
-    if ms * ids * span <= BIGINT_SPAN - 1:
-        tie = f"coalesce({{e}} - {low}, {ids - 1})"
-        return f"((epoch_ms({{t}}) - {base}) * {ids} + {tie}) * {span} + ({{q}} - {least})"
-    if ms * ids * span <= HUGEINT_SPAN:
-        tie = f"coalesce({{e}}::HUGEINT - {low}, {ids - 1})"
-        return (f"((epoch_ms({{t}}) - {base})::HUGEINT * {ids} + {tie}) * {span} "
-                f"+ ({{q}} - {least})")
-    return STRUCT_POSITION
+    if ms * ids * span > HUGEINT_SPAN:
+        return STRUCT_POSITION
+    wide = "::HUGEINT" if ms * ids * span > BIGINT_SPAN - 1 else ""  # the same sum, wider
+    tie = f"coalesce({{e}}{wide} - {low}, {ids - 1})"
+    return f"((epoch_ms({{t}}) - {base}){wide} * {ids} + {tie}) * {span} + ({{q}} - {least})"
 
 
 def _cte(name: str, body: str | Sql, materialized: bool = False) -> Sql:
