@@ -150,11 +150,11 @@ def write_duckdb(archives: Iterable[Archive], out: str | os.PathLike[str], table
     out = Path(out)
     _check_out(out)
     new = not out.exists()
-    partial = _partial(out) if new else out
+    partial = _partial(out) if new else out  # a new file is made aside, the existing one used
     if new:
         partial.unlink()  # DuckDB makes its database where no file is (an empty one it refuses)
     try:
-        con = duckdb.connect(str(partial if new else out))
+        con = duckdb.connect(str(partial))
     except duckdb.Error as exc:  # not a DuckDB file, or one a running process holds
         raise ConfigError(f"{out}: DuckDB cannot open it: {' '.join(str(exc).split())}") \
             from None
